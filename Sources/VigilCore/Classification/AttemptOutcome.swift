@@ -1,0 +1,68 @@
+import Foundation
+
+/// How an attempt ended, as plain values: what the Classifier reads.
+public struct AttemptOutcome: Sendable, Equatable {
+    /// The exit status of the trainer.
+    public var status: ExitStatus
+    /// Whether Vigil itself sent the signal that killed it (a stop, a limit), as opposed to the
+    /// kernel or someone else.
+    public var signalSentByVigil: Bool
+    /// How long the attempt lived, in seconds.
+    public var duration: Double
+    /// The end of its output.
+    public var tail: OutputTail
+    /// What the trainer wrote to `VIGIL_ERROR_FILE`, if anything.
+    public var errorFile: TrainerErrorFile?
+    /// How many OOM kills the kernel recorded in our cgroup during the attempt (nil: unknown).
+    public var oomKills: Int?
+    /// Stopped because it used up its attempt time limit.
+    public var timedOut: Bool
+    /// Stopped because it printed nothing and wrote no checkpoint for too long.
+    public var stalled: Bool
+    /// The resume arguments it was started with (empty for a fresh start).
+    public var resumeArguments: [String]
+
+    public init(
+        status: ExitStatus, signalSentByVigil: Bool = false, duration: Double = 0, tail: OutputTail = OutputTail(),
+        errorFile: TrainerErrorFile? = nil, oomKills: Int? = nil, timedOut: Bool = false, stalled: Bool = false,
+        resumeArguments: [String] = []
+    ) {
+        self.status = status
+        self.signalSentByVigil = signalSentByVigil
+        self.duration = duration
+        self.tail = tail
+        self.errorFile = errorFile
+        self.oomKills = oomKills
+        self.timedOut = timedOut
+        self.stalled = stalled
+        self.resumeArguments = resumeArguments
+    }
+
+    /// The last Python exception: from the error file first, else the last traceback on stderr,
+    /// else on stdout.
+    public var exception: PythonException? {
+        errorFile?.exception ?? PythonException.last(in: tail.stderr) ?? PythonException.last(in: tail.stdout)
+    }
+}
+
+/// The decision about one attempt.
+public struct Verdict: Sendable, Equatable, Codable {
+    public var verdict: VerdictClass
+    /// The rule that matched (`exit-0` for success, `resume-rejected` for the built-in check).
+    public var rule: String
+    /// One line a person reads: why this class, with the evidence.
+    public var reason: String
+    /// The exception the classifier saw, if any.
+    public var exception: PythonException?
+
+    public init(verdict: VerdictClass, rule: String, reason: String, exception: PythonException? = nil) {
+        self.verdict = verdict
+        self.rule = rule
+        self.reason = reason
+        self.exception = exception
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case verdict = "class", rule, reason, exception
+    }
+}

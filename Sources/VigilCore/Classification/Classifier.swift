@@ -1,0 +1,146 @@
+import Foundation
+
+/// Turns an attempt's outcome into a verdict with the policy's rules: an outcome in, a verdict out.
+/// Rules are tried in order and the first that matches decides.
+public struct Classifier: Sendable {
+    public let rules: [Rule]
+
+    public init(rules: [Rule]) {
+        self.rules = rules
+    }
+
+    public init(policy: Policy) {
+        self.rules = policy.rules
+    }
+
+    public func classify(_ outcome: AttemptOutcome) -> Verdict {
+        let exception = outcome.exception
+        if outcome.status == .exited(0) {
+            return Verdict(verdict: .success, rule: "exit-0", reason: "the trainer exited with code 0")
+        }
+        if let rejected = resumeRejection(outcome) {
+            return Verdict(verdict: .unrecoverable, rule: "resume-rejected", reason: rejected, exception: exception)
+        }
+        for rule in rules {
+            if let evidence = match(rule, outcome, exception) {
+                let why = rule.reason ?? rule.name
+                let reason = evidence.isEmpty ? why : "\(why) (\(evidence))"
+                return Verdict(verdict: rule.verdict, rule: rule.name, reason: reason, exception: exception)
+            }
+        }
+        return Verdict(verdict: .recoverable, rule: "no-rule-matched",
+                       reason: "no rule matched \(describe(outcome.status)); retrying", exception: exception)
+    }
+
+    /// The trainer's own CLI refused the resume arguments (argparse, click): retrying repeats it.
+    func resumeRejection(_ outcome: AttemptOutcome) -> String? {
+        guard let flag = outcome.resumeArguments.first(where: { $0.hasPrefix("-") }) else { return nil }
+        let signatures = [
+            "unrecognized arguments: ",  // argparse
+            "No such option: ",  // click
+            "no such option: ",  // optparse
+            "unknown option",  // getopt-style
+            "Unrecognized options: ",  // hydra/others
+        ]
+        for line in outcome.tail.allLines {
+            guard line.contains(flag), let signature = signatures.first(where: { line.contains($0) }) else { continue }
+            _ = signature
+            let shown = outcome.resumeArguments.joined(separator: " ")
+            return "the trainer does not accept the resume argument '\(shown)' (it printed: \(line.trimmingCharacters(in: .whitespaces))); "
+                + "set resume.args in the policy or --resume-arg to what it understands, or use --no-resume-arg"
+        }
+        return nil
+    }
+
+    /// The evidence for `rule`, or nil when it does not match.
+    func match(_ rule: Rule, _ outcome: AttemptOutcome, _ exception: PythonException?) -> String? {
+        var evidence: [String] = []
+        if let codes = rule.exitCodes {
+            guard case .exited(let code) = outcome.status, codes.contains(Int(code)) else { return nil }
+            evidence.append("exit code \(code)")
+        }
+        if let signals = rule.signals {
+            guard case .signaled(let signal) = outcome.status, signals.contains(signal) else { return nil }
+            evidence.append(describe(outcome.status) + (outcome.signalSentByVigil ? ", sent by vigil" : ""))
+        }
+        if let names = rule.exception {
+            guard let exception, names.contains(where: exception.matches) else { return nil }
+            evidence.append(oneLine(exception))
+        }
+        if let patterns = rule.output {
+            guard let found = firstMatch(patterns, in: outcome.tail) else { return nil }
+            evidence.append("output matched /\(found.pattern)/: \(shorten(found.line))")
+        }
+        if let wanted = rule.oomKilled {
+            let (isOOM, why) = oomEvidence(outcome)
+            guard isOOM == wanted else { return nil }
+            if isOOM { evidence.append(why) }
+        }
+        if let wanted = rule.timedOut {
+            guard outcome.timedOut == wanted else { return nil }
+            if wanted { evidence.append("the attempt reached its time limit") }
+        }
+        if let wanted = rule.stalled {
+            guard outcome.stalled == wanted else { return nil }
+            if wanted { evidence.append("no output and no new checkpoint for the stall timeout") }
+        }
+        if let matcher = rule.errorFile {
+            guard let file = outcome.errorFile else { return nil }
+            if let types = matcher.type {
+                guard let type = file.type, types.contains(where: PythonException(type: type, message: "").matches) else {
+                    return nil
+                }
+            }
+            if let pattern = matcher.message {
+                guard pattern.firstMatch(in: file.message ?? "") != nil else { return nil }
+            }
+            evidence.append("error file: \(file.type ?? "?"): \(shorten(file.message ?? ""))")
+        }
+        if evidence.isEmpty && !isFallback(rule) { return nil }
+        if evidence.isEmpty { evidence.append(exception.map(oneLine) ?? describe(outcome.status)) }
+        return evidence.joined(separator: "; ")
+    }
+
+    func isFallback(_ rule: Rule) -> Bool {
+        rule.exitCodes == nil && rule.signals == nil && rule.exception == nil && rule.output == nil
+            && rule.oomKilled == nil && rule.timedOut == nil && rule.stalled == nil && rule.errorFile == nil
+    }
+
+    /// Whether the attempt looks out-of-memory killed, and why.
+    func oomEvidence(_ outcome: AttemptOutcome) -> (Bool, String) {
+        if let kills = outcome.oomKills, kills > 0 {
+            return (true, "the kernel's OOM killer fired \(kills) time\(kills == 1 ? "" : "s") in this cgroup during the attempt")
+        }
+        if case .signaled(let signal) = outcome.status, signal == .kill, !outcome.signalSentByVigil {
+            return (true, "killed by SIGKILL that vigil did not send: suspected out-of-memory kill")
+        }
+        return (false, "")
+    }
+
+    func firstMatch(_ patterns: [Pattern], in tail: OutputTail) -> (pattern: String, line: String)? {
+        // Newest lines first: the end of the output is what explains the failure.
+        for line in (tail.stdout + tail.stderr).reversed() {
+            for pattern in patterns where pattern.firstMatch(in: line) != nil {
+                return (pattern.source, line)
+            }
+        }
+        return nil
+    }
+
+    func oneLine(_ exception: PythonException) -> String {
+        let first = exception.message.split(separator: "\n").first.map(String.init) ?? ""
+        return first.isEmpty ? exception.type : "\(exception.type): \(shorten(first))"
+    }
+
+    func shorten(_ text: String) -> String {
+        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        return trimmed.count > 160 ? String(trimmed.prefix(157)) + "…" : trimmed
+    }
+
+    func describe(_ status: ExitStatus) -> String {
+        switch status {
+        case .exited(let code): return "exit code \(code)"
+        case .signaled(let signal): return "killed by \(signal)"
+        }
+    }
+}

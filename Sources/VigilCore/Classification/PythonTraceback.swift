@@ -1,0 +1,167 @@
+import Foundation
+
+/// The last Python exception found in a trainer's output: its type, message and traceback text.
+public struct PythonException: Sendable, Equatable, Codable {
+    /// The type as printed: `ValueError`, `torch.cuda.OutOfMemoryError`.
+    public var type: String
+    public var message: String
+    /// The whole last traceback block (header to the exception line), when it was in the tail.
+    public var traceback: String?
+
+    public init(type: String, message: String, traceback: String? = nil) {
+        self.type = type
+        self.message = message
+        self.traceback = traceback
+    }
+
+    /// The type's last component (`OutOfMemoryError` for `torch.cuda.OutOfMemoryError`).
+    public var shortType: String { type.split(separator: ".").last.map(String.init) ?? type }
+
+    /// Whether a rule's name `name` covers this exception: the full name, the last component, or a
+    /// built-in base class of it (`OSError` covers `ConnectionResetError`).
+    public func matches(_ name: String) -> Bool {
+        if name == type { return true }
+        if name.contains(".") { return false }
+        var current: String? = shortType
+        while let candidate = current {
+            if candidate == name { return true }
+            current = PythonException.builtinBases[candidate]
+        }
+        return false
+    }
+
+    /// Python's built-in exception hierarchy (child → parent), plus well-known library subclasses.
+    static let builtinBases: [String: String] = [
+        "ModuleNotFoundError": "ImportError",
+        "FileNotFoundError": "OSError", "PermissionError": "OSError", "FileExistsError": "OSError",
+        "IsADirectoryError": "OSError", "NotADirectoryError": "OSError", "TimeoutError": "OSError",
+        "ConnectionError": "OSError", "InterruptedError": "OSError", "ChildProcessError": "OSError",
+        "ProcessLookupError": "OSError", "BlockingIOError": "OSError",
+        "BrokenPipeError": "ConnectionError", "ConnectionResetError": "ConnectionError",
+        "ConnectionAbortedError": "ConnectionError", "ConnectionRefusedError": "ConnectionError",
+        "IOError": "OSError", "EnvironmentError": "OSError",
+        "JSONDecodeError": "ValueError", "UnicodeError": "ValueError", "UnicodeDecodeError": "UnicodeError",
+        "UnicodeEncodeError": "UnicodeError",
+        "ZeroDivisionError": "ArithmeticError", "FloatingPointError": "ArithmeticError",
+        "OverflowError": "ArithmeticError",
+        "KeyError": "LookupError", "IndexError": "LookupError",
+        "RecursionError": "RuntimeError", "NotImplementedError": "RuntimeError",
+        "_ArrayMemoryError": "MemoryError",
+    ]
+
+    private static let header = "Traceback (most recent call last):"
+
+    /// The last exception in `lines`: the exception line that closes the last traceback block
+    /// (chained exceptions print several; the last is what killed the process). Lines may carry a
+    /// common prefix such as torchrun's `[rank0]: `. Without a traceback header (it may have scrolled
+    /// out of the tail), the last line that looks like `SomeError: message` is taken.
+    public static func last(in lines: [String]) -> PythonException? {
+        if let headerIndex = lines.lastIndex(where: { $0.contains(header) }) {
+            let headerLine = lines[headerIndex]
+            let prefix = String(headerLine[..<headerLine.range(of: header)!.lowerBound])
+            var block = [header]
+            var index = headerIndex + 1
+            while index < lines.count {
+                var line = lines[index]
+                if !prefix.isEmpty, line.hasPrefix(prefix) { line.removeFirst(prefix.count) }
+                block.append(line)
+                if let first = line.first, first != " ", first != "\t", let parsed = exceptionLine(line) {
+                    // A message may continue on following lines until a blank line or a new block.
+                    var message = parsed.message
+                    var next = index + 1
+                    while next < lines.count {
+                        var more = lines[next]
+                        if !prefix.isEmpty, more.hasPrefix(prefix) { more.removeFirst(prefix.count) }
+                        if more.trimmingCharacters(in: .whitespaces).isEmpty || more.contains(header)
+                            || message.count > 2000 || exceptionLine(more) != nil && more.first != " "
+                        { break }
+                        if more.hasPrefix("  File ") { break }
+                        message += "\n" + more
+                        block.append(more)
+                        next += 1
+                        if next - index > 20 { break }
+                    }
+                    return PythonException(type: parsed.type, message: message, traceback: block.joined(separator: "\n"))
+                }
+                index += 1
+            }
+        }
+        for line in lines.reversed() {
+            let trimmed = line.trimmingCharacters(in: .whitespaces)
+            if let parsed = exceptionLine(trimmed),
+                parsed.type.hasSuffix("Error") || parsed.type.hasSuffix("Exception") || parsed.type.hasSuffix("Interrupt")
+            {
+                return PythonException(type: parsed.type, message: parsed.message, traceback: nil)
+            }
+        }
+        return nil
+    }
+
+    /// `pkg.mod.SomeError: message` or a bare `SomeError` → (type, message).
+    static func exceptionLine(_ line: String) -> (type: String, message: String)? {
+        let namePart: Substring
+        let message: String
+        if let colon = line.range(of: ": ") {
+            namePart = line[..<colon.lowerBound]
+            message = String(line[colon.upperBound...])
+        } else if line.hasSuffix(":") {
+            return nil
+        } else {
+            namePart = Substring(line)
+            message = ""
+        }
+        guard !namePart.isEmpty, namePart.count < 200 else { return nil }
+        var expectStart = true
+        for ch in namePart {
+            if expectStart {
+                guard ch.isLetter || ch == "_" else { return nil }
+                expectStart = false
+            } else if ch == "." {
+                expectStart = true
+            } else if !(ch.isLetter || ch.isNumber || ch == "_") {
+                return nil
+            }
+        }
+        if expectStart { return nil }
+        // A bare word is an exception only if it is named like one (KeyboardInterrupt, MemoryError).
+        let last = namePart.split(separator: ".").last ?? namePart
+        guard last.first?.isUppercase == true || last.first == "_" else { return nil }
+        if message.isEmpty && !(last.hasSuffix("Error") || last.hasSuffix("Exception") || last.hasSuffix("Interrupt")
+            || last == "SystemExit" || last == "StopIteration")
+        {
+            return nil
+        }
+        return (String(namePart), message)
+    }
+}
+
+/// What the trainer wrote to `VIGIL_ERROR_FILE` before dying.
+public struct TrainerErrorFile: Sendable, Equatable, Codable {
+    public var type: String?
+    public var message: String?
+    public var traceback: String?
+
+    public init(type: String? = nil, message: String? = nil, traceback: String? = nil) {
+        self.type = type
+        self.message = message
+        self.traceback = traceback
+    }
+
+    /// Reads and parses the file; nil when absent or not the expected JSON (never throws: a
+    /// malformed error file must not stop the classification).
+    public static func read(at path: String) -> TrainerErrorFile? {
+        guard let data = FileManager.default.contents(atPath: path), !data.isEmpty else { return nil }
+        guard case .object(let members)? = try? JSONDecoder().decode(JSONValue.self, from: data) else { return nil }
+        func text(_ key: String) -> String? {
+            if case .string(let s)? = members[key] { return s }
+            return nil
+        }
+        let file = TrainerErrorFile(type: text("type"), message: text("message"), traceback: text("traceback"))
+        return file.type == nil && file.message == nil ? nil : file
+    }
+
+    var exception: PythonException? {
+        guard let type, !type.isEmpty else { return nil }
+        return PythonException(type: type, message: message ?? "", traceback: traceback)
+    }
+}

@@ -1,0 +1,95 @@
+import Foundation
+
+/// What a failure means for the run.
+public enum VerdictClass: String, Sendable, Codable, CaseIterable {
+    /// The trainer finished.
+    case success
+    /// Retry, using the retry budget.
+    case recoverable
+    /// Retrying cannot help: stop at once (exit 1).
+    case unrecoverable
+    /// Retry without using the budget (preemption, a stop Vigil asked for).
+    case ignore
+}
+
+/// A regular expression from a policy (ICU syntax, as `NSRegularExpression`), with its source text.
+public struct Pattern: @unchecked Sendable, Equatable, CustomStringConvertible {
+    // NSRegularExpression is immutable and documented thread-safe.
+    public let source: String
+    let regex: NSRegularExpression
+
+    public init(_ source: String) throws {
+        self.source = source
+        self.regex = try NSRegularExpression(pattern: source)
+    }
+
+    public func firstMatch(in line: String) -> String? {
+        let range = NSRange(line.startIndex..., in: line)
+        guard let match = regex.firstMatch(in: line, range: range), let found = Range(match.range, in: line) else {
+            return nil
+        }
+        return String(line[found])
+    }
+
+    public static func == (a: Pattern, b: Pattern) -> Bool { a.source == b.source }
+    public var description: String { source }
+}
+
+/// Which exit codes a rule matches: values and ranges, included or excluded.
+public struct ExitCodeSet: Sendable, Equatable, CustomStringConvertible {
+    public var ranges: [ClosedRange<Int>]
+    /// When true the rule matches codes *not* in `ranges` (Kubernetes' `NotIn`).
+    public var negated: Bool
+
+    public init(_ ranges: [ClosedRange<Int>], negated: Bool = false) {
+        self.ranges = ranges
+        self.negated = negated
+    }
+
+    public func contains(_ code: Int) -> Bool {
+        ranges.contains { $0.contains(code) } != negated
+    }
+
+    public var description: String {
+        let list = ranges.map { $0.lowerBound == $0.upperBound ? "\($0.lowerBound)" : "\($0.lowerBound)-\($0.upperBound)" }
+        return (negated ? "not in " : "") + list.joined(separator: ", ")
+    }
+}
+
+/// One classification rule. Every matcher it names must match (AND); within a matcher, any listed
+/// value matches (OR). A rule with no matcher matches every failure (a fallback).
+public struct Rule: Sendable, Equatable {
+    public var name: String
+    public var verdict: VerdictClass
+    /// Why this class, in words (shown in the verdict's reason).
+    public var reason: String?
+    public var exitCodes: ExitCodeSet?
+    public var signals: [Signal]?
+    /// Python exception type names: a full name (`torch.cuda.OutOfMemoryError`) or its last component.
+    public var exception: [String]?
+    /// Regular expressions over the output tail (any line).
+    public var output: [Pattern]?
+    public var oomKilled: Bool?
+    public var timedOut: Bool?
+    public var stalled: Bool?
+    /// Matchers over the JSON error file the trainer wrote to `VIGIL_ERROR_FILE`.
+    public var errorFile: ErrorFileMatcher?
+
+    public init(name: String, verdict: VerdictClass, reason: String? = nil) {
+        self.name = name
+        self.verdict = verdict
+        self.reason = reason
+    }
+
+    /// Fields of the trainer's error file a rule can match.
+    public struct ErrorFileMatcher: Sendable, Equatable {
+        /// Exception type names, matched like `exception`.
+        public var type: [String]?
+        /// A regular expression over the message.
+        public var message: Pattern?
+        public init(type: [String]? = nil, message: Pattern? = nil) {
+            self.type = type
+            self.message = message
+        }
+    }
+}

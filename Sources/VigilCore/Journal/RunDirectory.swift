@@ -1,0 +1,95 @@
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A run's directory under the log directory (`logs/<run>/`), its journal and its lock.
+public struct RunDirectory: Sendable {
+    public let path: String
+    public let name: String
+
+    public init(logDirectory: String, name: String) {
+        self.name = name
+        self.path = logDirectory + "/" + name
+    }
+
+    public var journalPath: String { path + "/journal.json" }
+    public var lockPath: String { path + "/lock" }
+
+    public func attemptLogName(_ number: Int) -> String { String(format: "attempt-%03d.log", number) }
+    public func errorFilePath(_ number: Int) -> String { path + String(format: "/attempt-%03d.error.json", number) }
+
+    /// The stable default name of a run: the script's (or command's) base name and a hash of the
+    /// working directory and the command, so the same command in the same place is the same run.
+    public static func defaultName(command: [String], workingDirectory: String) -> String {
+        let script = command.dropFirst().first { !$0.hasPrefix("-") && ($0.hasSuffix(".py") || $0.contains("/")) }
+        var base = ((script ?? command.first ?? "run") as NSString).lastPathComponent
+        if let dot = base.lastIndex(of: "."), dot != base.startIndex { base = String(base[..<dot]) }
+        base = String(base.map { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" ? $0 : "-" }.prefix(40))
+        if base.isEmpty { base = "run" }
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325  // FNV-1a: stable across processes, unlike Hasher
+        for byte in ([workingDirectory] + command).joined(separator: "\u{0}").utf8 {
+            hash ^= UInt64(byte)
+            hash = hash &* 0x100_0000_01b3
+        }
+        return base + "-" + String(String(hash, radix: 16).suffix(8))
+    }
+
+    /// Checks a user-given run name: a single path component of safe characters.
+    public static func validate(name: String) throws {
+        let allowed = name.allSatisfy { $0.isLetter || $0.isNumber || "-_.".contains($0) }
+        guard !name.isEmpty, allowed, name != ".", name != "..", !name.hasPrefix(".") else {
+            throw VigilError(.usage, "invalid run name '\(name)': use letters, digits, '-', '_' and '.'")
+        }
+    }
+
+    public func create() throws {
+        do {
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        } catch {
+            throw VigilError(.io, file: path, "cannot create the run directory: \(error.localizedDescription)")
+        }
+    }
+
+    /// Moves the run's directory aside (`<run>.<timestamp>`) so a fresh run starts empty.
+    public func archive(now: Date) throws -> String {
+        let stamp = Journal.timestamp(now).replacingOccurrences(of: ":", with: "").replacingOccurrences(of: ".", with: "-")
+        let target = "\(path).\(stamp)"
+        guard rename(path, target) == 0 else {
+            throw VigilError(.io, file: path, "cannot move the old run aside: \(String(cString: strerror(errno)))")
+        }
+        return target
+    }
+}
+
+/// An exclusive `flock` on the run's lock file, held for the life of the supervisor. The kernel
+/// releases it when the process dies (even by SIGKILL), and the trainer never inherits it (CLOEXEC,
+/// and the spawner closes every other descriptor).
+public final class RunLock: Sendable {
+    private let fd: Int32
+
+    private init(fd: Int32) { self.fd = fd }
+
+    /// Takes the lock, or returns nil when another live process holds it.
+    public static func acquire(_ path: String) throws -> RunLock? {
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o644)
+        guard fd >= 0 else {
+            throw VigilError(.io, file: path, "cannot open the run lock: \(String(cString: strerror(errno)))")
+        }
+        if flock(fd, LOCK_EX | LOCK_NB) != 0 {
+            let busy = errno == EWOULDBLOCK
+            close(fd)
+            if busy { return nil }
+            throw VigilError(.io, file: path, "cannot lock: \(String(cString: strerror(errno)))")
+        }
+        let pid = "\(getpid())\n"
+        ftruncate(fd, 0)
+        _ = pid.withCString { systemWrite(fd, $0, strlen($0)) }
+        return RunLock(fd: fd)
+    }
+
+    deinit { close(fd) }
+}

@@ -1,0 +1,173 @@
+import CVigil
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Drains a child's stdout and stderr, each on its own thread with blocking `read(2)` into a 64 KiB
+/// buffer, and copies every byte to Vigil's own stdout/stderr and to the attempt's log, keeping a
+/// bounded tail of each stream. Never `FileHandle.readabilityHandler`: on Linux it loses the last
+/// bytes and never reports EOF (swift-corelibs-foundation#3275).
+public final class OutputPump: @unchecked Sendable {
+    public enum Stream: Int, Sendable { case stdout = 1, stderr = 2 }
+
+    private let log: RotatingLog?
+    private let passthrough: Bool
+    private let wake: (read: Int32, write: Int32)
+    private let state: Locked<State>
+    private let onClosed: @Sendable () -> Void
+    private let lineObserver: (@Sendable (Stream, Substring) -> Void)?
+
+    private struct State {
+        var stdoutRing: ByteRing
+        var stderrRing: ByteRing
+        var open = 2
+        var lastActivity = Date()
+        var passthroughBroken: Set<Int32> = []
+    }
+
+    /// - Parameters:
+    ///   - tailBytes: how much of each stream to keep for classification.
+    ///   - onClosed: called once, when both streams reached EOF or the pump was cancelled.
+    public init(
+        log: RotatingLog?, passthrough: Bool, tailBytes: Int,
+        lineObserver: (@Sendable (Stream, Substring) -> Void)? = nil,
+        onClosed: @escaping @Sendable () -> Void
+    ) {
+        self.log = log
+        self.passthrough = passthrough
+        self.onClosed = onClosed
+        self.lineObserver = lineObserver
+        self.state = Locked(State(stdoutRing: ByteRing(capacity: tailBytes), stderrRing: ByteRing(capacity: tailBytes)))
+        var fds: [Int32] = [-1, -1]
+        _ = fds.withUnsafeMutableBufferPointer { pipe($0.baseAddress!) }
+        for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        self.wake = (fds[0], fds[1])
+    }
+
+    deinit {
+        close(wake.read)
+        close(wake.write)
+    }
+
+    /// Starts draining `stdoutFD` and `stderrFD` (the pump closes them when done).
+    public func start(stdoutFD: Int32, stderrFD: Int32) {
+        for (fd, stream) in [(stdoutFD, Stream.stdout), (stderrFD, Stream.stderr)] {
+            startThread(name: "vigil-output-\(stream)") { [self] in
+                self.drain(fd, stream)
+            }
+        }
+    }
+
+    /// Stops draining at once, even though a descendant outside the group may still hold the pipes.
+    public func cancel() {
+        var byte: UInt8 = 1
+        _ = systemWrite(wake.write, &byte, 1)
+    }
+
+    /// When the trainer last printed anything.
+    public var lastActivity: Date { state.withLock { $0.lastActivity } }
+
+    /// The kept tail of both streams.
+    public var tail: OutputTail {
+        state.withLock { OutputTail(stdout: $0.stdoutRing.lines, stderr: $0.stderrRing.lines) }
+    }
+
+    private func drain(_ fd: Int32, _ stream: Stream) {
+        _ = cvigil_unblock_all_signals()
+        let capacity = 64 * 1024
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 16)
+        defer {
+            buffer.deallocate()
+            close(fd)
+            let last = state.withLock { s -> Bool in
+                s.open -= 1
+                return s.open == 0
+            }
+            if last { onClosed() }
+        }
+        var partialLine: [UInt8] = []
+        var fds = [pollfd(fd: fd, events: Int16(POLLIN), revents: 0), pollfd(fd: wake.read, events: Int16(POLLIN), revents: 0)]
+        while true {
+            // poll only so that cancel() can end a read that a stray descendant keeps open.
+            let ready = poll(&fds, 2, -1)
+            if ready < 0 {
+                if errno == EINTR { continue }
+                return
+            }
+            if fds[1].revents != 0 { return }
+            let n = read(fd, buffer, capacity)
+            if n == 0 { break }
+            if n < 0 {
+                if errno == EINTR || errno == EAGAIN { continue }
+                break
+            }
+            let chunk = UnsafeRawBufferPointer(start: buffer, count: n)
+            deliver(chunk, stream)
+            if let lineObserver { splitLines(chunk, &partialLine, stream, lineObserver) }
+        }
+        if let lineObserver, !partialLine.isEmpty {
+            lineObserver(stream, Substring(String(decoding: partialLine, as: UTF8.self)))
+        }
+    }
+
+    private func deliver(_ chunk: UnsafeRawBufferPointer, _ stream: Stream) {
+        let target: Int32 = stream == .stdout ? 1 : 2
+        let copyOut = passthrough && !state.withLock { $0.passthroughBroken.contains(target) }
+        if copyOut && !writeFully(target, chunk) {
+            state.withLock { _ = $0.passthroughBroken.insert(target) }
+        }
+        log?.write(chunk.baseAddress!, count: chunk.count)
+        state.withLock {
+            $0.lastActivity = Date()
+            if stream == .stdout { $0.stdoutRing.append(chunk) } else { $0.stderrRing.append(chunk) }
+        }
+    }
+
+    private func splitLines(
+        _ chunk: UnsafeRawBufferPointer, _ partial: inout [UInt8], _ stream: Stream,
+        _ observer: @Sendable (Stream, Substring) -> Void
+    ) {
+        var lineStart = 0
+        for index in 0..<chunk.count where chunk[index] == 0x0A {
+            if partial.isEmpty {
+                let text = String(decoding: UnsafeRawBufferPointer(rebasing: chunk[lineStart..<index]), as: UTF8.self)
+                observer(stream, Substring(text))
+            } else {
+                partial.append(contentsOf: chunk[lineStart..<index])
+                observer(stream, Substring(String(decoding: partial, as: UTF8.self)))
+                partial.removeAll(keepingCapacity: true)
+            }
+            lineStart = index + 1
+        }
+        if lineStart < chunk.count {
+            partial.append(contentsOf: chunk[lineStart...])
+            if partial.count > 1 << 20 {  // a "line" of a megabyte is not a line; don't grow forever
+                observer(stream, Substring(String(decoding: partial, as: UTF8.self)))
+                partial.removeAll(keepingCapacity: true)
+            }
+        }
+    }
+
+    /// Writes all of `chunk` to `fd`; false when the reader went away (EPIPE) or the fd is unusable.
+    private func writeFully(_ fd: Int32, _ chunk: UnsafeRawBufferPointer) -> Bool {
+        var offset = 0
+        while offset < chunk.count {
+            let n = systemWrite(fd, chunk.baseAddress! + offset, chunk.count - offset)
+            if n < 0 {
+                if errno == EINTR { continue }
+                if errno == EAGAIN {
+                    var p = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+                    _ = poll(&p, 1, 1000)
+                    continue
+                }
+                return false
+            }
+            offset += n
+        }
+        return true
+    }
+}

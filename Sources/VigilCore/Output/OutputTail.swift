@@ -1,0 +1,78 @@
+import Foundation
+
+/// The last bytes of one output stream, kept in memory for classification (bounded, whatever the
+/// trainer prints). Lines are cut out only when asked for, so the output path stays a memcpy.
+public struct ByteRing: Sendable {
+    public let capacity: Int
+    private var storage: [UInt8]
+    private var start = 0
+    private var count = 0
+    /// Whether bytes were dropped from the front (the first line may then be partial).
+    public private(set) var truncated = false
+
+    public init(capacity: Int) {
+        self.capacity = max(1, capacity)
+        self.storage = [UInt8](repeating: 0, count: self.capacity)
+    }
+
+    public mutating func append(_ bytes: UnsafeRawBufferPointer) {
+        var source = bytes
+        if source.count >= capacity {
+            source = UnsafeRawBufferPointer(rebasing: source[(source.count - capacity)...])
+            truncated = truncated || count > 0 || bytes.count > capacity
+            start = 0
+            count = 0
+        }
+        let overflow = count + source.count - capacity
+        if overflow > 0 {
+            start = (start + overflow) % capacity
+            count -= overflow
+            truncated = true
+        }
+        var writeAt = (start + count) % capacity
+        var offset = 0
+        while offset < source.count {
+            let room = min(capacity - writeAt, source.count - offset)
+            storage.withUnsafeMutableBytes { dest in
+                dest.baseAddress!.advanced(by: writeAt).copyMemory(from: source.baseAddress! + offset, byteCount: room)
+            }
+            offset += room
+            writeAt = (writeAt + room) % capacity
+            count += room
+        }
+    }
+
+    public var bytes: [UInt8] {
+        if start + count <= capacity { return Array(storage[start..<(start + count)]) }
+        return Array(storage[start...] + storage[..<((start + count) % capacity)])
+    }
+
+    /// The kept text as lines (invalid UTF-8 repaired, a partial first line dropped when truncated).
+    public var lines: [String] {
+        var text = String(decoding: bytes, as: UTF8.self)
+        if truncated, let newline = text.firstIndex(of: "\n") {
+            text = String(text[text.index(after: newline)...])
+        }
+        var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map {
+            $0.hasSuffix("\r") ? String($0.dropLast()) : String($0)
+        }
+        if lines.last == "" { lines.removeLast() }
+        return lines
+    }
+}
+
+/// The output tail of an attempt: what the classifier reads.
+public struct OutputTail: Sendable, Equatable, Codable {
+    /// The last lines of stdout.
+    public var stdout: [String]
+    /// The last lines of stderr (where Python prints tracebacks).
+    public var stderr: [String]
+
+    public init(stdout: [String] = [], stderr: [String] = []) {
+        self.stdout = stdout
+        self.stderr = stderr
+    }
+
+    /// Both streams' lines, stdout first; for pattern matching, where order does not matter.
+    public var allLines: [String] { stdout + stderr }
+}

@@ -1,0 +1,105 @@
+import Foundation
+
+/// A JSON/JSON5 document as plain values, decoded with Foundation's `JSONDecoder` (`allowsJSON5`).
+public enum JSONValue: Sendable, Equatable, Decodable {
+    case null
+    case bool(Bool)
+    case int(Int)
+    case double(Double)
+    case string(String)
+    case array([JSONValue])
+    case object([String: JSONValue])
+
+    public init(from decoder: Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if container.decodeNil() {
+            self = .null
+        } else if let value = try? container.decode(Bool.self) {
+            self = .bool(value)
+        } else if let value = try? container.decode(Int.self) {
+            self = .int(value)
+        } else if let value = try? container.decode(Double.self) {
+            self = .double(value)
+        } else if let value = try? container.decode(String.self) {
+            self = .string(value)
+        } else if let value = try? container.decode([JSONValue].self) {
+            self = .array(value)
+        } else {
+            self = .object(try container.decode([String: JSONValue].self))
+        }
+    }
+
+    /// Parses JSON5 text; on a syntax error, finds the line and column Foundation does not report.
+    public static func parseJSON5(_ data: Data, file: String) throws -> JSONValue {
+        let decoder = JSONDecoder()
+        decoder.allowsJSON5 = true
+        do {
+            return try decoder.decode(JSONValue.self, from: data)
+        } catch {
+            let text = String(decoding: data, as: UTF8.self)
+            if let issue = JSON5Locator.firstIssue(in: text) {
+                throw VigilError(.invalidPolicy, file: file, "syntax error at line \(issue.line), column \(issue.column): \(issue.message)")
+            }
+            throw VigilError(.invalidPolicy, file: file, "not valid JSON5 (\(error))")
+        }
+    }
+
+    /// A short name of the value's type, for error messages.
+    public var typeName: String {
+        switch self {
+        case .null: return "null"
+        case .bool: return "a boolean"
+        case .int: return "an integer"
+        case .double: return "a number"
+        case .string: return "a string"
+        case .array: return "a list"
+        case .object: return "an object"
+        }
+    }
+
+    /// The value as it would be written, shortened, for error messages.
+    public var preview: String {
+        switch self {
+        case .null: return "null"
+        case .bool(let b): return String(b)
+        case .int(let i): return String(i)
+        case .double(let d): return String(d)
+        case .string(let s): return "\"\(s.count > 40 ? s.prefix(40) + "…" : s)\""
+        case .array(let a): return "[…\(a.count) items]"
+        case .object: return "{…}"
+        }
+    }
+
+    /// `other` laid over `self`: objects merge key by key (recursively), anything else is replaced.
+    public func merging(_ other: JSONValue) -> JSONValue {
+        guard case .object(var base) = self, case .object(let top) = other else { return other }
+        for (key, value) in top {
+            base[key] = base[key].map { $0.merging(value) } ?? value
+        }
+        return .object(base)
+    }
+
+    /// Renders the value as JSON (sorted keys, two-space indent).
+    public func rendered(indent: String = "") -> String {
+        let inner = indent + "  "
+        switch self {
+        case .null, .bool, .int, .double:
+            return preview
+        case .string(let s):
+            let data = try? JSONEncoder().encode(s)
+            return data.map { String(decoding: $0, as: UTF8.self) } ?? "\"\""
+        case .array(let items):
+            if items.isEmpty { return "[]" }
+            if items.allSatisfy({ if case .object = $0 { return false } else { return true } }) {
+                return "[" + items.map { $0.rendered(indent: inner) }.joined(separator: ", ") + "]"
+            }
+            return "[\n" + items.map { inner + $0.rendered(indent: inner) }.joined(separator: ",\n") + "\n\(indent)]"
+        case .object(let members):
+            if members.isEmpty { return "{}" }
+            let body = members.keys.sorted().map { key in
+                "\(inner)\(JSONValue.string(key).rendered()): \(members[key]!.rendered(indent: inner))"
+            }
+            return "{\n" + body.joined(separator: ",\n") + "\n\(indent)}"
+        }
+    }
+}

@@ -1,0 +1,50 @@
+import Foundation
+
+extension Policy {
+    /// The resolved policy as a JSON tree, as `vigil policy check` prints it.
+    public var resolvedTree: JSONValue {
+        func duration(_ seconds: Double) -> JSONValue { .string(DurationFormat.string(from: seconds)) }
+        var rules: [JSONValue] = []
+        for rule in self.rules {
+            var members: [String: JSONValue] = ["name": .string(rule.name), "class": .string(rule.verdict.rawValue)]
+            if let reason = rule.reason { members["reason"] = .string(reason) }
+            if let codes = rule.exitCodes {
+                let list = JSONValue.array(codes.ranges.map {
+                    $0.lowerBound == $0.upperBound ? .int($0.lowerBound) : .string("\($0.lowerBound)-\($0.upperBound)")
+                })
+                members["exitCodes"] = codes.negated ? .object(["notIn": list]) : list
+            }
+            if let signals = rule.signals { members["signals"] = .array(signals.map { .string($0.name) }) }
+            if let names = rule.exception { members["exception"] = .array(names.map { .string($0) }) }
+            if let patterns = rule.output { members["output"] = .array(patterns.map { .string($0.source) }) }
+            if let v = rule.oomKilled { members["oomKilled"] = .bool(v) }
+            if let v = rule.timedOut { members["timedOut"] = .bool(v) }
+            if let v = rule.stalled { members["stalled"] = .bool(v) }
+            if let matcher = rule.errorFile {
+                var object: [String: JSONValue] = [:]
+                if let types = matcher.type { object["type"] = .array(types.map { .string($0) }) }
+                if let message = matcher.message { object["message"] = .string(message.source) }
+                members["errorFile"] = .object(object)
+            }
+            rules.append(.object(members))
+        }
+        return .object([
+            "restart": .object([
+                "maxRetries": .int(restart.maxRetries),
+                "healthyAfter": duration(restart.healthyAfter),
+                "backoff": .object([
+                    "initial": duration(restart.backoffInitial), "factor": .double(restart.backoffFactor),
+                    "max": duration(restart.backoffMax), "jitter": .double(restart.backoffJitter),
+                ]),
+            ]),
+            "resume": .object(["args": .array(resume.args.map { .string($0) }), "when": .string(resume.when.rawValue)]),
+            "output": .object([
+                "logMaxBytes": .int(output.logMaxBytes), "logBackups": .int(output.logBackups),
+                "tailBytes": .int(output.tailBytes), "passthrough": .bool(output.passthrough),
+            ]),
+            "stop": .object(["termGrace": duration(stop.termGrace)]),
+            "checkpoints": .object(["dir": .string(checkpoints.dir)]),
+            "rules": .array(rules),
+        ])
+    }
+}

@@ -1,0 +1,145 @@
+import Foundation
+
+/// Applies one policy layer (a parsed file) onto a `Policy`, strictly: unknown keys and wrong types
+/// throw with the file, the key path and what was expected.
+enum PolicyDecoder {
+    /// Sets every key the layer names and returns the layer's rules (validated, in order).
+    static func apply(_ tree: JSONValue, file: String, to policy: inout Policy) throws -> [Rule] {
+        var top = try ObjectReader(tree, file: file, path: "")
+        _ = try top.string("extends")
+        _ = try top.string("description")
+        if var section = try top.object("restart") {
+            try restart(&section, &policy.restart)
+            try section.finish()
+        }
+        if var section = try top.object("resume") {
+            if let args = try section.strings("args") { policy.resume.args = args }
+            if let when = try section.choice("when", Policy.Resume.When.allCases.map(\.rawValue)) {
+                policy.resume.when = Policy.Resume.When(rawValue: when)!
+            }
+            try section.finish()
+        }
+        if var section = try top.object("output") {
+            if let v = try section.byteSize("logMaxBytes") { policy.output.logMaxBytes = v }
+            if let v = try section.int("logBackups", min: 0) { policy.output.logBackups = v }
+            if let v = try section.byteSize("tailBytes") {
+                guard v >= 1024 else { throw section.fail("tailBytes", "expected at least 1KiB, got \(v) bytes") }
+                policy.output.tailBytes = v
+            }
+            if let v = try section.bool("passthrough") { policy.output.passthrough = v }
+            try section.finish()
+        }
+        if var section = try top.object("stop") {
+            if let v = try section.duration("termGrace") { policy.stop.termGrace = v }
+            try section.finish()
+        }
+        if var section = try top.object("checkpoints") {
+            if let v = try section.string("dir") { policy.checkpoints.dir = v }
+            try section.finish()
+        }
+        var rules: [Rule] = []
+        if let items = try top.array("rules") {
+            for (index, item) in items.enumerated() {
+                var reader = try ObjectReader(item, file: file, path: "rules[\(index)]")
+                let rule = try self.rule(&reader)
+                if rules.contains(where: { $0.name == rule.name }) {
+                    throw reader.fail("name", "a rule named '\(rule.name)' appears twice in this file")
+                }
+                rules.append(rule)
+                try reader.finish()
+            }
+        }
+        try top.finish()
+        return rules
+    }
+
+    private static func restart(_ section: inout ObjectReader, _ restart: inout Policy.Restart) throws {
+        if let v = try section.int("maxRetries", min: 0) { restart.maxRetries = v }
+        if let v = try section.duration("healthyAfter") { restart.healthyAfter = v }
+        if var backoff = try section.object("backoff") {
+            if let v = try backoff.duration("initial") { restart.backoffInitial = v }
+            if let v = try backoff.number("factor", min: 1) { restart.backoffFactor = v }
+            if let v = try backoff.duration("max") { restart.backoffMax = v }
+            if let v = try backoff.number("jitter", min: 0, max: 1) { restart.backoffJitter = v }
+            try backoff.finish()
+        }
+    }
+
+    static func rule(_ reader: inout ObjectReader) throws -> Rule {
+        guard let name = try reader.string("name"), !name.isEmpty else {
+            throw reader.fail("name", "every rule needs a name (it is shown in verdicts and reports)")
+        }
+        let classNames = VerdictClass.allCases.filter { $0 != .success }.map(\.rawValue)
+        guard let className = try reader.choice("class", classNames) else {
+            throw reader.fail("class", "rule '\(name)' needs a class: one of \(classNames.joined(separator: ", "))")
+        }
+        var rule = Rule(name: name, verdict: VerdictClass(rawValue: className)!, reason: try reader.string("reason"))
+        if let value = reader.value("exitCodes") {
+            rule.exitCodes = try exitCodes(value, reader: reader)
+        }
+        if let names = try reader.strings("signals") {
+            rule.signals = try names.map { text in
+                guard let signal = Signal(name: text) else {
+                    throw reader.fail("signals", "rule '\(name)': '\(text)' is not a signal name (e.g. KILL, SEGV, TERM)")
+                }
+                return signal
+            }
+        }
+        rule.exception = try reader.strings("exception")
+        if let sources = try reader.strings("output") {
+            rule.output = try sources.map { try pattern($0, rule: name, key: reader.keyPath("output"), file: reader.file) }
+        }
+        rule.oomKilled = try reader.bool("oomKilled")
+        rule.timedOut = try reader.bool("timedOut")
+        rule.stalled = try reader.bool("stalled")
+        if var errorFile = try reader.object("errorFile") {
+            var matcher = Rule.ErrorFileMatcher()
+            matcher.type = try errorFile.strings("type")
+            if let source = try errorFile.string("message") {
+                matcher.message = try pattern(source, rule: name, key: errorFile.keyPath("message"), file: reader.file)
+            }
+            try errorFile.finish()
+            rule.errorFile = matcher
+        }
+        return rule
+    }
+
+    static func pattern(_ source: String, rule: String, key: String, file: String) throws -> Pattern {
+        do {
+            return try Pattern(source)
+        } catch {
+            throw VigilError(.invalidPolicy, file: file, key: key,
+                             "rule '\(rule)': invalid regular expression /\(source)/ (\(error.localizedDescription))")
+        }
+    }
+
+    /// `[1, 2, "3-9"]`, `1`, `"3-9"`, `{in: [...]}` or `{notIn: [...]}`.
+    static func exitCodes(_ value: JSONValue, reader: ObjectReader) throws -> ExitCodeSet {
+        let key = reader.keyPath("exitCodes")
+        func fail(_ message: String) -> VigilError { VigilError(.invalidPolicy, file: reader.file, key: key, message) }
+        func ranges(_ value: JSONValue) throws -> [ClosedRange<Int>] {
+            switch value {
+            case .int(let code): return [code...code]
+            case .string(let text):
+                let parts = text.split(separator: "-", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+                if parts.count == 2, let low = Int(parts[0]), let high = Int(parts[1]), low <= high { return [low...high] }
+                if parts.count == 1, let code = Int(parts[0]) { return [code...code] }
+                throw fail("expected an exit code or a range like \"3-9\", got \"\(text)\"")
+            case .array(let items): return try items.flatMap { try ranges($0) }
+            default: throw fail("expected exit codes (1, \"3-9\", [1, 2]), got \(value.typeName) \(value.preview)")
+            }
+        }
+        if case .object = value {
+            var object = try ObjectReader(value, file: reader.file, path: key)
+            let included = object.value("in")
+            let excluded = object.value("notIn")
+            try object.finish()
+            switch (included, excluded) {
+            case (let included?, nil): return ExitCodeSet(try ranges(included))
+            case (nil, let excluded?): return ExitCodeSet(try ranges(excluded), negated: true)
+            default: throw fail("expected exactly one of 'in' or 'notIn'")
+            }
+        }
+        return ExitCodeSet(try ranges(value))
+    }
+}

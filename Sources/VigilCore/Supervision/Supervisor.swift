@@ -1,0 +1,265 @@
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// What reaches the supervisor while it waits: every wait is on one of these, never a sleep.
+public enum SupervisorEvent: Sendable {
+    /// The trainer of attempt `attempt` exited (already reaped).
+    case childExited(attempt: Int, ExitStatus)
+    /// Both output streams of attempt `attempt` reached EOF (or were cancelled).
+    case outputClosed(attempt: Int)
+    /// A signal was sent to vigil.
+    case signal(Signal)
+}
+
+/// What `vigil run` was asked to do.
+public struct RunRequest: Sendable {
+    /// The trainer command, argv[0] first.
+    public var command: [String]
+    public var policy: Policy
+    /// `--name`; nil = the stable default from the command.
+    public var name: String?
+    /// `--fresh`: move an existing run aside and start over.
+    public var fresh = false
+    public var logDirectory: String
+    public var workingDirectory: String
+    /// The environment the trainer inherits (vigil's own, usually).
+    public var environment: [String: String]
+
+    public init(command: [String], policy: Policy, logDirectory: String, workingDirectory: String,
+                environment: [String: String]) {
+        self.command = command
+        self.policy = policy
+        self.logDirectory = logDirectory
+        self.workingDirectory = workingDirectory
+        self.environment = environment
+    }
+}
+
+/// Drives a run: starts attempts, classifies how each ended, restarts with the resume arguments
+/// within the budget, and keeps the journal true at every step. Decides; other types do the work.
+public final class Supervisor: @unchecked Sendable {
+    public let request: RunRequest
+    public let events: EventQueue<SupervisorEvent>
+    /// Where vigil's own messages go (stderr in the CLI).
+    let note: @Sendable (String) -> Void
+    let classifier: Classifier
+    let oomCounter = OOMKillCounter()
+    var journal: Journal!
+    var directory: RunDirectory!
+    var lock: RunLock?
+    /// Signals that asked vigil to stop, in order (a second one escalates).
+    var stopSignals: [Signal] = []
+
+    public init(request: RunRequest, events: EventQueue<SupervisorEvent> = EventQueue(),
+                note: @escaping @Sendable (String) -> Void) {
+        self.request = request
+        self.events = events
+        self.note = note
+        self.classifier = Classifier(policy: request.policy)
+    }
+
+    /// Runs until the trainer succeeds, fails for good, the budget is spent or vigil is stopped.
+    /// Returns the exit code for `vigil run`; errors of vigil itself (usage, missing command,
+    /// unwritable directory) throw.
+    public func run() throws -> ExitCode {
+        let executable = try CommandResolver.resolve(
+            request.command[0], path: request.environment["PATH"], workingDirectory: request.workingDirectory)
+        let name = request.name ?? RunDirectory.defaultName(command: request.command, workingDirectory: request.workingDirectory)
+        if request.name != nil { try RunDirectory.validate(name: name) }
+        directory = RunDirectory(logDirectory: request.logDirectory, name: name)
+        try directory.create()
+        lock = try takeLock()
+
+        var existing = try Journal.read(from: directory.journalPath)
+        if let old = existing, request.fresh {
+            let archived = try directory.archive(now: Date())
+            note("vigil: --fresh: moved the previous run (\(old.attempts.count) attempts, \(old.state.rawValue)) to \(archived)")
+            lock = nil
+            try directory.create()
+            lock = try takeLock()
+            existing = nil
+        }
+        if let old = existing, old.state.isFinished {
+            let code = old.outcome?.exitCode ?? 0
+            note("vigil: run '\(name)' already finished: \(old.outcome?.reason ?? old.state.rawValue). Nothing to do; use --fresh to start over.")
+            return ExitCode(rawValue: code) ?? .success
+        }
+        let now = Date()
+        journal = existing ?? Journal(
+            run: name, runID: UUID().uuidString.lowercased(), command: request.command,
+            workingDirectory: request.workingDirectory, policy: request.policy.name, now: now)
+        if existing != nil {
+            note("vigil: continuing run '\(name)' (\(journal.attempts.count) attempt\(journal.attempts.count == 1 ? "" : "s") so far)")
+            try recoverOrphan()
+        }
+        closeDeadInvocations()
+        journal.invocations.append(Journal.Invocation(
+            pid: getpid(), processStartTime: ProcessTable.startTime(of: getpid()),
+            host: ProcessInfo.processInfo.hostName, startedAt: now))
+        journal.state = .running
+        try save()
+
+        let exitCode = try superviseAttempts(executable: executable)
+        journal.invocations[journal.invocations.count - 1].endedAt = Date()
+        journal.invocations[journal.invocations.count - 1].exitCode = exitCode.rawValue
+        try save()
+        return exitCode
+    }
+
+    private func takeLock() throws -> RunLock {
+        if let lock = try RunLock.acquire(directory.lockPath) { return lock }
+        var holder = ""
+        if let other = try? Journal.read(from: directory.journalPath), let invocation = other.invocations.last {
+            holder = " by vigil pid \(invocation.pid) on \(invocation.host), started \(Journal.timestamp(invocation.startedAt))"
+        }
+        throw VigilError(.runBusy, file: directory.path,
+                         "run '\(directory.name)' is already being supervised\(holder); wait for it, stop it with `vigil stop`, or pick another --name")
+    }
+
+    // MARK: - The attempt loop
+
+    private func superviseAttempts(executable: String) throws -> ExitCode {
+        let policy = request.policy
+        let backoff = Backoff(policy.restart)
+        while true {
+            if let signal = stopSignals.first {
+                return try finish(.stopped, .resumable, "stopped by \(signal) before the next attempt; run the same command again to continue")
+            }
+            let record = try runAttempt(executable: executable)
+            let verdict = record.verdict!
+            let index = journal.attempts.count - 1
+            if let stopReason = record.stopReason, verdict.verdict == .ignore, !stopSignals.isEmpty {
+                return try finish(.stopped, .resumable, "\(stopReason); run the same command again to continue")
+            }
+            switch verdict.verdict {
+            case .success:
+                return try finish(.succeeded, .success, "the trainer finished successfully (attempt \(record.number))")
+            case .unrecoverable:
+                return try finish(.failed, .unrecoverable, "unrecoverable failure in attempt \(record.number): \(verdict.reason)")
+            case .ignore:
+                journal.attempts[index].countedAgainstBudget = false
+            case .recoverable:
+                if let duration = record.duration, duration >= policy.restart.healthyAfter {
+                    journal.consecutiveFailures = 0  // it ran healthily for a while: a fresh series
+                }
+                journal.consecutiveFailures += 1
+                journal.attempts[index].countedAgainstBudget = true
+                if journal.consecutiveFailures > policy.restart.maxRetries {
+                    let retries = policy.restart.maxRetries
+                    return try finish(.gaveUp, .retriesExhausted,
+                                      "gave up after \(journal.consecutiveFailures) consecutive failures (max-retries \(retries)); last: \(verdict.reason)")
+                }
+            }
+            let delay = backoff.delay(afterFailure: max(1, journal.consecutiveFailures), unit: Double.random(in: 0..<1))
+            journal.attempts[index].backoffSeconds = delay
+            journal.state = .backingOff
+            try save()
+            let budget = verdict.verdict == .ignore ? "not counted" : "\(journal.consecutiveFailures)/\(policy.restart.maxRetries)"
+            note("vigil: restarting in \(DurationFormat.string(from: delay)) (retry \(budget))")
+            if waitForBackoff(until: Date().addingTimeInterval(delay)) {
+                return try finish(.stopped, .resumable,
+                                  "stopped by \(stopSignals[0]) while waiting to restart; run the same command again to continue")
+            }
+            journal.state = .running
+        }
+    }
+
+    /// Waits out a backoff delay; returns true when a stop signal arrived instead.
+    private func waitForBackoff(until deadline: Date) -> Bool {
+        while Date() < deadline {
+            guard let event = events.next(until: deadline) else { break }
+            if case .signal(let signal) = event, Supervisor.stopSignalSet.contains(signal) {
+                stopSignals.append(signal)
+                return true
+            }
+        }
+        return false
+    }
+
+    static let stopSignalSet: Set<Signal> = [.interrupt, .terminate, .hangup]
+
+    private func finish(_ state: Journal.RunState, _ code: ExitCode, _ reason: String) throws -> ExitCode {
+        journal.state = state
+        journal.outcome = Journal.RunOutcome(exitCode: code.rawValue, reason: reason)
+        try save()
+        note("vigil: \(reason) (exit \(code.rawValue))")
+        return code
+    }
+
+    func save() throws {
+        journal.updatedAt = Date()
+        try journal.write(to: directory.journalPath)
+    }
+
+    /// The trainer's argv for the next attempt: the command, plus the resume arguments once there
+    /// has been an earlier attempt of this run.
+    func argv(forAttempt number: Int) -> (argv: [String], resume: [String]) {
+        let policy = request.policy
+        guard number > 1, policy.resume.when == .afterFailure, !policy.resume.args.isEmpty else {
+            return (request.command, [])
+        }
+        return (request.command + policy.resume.args, policy.resume.args)
+    }
+
+    /// The child's environment: vigil's, plus the trainer protocol's variables (DESIGN §4).
+    func environment(forAttempt number: Int) -> [String: String] {
+        var environment = request.environment
+        let policy = request.policy
+        let checkpointDir = policy.checkpoints.dir.hasPrefix("/")
+            ? policy.checkpoints.dir : request.workingDirectory + "/" + policy.checkpoints.dir
+        environment["VIGIL_RUN_ID"] = journal.runID
+        environment["VIGIL_RUN_NAME"] = journal.run
+        environment["VIGIL_ATTEMPT"] = String(number)
+        environment["VIGIL_MAX_ATTEMPTS"] = String(number - journal.consecutiveFailures + policy.restart.maxRetries)
+        environment["VIGIL_RESUME_FROM"] = ""
+        environment["VIGIL_CHECKPOINT_DIR"] = checkpointDir
+        environment["VIGIL_ERROR_FILE"] = directory.errorFilePath(number)
+        if environment["PYTHONUNBUFFERED"] == nil { environment["PYTHONUNBUFFERED"] = "1" }
+        return environment
+    }
+
+    // MARK: - A supervisor that died
+
+    /// A previous vigil died (SIGKILL, power) mid-attempt: stop its trainer if it is still running —
+    /// only if pid *and* start time match, so a reused pid is never touched — and close the attempt.
+    private func recoverOrphan() throws {
+        guard let index = journal.attempts.lastIndex(where: \.isOpen) else { return }
+        let attempt = journal.attempts[index]
+        var reason = "its supervisor (pid \(attempt.supervisorPID)) died; the trainer was gone when vigil came back"
+        if let pid = attempt.pid, let recorded = attempt.processStartTime,
+            ProcessTable.startTime(of: pid) == recorded
+        {
+            note("vigil: attempt \(attempt.number)'s trainer (pid \(pid)) outlived its supervisor; stopping its process group")
+            journal.attempts[index].signalsSent += stopOrphanGroup(pid)
+            reason = "its supervisor (pid \(attempt.supervisorPID)) died; the orphaned trainer (pid \(pid)) was stopped by the next vigil"
+        }
+        journal.attempts[index].endedAt = Date()
+        journal.attempts[index].stopReason = reason
+        journal.attempts[index].verdict = Verdict(verdict: .ignore, rule: "orphaned", reason: reason)
+        journal.attempts[index].countedAgainstBudget = false
+        try save()
+    }
+
+    /// TERM, grace, KILL to a group that is not our child (we cannot reap it; init does).
+    private func stopOrphanGroup(_ group: pid_t) -> [Journal.SentSignal] {
+        var sent: [Journal.SentSignal] = []
+        for (signal, wait) in [(Signal.terminate, request.policy.stop.termGrace), (Signal.kill, 10.0)] {
+            guard ProcessGroup.hasLiveMembers(group) else { break }
+            ProcessGroup.send(signal, to: group)
+            sent.append(Journal.SentSignal(signal: signal.name, at: Date(), reason: "orphaned trainer"))
+            if ProcessGroup.waitUntilEmpty(group, until: Date().addingTimeInterval(wait)) { break }
+        }
+        return sent
+    }
+
+    private func closeDeadInvocations() {
+        for index in journal.invocations.indices where journal.invocations[index].endedAt == nil {
+            journal.invocations[index].endedAt = Date()  // it died without saying so
+        }
+    }
+}

@@ -1,0 +1,443 @@
+#!/usr/bin/env python3
+"""A configurable fake trainer for Vigil's integration tests (standard library only).
+
+It "trains" step by step, deterministically and fast, and can be told to fail in every
+way a real trainer fails: exceptions with real tracebacks (also dotted names such as
+torch.cuda.OutOfMemoryError, also chained), plain exit codes, death by signal, hangs,
+NaN losses, floods of output, stray grandchildren. It speaks the trainer protocol of
+DESIGN.md section 4 (VIGIL_CHECKPOINT_DIR, VIGIL_CHECKPOINT_SIGNAL, VIGIL_ERROR_FILE,
+VIGIL_RESUME_FROM with --resume-from-env).
+
+Order of events in step i (1-based):
+  sleep --step-time -> print "step i/N loss=..." (+ --stderr-lines) -> step i counts as
+  done -> --crash-at check -> --hang-at check -> periodic checkpoint.
+So a crash at step i loses step i (the resumed run replays it), while a checkpoint
+asked for by signal during a hang at step i saves step i (the resumed run goes past
+the hang).
+
+Exit codes: 0 done (also after --flood), 2 usage error (argparse), 3 --resume PATH
+does not exist, 1 uncaught exception, C for --exit-code C, -SIG for --signal-self.
+Run with --help for the flags.
+"""
+
+import argparse
+import atexit
+import builtins
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+
+WORKER_CODE = "import time\nwhile True: time.sleep(1)"
+WORKER_CODE_IGNORING_TERM = (
+    "import signal, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\nwhile True: time.sleep(1)"
+)
+
+
+def out(line):
+    # One write per line (print() writes the text and the newline separately), so a
+    # signal handler's raw_out() can only land between whole lines.
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
+def err(line):
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
+
+
+def raw_out(text):
+    """Write from a signal handler: os.write bypasses sys.stdout's buffer, whose
+    reentrancy check would raise if the handler interrupted a print."""
+    os.write(1, text.encode())
+
+
+def loss_at(step):
+    return 2.5 * 0.85 ** step + 0.05
+
+
+def signal_number(name, parser):
+    """'KILL', 'SIGKILL', 'kill' or '9' -> signal number."""
+    try:
+        if name.isdigit():
+            return signal.Signals(int(name))
+        upper = name.upper()
+        return signal.Signals[upper if upper.startswith("SIG") else "SIG" + upper]
+    except (KeyError, ValueError):
+        parser.error(f"unknown signal: {name}")
+
+
+def resolve_exception(name, message, parser):
+    """A builtin exception class by name, or a made-up class whose traceback line reads
+    exactly `name: message` (for dotted names such as torch.cuda.OutOfMemoryError)."""
+    cls = getattr(builtins, name, None)
+    if not (isinstance(cls, type) and issubclass(cls, BaseException)):
+        module, _, qualname = name.rpartition(".")
+        if not qualname.isidentifier():
+            parser.error(f"not an exception name: {name}")
+        # traceback prints `module.qualname` unless the module is __main__ or builtins.
+        base = RuntimeError if module else Exception
+        cls = type(qualname, (base,), {"__module__": module or "__main__", "__qualname__": qualname})
+    try:
+        cls(message)
+    except TypeError:
+        parser.error(f"{name} cannot be built from a single message argument")
+    return cls
+
+
+def parse_args(argv):
+    # Checked by hand before the parser exists, so that with --reject-resume the parser
+    # has never heard of --resume and rejects it in argparse's own words.
+    reject_resume = "--reject-resume" in argv
+    # allow_abbrev=False: otherwise argparse would take --resume as an abbreviation of
+    # --resume-from-env when --resume is rejected, and --step as one of --steps.
+    p = argparse.ArgumentParser(description="Fake trainer for Vigil's tests.", allow_abbrev=False)
+    p.add_argument("--steps", type=int, default=5, help="total steps (default 5)")
+    p.add_argument("--step-time", type=float, default=0.0, metavar="SECONDS", help="sleep per step")
+    p.add_argument("--stderr-lines", type=int, default=0, metavar="N", help="lines to stderr per step")
+    p.add_argument("--nan-at", type=int, metavar="STEP", help="print loss=nan from this step on")
+
+    g = p.add_argument_group("checkpoints and resume")
+    g.add_argument("--checkpoint-dir", default=os.environ.get("VIGIL_CHECKPOINT_DIR") or None, metavar="DIR",
+                   help="default: $VIGIL_CHECKPOINT_DIR; no checkpoints when neither is set")
+    g.add_argument("--checkpoint-every", type=int, default=1, metavar="K", help="0 = only on signal")
+    g.add_argument("--checkpoint-pattern", default="ckpt_step{step}.json", help="file name with {step}")
+    g.add_argument("--checkpoint-signal", default=os.environ.get("VIGIL_CHECKPOINT_SIGNAL") or "USR1",
+                   metavar="SIG", help="default: $VIGIL_CHECKPOINT_SIGNAL, else USR1")
+    g.add_argument("--usr1", choices=["checkpoint", "ignore", "default"], default="checkpoint",
+                   help="what the checkpoint signal does (default: checkpoint now and continue)")
+    if not reject_resume:
+        g.add_argument("--resume", nargs="?", const="auto", metavar="PATH",
+                       help="resume from PATH, or from the latest checkpoint when PATH is absent or 'auto'")
+    g.add_argument("--resume-from-env", action="store_true",
+                   help="resume from $VIGIL_RESUME_FROM when set and --resume is not given")
+    g.add_argument("--reject-resume", action="store_true", help="do not accept --resume at all")
+
+    g = p.add_argument_group("failures")
+    g.add_argument("--crash-at", type=int, metavar="STEP", help="fail at this step (after printing it)")
+    g.add_argument("--exception", default="RuntimeError", metavar="NAME",
+                   help="exception to raise: builtin or dotted (torch.cuda.OutOfMemoryError)")
+    g.add_argument("--message", metavar="TEXT", help="default: 'simulated failure at step S'")
+    g.add_argument("--chained", action="store_true", help="raise it from a KeyError")
+    how = g.add_mutually_exclusive_group()
+    how.add_argument("--exit-code", type=int, metavar="C", help="sys.exit(C) instead of raising")
+    how.add_argument("--signal-self", metavar="SIG", help="kill itself with SIG instead of raising")
+    g.add_argument("--crash-times", type=int, metavar="K", help="crash only the first K times (needs --state-file)")
+    g.add_argument("--hang-at", type=int, metavar="STEP", help="print 'hanging' at this step and block")
+    g.add_argument("--hang-times", type=int, metavar="K", help="hang only the first K times (needs --state-file)")
+    g.add_argument("--state-file", metavar="PATH", help="JSON counters for --crash-times/--hang-times")
+    g.add_argument("--error-file", action="store_true", help="write $VIGIL_ERROR_FILE before failing")
+
+    g = p.add_argument_group("signals")
+    term = g.add_mutually_exclusive_group()
+    term.add_argument("--ignore-term", action="store_true", help="ignore SIGTERM")
+    term.add_argument("--on-term-exit", type=int, metavar="CODE", help="on SIGTERM print 'got SIGTERM', exit CODE")
+    g.add_argument("--checkpoint-on-term", action="store_true", help="with --on-term-exit: checkpoint first")
+    g.add_argument("--print-signals", action="store_true", help="print the inherited signal mask and ignores")
+
+    g = p.add_argument_group("processes and output")
+    g.add_argument("--workers", type=int, default=0, metavar="K", help="spawn K grandchildren that live on")
+    g.add_argument("--workers-ignore-term", action="store_true", help="the workers ignore SIGTERM")
+    g.add_argument("--background-grandchild", type=float, metavar="SECONDS",
+                   help="spawn `sleep SECONDS` sharing stdout/stderr, never waited for")
+    g.add_argument("--pid-file", metavar="PATH", help="own pid, then workers', then the grandchild's")
+    g.add_argument("--flood", type=int, metavar="BYTES", help="write BYTES bytes of lines, then exit 0")
+    g.add_argument("--final-text", metavar="TEXT", help="written without newline on every non-signal exit")
+    g.add_argument("--binary-junk", action="store_true", help="print invalid UTF-8 and NUL bytes at start")
+    g.add_argument("--print-env", action="store_true", help="print VIGIL_* variables and argv as JSON")
+
+    args = p.parse_args(argv)
+    if not hasattr(args, "resume"):
+        args.resume = None
+    if args.crash_at is None and (args.exit_code is not None or args.signal_self or args.chained
+                                  or args.crash_times is not None):
+        p.error("--exit-code, --signal-self, --chained and --crash-times need --crash-at")
+    if (args.crash_times is not None or args.hang_times is not None) and not args.state_file:
+        p.error("--crash-times and --hang-times need --state-file")
+    if args.checkpoint_on_term and args.on_term_exit is None:
+        p.error("--checkpoint-on-term needs --on-term-exit")
+    if "{step}" not in args.checkpoint_pattern:
+        p.error("--checkpoint-pattern must contain {step}")
+    args.checkpoint_signum = signal_number(args.checkpoint_signal, p)
+    if args.signal_self:
+        args.signal_self = signal_number(args.signal_self, p)
+    if args.crash_at is not None:
+        args.message = args.message or f"simulated failure at step {args.crash_at}"
+        args.exception_class = resolve_exception(args.exception, args.message, p)
+    return args
+
+
+# ---------------------------------------------------------------- files
+
+def write_atomic(path, text):
+    """Write temp file in the same directory -> fsync -> rename -> fsync the directory.
+    The temp name starts with '.' and ends in '.tmp', so it never matches a pattern."""
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    # mkstemp: a unique name, so a checkpoint written from a signal handler cannot
+    # clobber one being written by the main loop at that moment.
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    dfd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(dfd)
+    finally:
+        os.close(dfd)
+
+
+def bump_counter(path, key):
+    """Add one to counter `key` of the JSON state file; return its value before."""
+    try:
+        with open(path) as f:
+            counters = json.load(f)
+    except FileNotFoundError:
+        counters = {}
+    before = int(counters.get(key, 0))
+    counters[key] = before + 1
+    write_atomic(path, json.dumps(counters, sort_keys=True) + "\n")
+    return before
+
+
+class Trainer:
+    def __init__(self, args):
+        self.args = args
+        self.progress = (0, None)  # (last completed step, its loss): one tuple, so a handler reads it atomically
+        self.in_handler = False
+        parts = args.checkpoint_pattern.split("{step}")
+        self.pattern = re.compile(r"(\d+)".join(re.escape(part) for part in parts))
+
+    # ------------------------------------------------------------ checkpoints
+
+    def loss_text(self, step):
+        nan = self.args.nan_at is not None and step >= self.args.nan_at
+        return "nan" if nan else f"{loss_at(step):.4f}"
+
+    def save_checkpoint(self, reason):
+        """Save the last completed step; returns the path, or None without a checkpoint dir."""
+        if not self.args.checkpoint_dir:
+            return None
+        step, loss = self.progress
+        path = os.path.join(self.args.checkpoint_dir, self.args.checkpoint_pattern.replace("{step}", str(step)))
+        write_atomic(path, json.dumps({"step": step, "loss": loss, "reason": reason}) + "\n")
+        return path
+
+    def latest_checkpoint(self):
+        directory = self.args.checkpoint_dir
+        if not directory or not os.path.isdir(directory):
+            return None
+        steps = [(int(m.group(1)), name) for name in os.listdir(directory)
+                 if (m := self.pattern.fullmatch(name))]
+        return os.path.join(directory, max(steps)[1]) if steps else None
+
+    def resume_step(self):
+        """The step to start from (1 when fresh); exits 3 when a named checkpoint is missing."""
+        path = self.args.resume
+        if path is None and self.args.resume_from_env:
+            path = os.environ.get("VIGIL_RESUME_FROM") or None
+        if path is None:
+            return 1
+        if path == "auto":
+            path = self.latest_checkpoint()
+            if path is None:
+                out("no checkpoint found, starting fresh")
+                return 1
+        elif not os.path.exists(path):
+            err(f"error: checkpoint not found: {path}")
+            sys.exit(3)
+        with open(path) as f:  # a corrupt checkpoint fails here with a real traceback
+            step = int(json.load(f)["step"])
+        self.progress = (step, self.loss_value(step))
+        out(f"resumed from step {step}")
+        return step + 1
+
+    def loss_value(self, step):
+        """As printed; None for NaN (json.dumps would write NaN, which is not JSON)."""
+        text = self.loss_text(step)
+        return None if text == "nan" else float(text)
+
+    # ------------------------------------------------------------ signals
+
+    def install_signal_handlers(self):
+        args = self.args
+        if args.ignore_term:
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            out("ignoring SIGTERM")
+        elif args.on_term_exit is not None:
+            signal.signal(signal.SIGTERM, self.on_term)
+        name = signal.Signals(args.checkpoint_signum).name
+        if args.usr1 == "checkpoint":
+            # Saved right in the handler: it runs in the main thread between bytecodes, the
+            # progress tuple is read atomically and write_atomic uses a unique temp file.
+            def on_checkpoint_signal(signum, frame):
+                if self.in_handler:
+                    return  # Python handlers nest; coalesce a storm as the kernel would
+                self.in_handler = True
+                try:
+                    raw_out(f"got {name}\n")
+                    path = self.save_checkpoint("signal")
+                    if path:
+                        raw_out(f"saved checkpoint {path}\n")
+                finally:
+                    self.in_handler = False
+            signal.signal(args.checkpoint_signum, on_checkpoint_signal)
+        elif args.usr1 == "ignore":
+            signal.signal(args.checkpoint_signum, signal.SIG_IGN)
+        else:
+            signal.signal(args.checkpoint_signum, signal.SIG_DFL)
+
+    def on_term(self, signum, frame):
+        raw_out("got SIGTERM\n")
+        if self.args.checkpoint_on_term:
+            path = self.save_checkpoint("term")
+            if path:
+                raw_out(f"saved checkpoint {path}\n")
+        sys.exit(self.args.on_term_exit)
+
+    # ------------------------------------------------------------ failures
+
+    def once_more(self, key, times):
+        """True if the event may happen again (unlimited without a --*-times count)."""
+        return times is None or bump_counter(self.args.state_file, key) < times
+
+    def raise_failure(self):
+        args = self.args
+        exc = args.exception_class(args.message)
+        if args.chained:
+            try:
+                {"optimizer": None}["scheduler"]
+            except KeyError as cause:
+                raise exc from cause
+        raise exc
+
+    def crash(self):
+        args = self.args
+        try:
+            self.raise_failure()
+        except BaseException:
+            # The traceback is real even for --exit-code/--signal-self, so the error
+            # file can name the exception while the process dies some other way.
+            error_file = os.environ.get("VIGIL_ERROR_FILE")
+            if args.error_file and error_file:
+                report = {"type": args.exception, "message": args.message, "traceback": traceback.format_exc()}
+                write_atomic(error_file, json.dumps(report) + "\n")
+            if args.exit_code is None and not args.signal_self:
+                raise
+        if args.exit_code is not None:
+            err(f"fatal: exiting with {args.exit_code}")
+            sys.exit(args.exit_code)
+        sig = args.signal_self
+        if sig not in (signal.SIGKILL, signal.SIGSTOP):
+            signal.signal(sig, signal.SIG_DFL)  # no Python handler (SIGINT, --on-term-exit) in the way
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {sig})  # a blocked SIGSEGV would pend forever
+        os.kill(os.getpid(), sig)
+        time.sleep(1)
+        err(f"error: still alive after {sig.name}")
+        sys.exit(4)
+
+    def hang(self):
+        out("hanging")
+        while True:  # signal handlers run during sleep; SIGTERM's may end the process
+            time.sleep(60)
+
+    # ------------------------------------------------------------ main loop
+
+    def train(self):
+        args = self.args
+        for step in range(self.resume_step(), args.steps + 1):
+            if args.step_time > 0:
+                time.sleep(args.step_time)
+            loss = self.loss_text(step)
+            out(f"step {step}/{args.steps} loss={loss}")
+            for j in range(1, args.stderr_lines + 1):
+                err(f"warning: step {step} stderr line {j}/{args.stderr_lines}")
+            self.progress = (step, self.loss_value(step))
+            if step == args.crash_at and self.once_more("crash", args.crash_times):
+                self.crash()
+            if step == args.hang_at and self.once_more("hang", args.hang_times):
+                self.hang()
+            if args.checkpoint_every > 0 and step % args.checkpoint_every == 0:
+                self.save_checkpoint("periodic")
+        out("done")
+
+
+# ---------------------------------------------------------------- start-up
+
+def print_signals():
+    """The signal mask and SIG_IGN dispositions this process inherited (see
+    PROCESS-NOTES #2). PIPE and XFSZ are left out: Python itself ignores them."""
+    blocked = sorted(s.name for s in signal.pthread_sigmask(signal.SIG_BLOCK, []))
+    ignored = sorted(s.name for s in signal.valid_signals()
+                     if isinstance(s, signal.Signals) and s not in (signal.SIGPIPE, signal.SIGXFSZ)
+                     and s not in (signal.SIGKILL, signal.SIGSTOP)
+                     and signal.getsignal(s) == signal.SIG_IGN)
+    out("signals: " + json.dumps({"blocked": blocked, "ignored": ignored}))
+
+
+def spawn_children(args):
+    """Workers and the background grandchild; returns their pids. Spawned before the
+    signal dispositions are set, so that no SIG_IGN of ours is inherited by them."""
+    code = WORKER_CODE_IGNORING_TERM if args.workers_ignore_term else WORKER_CODE
+    pids = [subprocess.Popen([sys.executable, "-c", code]).pid for _ in range(args.workers)]
+    if args.background_grandchild is not None:
+        pids.append(subprocess.Popen(["sleep", str(args.background_grandchild)]).pid)
+    return pids
+
+
+def flood(total):
+    """`total` bytes of 64-byte printable lines, in 64 KiB writes; the last byte is a newline."""
+    line = (b"flood " + b"0123456789abcdefghijklmnopqrstuvwxyz" * 2)[:63] + b"\n"
+    chunk = line * 1024
+    sys.stdout.flush()
+    left = total
+    while left > 0:
+        piece = chunk[:left]
+        if len(piece) < len(chunk):
+            piece = piece[:-1] + b"\n"
+        sys.stdout.buffer.write(piece)
+        left -= len(piece)
+    sys.stdout.buffer.flush()
+
+
+def main(argv=None):
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    if args.final_text is not None:
+        # atexit runs on every exit but death by signal or os._exit: normal end,
+        # sys.exit (also from the SIGTERM handler), and after an uncaught traceback.
+        atexit.register(lambda: (sys.stdout.write(args.final_text), sys.stdout.flush()))
+    if args.print_signals:
+        print_signals()
+    if args.print_env:
+        env = {k: v for k, v in os.environ.items() if k.startswith("VIGIL_")}
+        out("env: " + json.dumps(env, sort_keys=True))
+        out("argv: " + json.dumps(sys.argv[1:]))
+    if args.binary_junk:
+        sys.stdout.flush()
+        sys.stdout.buffer.write(b"junk: \xff\xfe invalid \x00 nul \xc3\x28 bad pair \xe2\x82 cut\n")
+        sys.stdout.buffer.flush()
+    pids = [os.getpid()] + spawn_children(args)
+    if args.pid_file:
+        write_atomic(args.pid_file, "".join(f"{pid}\n" for pid in pids))
+    trainer = Trainer(args)
+    trainer.install_signal_handlers()
+    if args.flood is not None:
+        flood(args.flood)
+        return 0
+    trainer.train()
+    # Nothing is left to save; without this a late checkpoint signal would kill the
+    # process during interpreter shutdown, which restores the default dispositions.
+    if args.usr1 == "checkpoint":
+        signal.signal(args.checkpoint_signum, signal.SIG_IGN)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
