@@ -65,6 +65,9 @@ let policyHelp = """
     """
 
 func main() -> Int32 {
+    // A parent may have started us with signals blocked (a Dispatch thread, some CI runners): the
+    // stop signals must reach us, and every thread we start inherits this mask.
+    SignalRelay.unblockAllSignals()
     var arguments = Arguments(Array(CommandLine.arguments.dropFirst()))
     guard let command = arguments.next() else {
         printError(usage)
@@ -203,7 +206,7 @@ func policyCommand(_ arguments: inout Arguments) throws -> Int32 {
 func explainCommand(_ arguments: inout Arguments) throws -> Int32 {
     var policyName: String?
     var logFile: String?
-    var status: ExitStatus?
+    var status: Termination?
     var errorFile: String?
     var sentByVigil = false
     var resumeArgs: [String] = []

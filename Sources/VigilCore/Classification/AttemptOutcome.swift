@@ -3,7 +3,7 @@ import Foundation
 /// How an attempt ended, as plain values: what the Classifier reads.
 public struct AttemptOutcome: Sendable, Equatable {
     /// The exit status of the trainer.
-    public var status: ExitStatus
+    public var status: Termination
     /// Whether Vigil itself sent the signal that killed it (a stop, a limit), as opposed to the
     /// kernel or someone else.
     public var signalSentByVigil: Bool
@@ -23,7 +23,7 @@ public struct AttemptOutcome: Sendable, Equatable {
     public var resumeArguments: [String]
 
     public init(
-        status: ExitStatus, signalSentByVigil: Bool = false, duration: Double = 0, tail: OutputTail = OutputTail(),
+        status: Termination, signalSentByVigil: Bool = false, duration: Double = 0, tail: OutputTail = OutputTail(),
         errorFile: TrainerErrorFile? = nil, oomKills: Int? = nil, timedOut: Bool = false, stalled: Bool = false,
         resumeArguments: [String] = []
     ) {

@@ -137,7 +137,7 @@ public struct Classifier: Sendable {
         return trimmed.count > 160 ? String(trimmed.prefix(157)) + "…" : trimmed
     }
 
-    func describe(_ status: ExitStatus) -> String {
+    func describe(_ status: Termination) -> String {
         switch status {
         case .exited(let code): return "exit code \(code)"
         case .signaled(let signal): return "killed by \(signal)"

@@ -4,7 +4,7 @@ import Foundation
 /// builds it from a live attempt (same tail size, error file first).
 public enum PolicyExplainer {
     public static func outcome(
-        logFile: String, status: ExitStatus, tailBytes: Int, errorFile: String? = nil,
+        logFile: String, status: Termination, tailBytes: Int, errorFile: String? = nil,
         signalSentByVigil: Bool = false, resumeArguments: [String] = []
     ) throws -> AttemptOutcome {
         guard let data = FileManager.default.contents(atPath: logFile) else {

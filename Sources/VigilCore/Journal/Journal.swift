@@ -66,7 +66,7 @@ public struct Journal: Codable, Sendable, Equatable {
         public var processStartTime: UInt64?
         /// The pid of the vigil that started it.
         public var supervisorPID: Int32
-        public var exit: ExitStatus?
+        public var exit: Termination?
         /// Signals vigil sent to the trainer's group, in order.
         public var signalsSent: [SentSignal] = []
         public var verdict: Verdict?
@@ -148,8 +148,8 @@ public struct Journal: Codable, Sendable, Equatable {
     }
 
     public static func date(fromTimestamp text: String) -> Date? {
-        try? Date.ISO8601FormatStyle(includingFractionalSeconds: true).parse(text)
-            ?? Date.ISO8601FormatStyle().parse(text)
+        if let date = try? Date.ISO8601FormatStyle(includingFractionalSeconds: true).parse(text) { return date }
+        return try? Date.ISO8601FormatStyle().parse(text)
     }
 
     public func encoded() throws -> Data {
@@ -176,7 +176,7 @@ public struct Journal: Codable, Sendable, Equatable {
     }
 }
 
-extension ExitStatus: Codable {
+extension Termination: Codable {
     enum CodingKeys: String, CodingKey { case code, signal }
 
     public init(from decoder: Decoder) throws {

@@ -62,14 +62,15 @@ private struct JSON5ScanFailure: Error {
 private enum JSON5Slot {
     case topLevel
     case member(key: String)
-    case element(arrayKey: String?)
+    /// An element of the array opened at `opener`; `isFirst` when no element precedes it.
+    case element(arrayKey: String?, opener: Int, isFirst: Bool)
 
     /// The key whose value a container in this slot is, if any.
     var ownerKey: String? {
         switch self {
         case .topLevel: nil
         case .member(let key): key
-        case .element(let arrayKey): arrayKey
+        case .element(let arrayKey, _, _): arrayKey
         }
     }
 
@@ -78,8 +79,8 @@ private enum JSON5Slot {
         switch self {
         case .topLevel: "expected a value"
         case .member(let key): "expected a value for key \(quoted(key))"
-        case .element(let arrayKey?): "expected an element of the array for key \(quoted(arrayKey))"
-        case .element(nil): "expected an array element"
+        case .element(let arrayKey?, _, _): "expected an element of the array for key \(quoted(arrayKey))"
+        case .element(nil, _, _): "expected an array element"
         }
     }
 }
@@ -300,6 +301,11 @@ private struct JSON5ScanState {
                 index: start,
                 message: "expected a value, found key '\(word)' (to write an object, wrap its members in '{' and '}')")
         }
+        if case .element(_, let opener, let isFirst) = slot, scalar(at: indexAfterTrivia(from: end)) == ":" {
+            throw Failure(
+                index: start,
+                message: "\(slot.expectation), found key '\(word)'\(arrayColonHint(opener: opener, isFirst: isFirst))")
+        }
         if bare.unicodeScalars.count == end - start {
             switch word {
             case "true", "false", "null", "Infinity", "NaN":
@@ -336,7 +342,7 @@ private struct JSON5ScanState {
         var i = start
         while i < count {
             let c = scalars[i]
-            if c.properties.isWhitespace || c == "\u{FEFF}" || isStructural(c) && c != ":" || isQuote(c) {
+            if c.properties.isWhitespace || c == "\u{FEFF}" || isStructural(c) && c != ":" || isQuote(c) || c == ";" {
                 break
             }
             if c == ":" {
@@ -445,7 +451,7 @@ private struct JSON5ScanState {
     func numberFailure(start: Int, end: Int, index: Int, detail: String) -> Failure {
         let token = String(String.UnicodeScalarView(scalars[start..<end]))
         let word = bareWord(from: start)
-        if word.unicodeScalars.count > 1, word.unicodeScalars.allSatisfy({ ("0"..."9").contains($0) || $0 == "_" }) {
+        if word.contains("_"), word.unicodeScalars.allSatisfy({ ("0"..."9").contains($0) || $0 == "_" || $0 == "." }) {
             return Failure(index: start, message: "invalid number '\(word)' ('_' digit separators are not allowed)")
         }
         if looksLikeText(word) {
@@ -792,9 +798,9 @@ private struct JSON5ScanState {
             pos += 1
             return
         }
+        var isFirstElement = true
         while true {
-            let elementStart = pos
-            try scanValue(.element(arrayKey: ownerKey))
+            try scanValue(.element(arrayKey: ownerKey, opener: open, isFirst: isFirstElement))
             try skipTrivia()
             let afterValue = "expected ',' or ']' after \(element)"
             guard let c = scalar(at: pos) else {
@@ -803,6 +809,7 @@ private struct JSON5ScanState {
             switch c {
             case ",":
                 pos += 1
+                isFirstElement = false
                 try skipTrivia()
                 if scalar(at: pos) == "]" {
                     pos += 1
@@ -815,10 +822,10 @@ private struct JSON5ScanState {
                 throw Failure(
                     index: pos,
                     message: "\(afterValue), found '}' (the '[' at \(locationText(of: open)) is not closed)")
-            case ":" where isQuote(scalars[elementStart]):
+            case ":":
                 throw Failure(
                     index: pos,
-                    message: "\(afterValue), found ':' (key-value pairs belong in an object: use '{' and '}')")
+                    message: "\(afterValue), found ':'\(arrayColonHint(opener: open, isFirst: isFirstElement))")
             default:
                 if canStartValue(c) {
                     let between = ownerKey.map { "elements of the array for key \(quoted($0))" } ?? "array elements"
@@ -827,6 +834,13 @@ private struct JSON5ScanState {
                 throw Failure(index: pos, message: "\(afterValue), \(found(at: pos))\(commentHint(c))")
             }
         }
+    }
+
+    /// Explains a ':' inside an array: either the array should have been an object, or its ']' is missing.
+    func arrayColonHint(opener: Int, isFirst: Bool) -> String {
+        isFirst
+            ? " (key-value pairs belong in an object: use '{' and '}')"
+            : " (missing ']' for the '[' at \(locationText(of: opener))?)"
     }
 
     // MARK: Character classes

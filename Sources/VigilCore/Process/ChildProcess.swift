@@ -8,7 +8,7 @@ import Darwin
 #endif
 
 /// How a child process ended.
-public enum ExitStatus: Sendable, Equatable, CustomStringConvertible {
+public enum Termination: Sendable, Equatable, CustomStringConvertible {
     case exited(Int32)
     case signaled(Signal)
 
@@ -37,7 +37,7 @@ public final class ChildProcess: Sendable {
     public let stdoutFD: Int32
     public let stderrFD: Int32
 
-    private let state = Locked<(status: ExitStatus?, exitedAt: Date?, signals: [SentSignal])>((nil, nil, []))
+    private let state = Locked<(status: Termination?, exitedAt: Date?, signals: [SentSignal])>((nil, nil, []))
 
     /// A signal Vigil sent to the group, and when.
     public struct SentSignal: Sendable, Equatable {
@@ -51,7 +51,7 @@ public final class ChildProcess: Sendable {
         executable: String,
         arguments: [String],
         environment: [String: String],
-        onExit: @escaping @Sendable (ExitStatus) -> Void
+        onExit: @escaping @Sendable (Termination) -> Void
     ) throws -> ChildProcess {
         let devNull = open("/dev/null", O_RDONLY | O_CLOEXEC)
         guard devNull >= 0 else { throw spawnError("cannot open /dev/null", errno) }
@@ -98,7 +98,7 @@ public final class ChildProcess: Sendable {
     }
 
     /// Blocks until the leader exits and reaps it (it is our child, so nobody else can).
-    private func reap() -> ExitStatus {
+    private func reap() -> Termination {
         var status: Int32 = 0
         while true {
             let rc = waitpid(pid, &status, 0)
@@ -112,7 +112,7 @@ public final class ChildProcess: Sendable {
     }
 
     /// The exit status once the leader has exited.
-    public var exitStatus: ExitStatus? { state.withLock { $0.status } }
+    public var exitStatus: Termination? { state.withLock { $0.status } }
     /// When the leader's exit was seen.
     public var exitedAt: Date? { state.withLock { $0.exitedAt } }
     /// Every signal Vigil sent to this child's group, in order.

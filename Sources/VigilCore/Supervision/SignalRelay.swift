@@ -33,6 +33,11 @@ public enum SignalRelay {
         for signal in signals { _ = cvigil_relay_signal(signal.rawValue, fds[1]) }
     }
 
+    /// Empties the calling thread's signal mask (call first thing on the main thread).
+    public static func unblockAllSignals() {
+        _ = cvigil_unblock_all_signals()
+    }
+
     /// Writes to a closed pipe (`vigil run … | head`) become EPIPE errors instead of killing vigil.
     /// Children get default dispositions back at spawn, so the trainer is unaffected.
     public static func ignoreBrokenPipes() {

@@ -69,7 +69,7 @@ extension Supervisor {
         }
         pump.start(stdoutFD: child.stdoutFD, stderrFD: child.stderrFD)
 
-        var status: ExitStatus?
+        var status: Termination?
         var outputClosed = false
         var stop: StopProgress?
 

@@ -9,7 +9,7 @@ import Darwin
 /// What reaches the supervisor while it waits: every wait is on one of these, never a sleep.
 public enum SupervisorEvent: Sendable {
     /// The trainer of attempt `attempt` exited (already reaped).
-    case childExited(attempt: Int, ExitStatus)
+    case childExited(attempt: Int, Termination)
     /// Both output streams of attempt `attempt` reached EOF (or were cancelled).
     case outputClosed(attempt: Int)
     /// A signal was sent to vigil.
