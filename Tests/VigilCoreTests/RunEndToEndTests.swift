@@ -232,4 +232,25 @@ struct RunEndToEndTests {
         #expect(env["VIGIL_CHECKPOINT_DIR"] == checkpoints)
         #expect(env["VIGIL_ERROR_FILE"] == "\(logs)/env/attempt-001.error.json")
     }
+
+    @Test("200 MB printed as fast as possible: all of it in the rotated logs, vigil's memory flat")
+    func flood() throws {
+        defer { TestSupport.remove(dir) }
+        let policy = dir + "/logs.json5"
+        try "{ output: { logMaxBytes: \"64MB\", logBackups: 5, passthrough: false } }"
+            .write(toFile: policy, atomically: true, encoding: .utf8)
+        let small = try TestProcess.vigil(runArguments("small", ["--policy", policy], ["--steps", "1"]))
+        #expect(small.exitCode() == 0)
+        let vigil = try TestProcess.vigil(runArguments("flood", ["--policy", policy], ["--flood", "200000000"]))
+        #expect(vigil.exitCode(timeout: 100) == 0, "\(vigil.output)")
+        let base = "\(logs)/flood/attempt-001.log"
+        let files = [base] + (1...5).map { "\(base).\($0)" }
+        let sizes = files.compactMap { try? FileManager.default.attributesOfItem(atPath: $0)[.size] as? Int }
+        #expect(sizes.reduce(0, +) == 200_000_000)
+        #expect(sizes.count == 3)  // 2 × 64 MiB full, the rest in the current file
+        #expect(sizes.dropFirst().allSatisfy { $0 == 64 << 20 })
+        let baseline = try #require(try TestSupport.journal(logs, "small").invocations.last?.peakMemoryKiB)
+        let peak = try #require(try TestSupport.journal(logs, "flood").invocations.last?.peakMemoryKiB)
+        #expect(peak - baseline < 8 * 1024, "vigil grew by \(peak - baseline) KiB while 200 MB passed through")
+    }
 }

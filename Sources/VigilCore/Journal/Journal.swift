@@ -109,6 +109,8 @@ public struct Journal: Codable, Sendable, Equatable {
         public var startedAt: Date
         public var endedAt: Date?
         public var exitCode: Int32?
+        /// vigil's own peak resident memory during this invocation, in KiB.
+        public var peakMemoryKiB: Int?
     }
 
     /// How the run (or this invocation) ended.

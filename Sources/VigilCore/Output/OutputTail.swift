@@ -9,6 +9,8 @@ public struct ByteRing: Sendable {
     private var count = 0
     /// Whether bytes were dropped from the front (the first line may then be partial).
     public private(set) var truncated = false
+    /// Whether the last byte dropped was a newline (then the first kept line is whole).
+    private var droppedEndsLine = false
 
     public init(capacity: Int) {
         self.capacity = max(1, capacity)
@@ -18,6 +20,11 @@ public struct ByteRing: Sendable {
     public mutating func append(_ bytes: UnsafeRawBufferPointer) {
         var source = bytes
         if source.count >= capacity {
+            if bytes.count > capacity {
+                droppedEndsLine = bytes[bytes.count - capacity - 1] == 0x0A
+            } else if count > 0 {
+                droppedEndsLine = storage[(start + count - 1) % capacity] == 0x0A
+            }
             source = UnsafeRawBufferPointer(rebasing: source[(source.count - capacity)...])
             truncated = truncated || count > 0 || bytes.count > capacity
             start = 0
@@ -25,6 +32,7 @@ public struct ByteRing: Sendable {
         }
         let overflow = count + source.count - capacity
         if overflow > 0 {
+            droppedEndsLine = storage[(start + overflow - 1) % capacity] == 0x0A
             start = (start + overflow) % capacity
             count -= overflow
             truncated = true
@@ -50,7 +58,7 @@ public struct ByteRing: Sendable {
     /// The kept text as lines (invalid UTF-8 repaired, a partial first line dropped when truncated).
     public var lines: [String] {
         var text = String(decoding: bytes, as: UTF8.self)
-        if truncated, let newline = text.firstIndex(of: "\n") {
+        if truncated, !droppedEndsLine, let newline = text.firstIndex(of: "\n") {
             text = String(text[text.index(after: newline)...])
         }
         var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map {

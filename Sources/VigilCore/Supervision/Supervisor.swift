@@ -107,6 +107,7 @@ public final class Supervisor: @unchecked Sendable {
         let exitCode = try superviseAttempts(executable: executable)
         journal.invocations[journal.invocations.count - 1].endedAt = Date()
         journal.invocations[journal.invocations.count - 1].exitCode = exitCode.rawValue
+        journal.invocations[journal.invocations.count - 1].peakMemoryKiB = Supervisor.peakMemoryKiB()
         try save()
         return exitCode
     }
@@ -255,6 +256,21 @@ public final class Supervisor: @unchecked Sendable {
             if ProcessGroup.waitUntilEmpty(group, until: Date().addingTimeInterval(wait)) { break }
         }
         return sent
+    }
+
+    /// Peak resident set size of this process (getrusage), in KiB.
+    static func peakMemoryKiB() -> Int {
+        var usage = rusage()
+        #if os(Linux)
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        #else
+        getrusage(RUSAGE_SELF, &usage)
+        #endif
+        #if os(Linux)
+        return Int(usage.ru_maxrss)
+        #else
+        return Int(usage.ru_maxrss) / 1024  // bytes on Darwin
+        #endif
     }
 
     private func closeDeadInvocations() {

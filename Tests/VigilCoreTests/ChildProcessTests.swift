@@ -1,0 +1,157 @@
+import Dispatch
+import Foundation
+import Testing
+
+@testable import VigilCore
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The workarounds of PROCESS-NOTES.md, each proven with a real Python child.
+@Suite("Child process and output", .serialized, .timeLimit(.minutes(2)))
+struct ChildProcessTests {
+    /// A fixture started through ChildProcess + OutputPump, with its lines and exit observable.
+    final class Started: @unchecked Sendable {
+        let events = EventQueue<String>()
+        let lines = Locked<[String]>([])
+        var child: ChildProcess!
+        var pump: OutputPump!
+
+        init(_ trainerArgs: [String], log: RotatingLog? = nil, tailBytes: Int = 64 * 1024) throws {
+            let events = self.events
+            let lines = self.lines
+            child = try ChildProcess.spawn(
+                executable: TestSupport.python, arguments: ["python3", TestSupport.fixtureTrainer] + trainerArgs,
+                environment: ProcessInfo.processInfo.environment
+            ) { status in events.post("exit \(status)") }
+            pump = OutputPump(log: log, passthrough: false, tailBytes: tailBytes, lineObserver: { _, line in
+                lines.withLock { $0.append(String(line)) }
+                events.post("line \(line)")
+            }, onClosed: { events.post("closed") })
+            pump.start(stdoutFD: child.stdoutFD, stderrFD: child.stderrFD)
+        }
+
+        /// Waits for an event starting with `prefix`; returns it, or nil after `timeout`.
+        func wait(for prefix: String, timeout: Double = 30) -> String? {
+            let deadline = Date().addingTimeInterval(timeout)
+            while let event = events.next(until: deadline) {
+                if event.hasPrefix(prefix) { return event }
+            }
+            return nil
+        }
+    }
+
+    @Test("a trainer started from a Dispatch worker has no blocked or ignored signals, gets USR1 and dies on SIGTERM")
+    func spawnFromDispatchWorker() throws {
+        // Dispatch workers block HUP, INT, USR1, TERM…; a Foundation.Process child would inherit that.
+        let box = Locked<Result<Started, Error>?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        DispatchQueue.global().async {
+            var blocked = sigset_t()
+            pthread_sigmask(SIG_SETMASK, nil, &blocked)
+            #expect(sigismember(&blocked, SIGTERM) == 1, "precondition: this Dispatch worker blocks SIGTERM")
+            box.withLock { $0 = Result { try Started(["--print-signals", "--hang-at", "1", "--usr1", "checkpoint"]) } }
+            done.signal()
+        }
+        #expect(done.wait(timeout: .now() + 30) == .success)
+        let started = try #require(box.current).get()
+        let signals = try #require(started.wait(for: "line signals: "))
+        #expect(signals.contains(#""blocked": []"#), "\(signals)")
+        #expect(signals.contains(#""ignored": []"#), "\(signals)")
+        #expect(started.wait(for: "line hanging") != nil)
+        started.child.signalGroup(.user1)
+        #expect(started.wait(for: "line got SIGUSR1") != nil)
+        started.child.signalGroup(.terminate)
+        #expect(started.wait(for: "exit") == "exit killed by SIGTERM")
+    }
+
+    @Test("a trainer whose backgrounded grandchild lives on is seen to exit at once")
+    func exitSeenDespiteGrandchild() throws {
+        let started = try Started(["--steps", "1", "--background-grandchild", "20"])
+        let begin = Date()
+        #expect(started.wait(for: "exit") == "exit exit code 0")
+        #expect(Date().timeIntervalSince(begin) < 10, "exit was seen only when the grandchild ended")
+        // The grandchild still holds the pipe: output is not closed, and the group is not empty.
+        #expect(started.child.groupHasLiveMembers)
+        started.child.signalGroup(.kill)
+        #expect(started.wait(for: "closed") != nil)
+        #expect(TestSupport.eventually { !started.child.groupHasLiveMembers })
+    }
+
+    @Test("the last bytes before exit are always in the log (50 runs)")
+    func lastBytesAlwaysLogged() throws {
+        let dir = try TestSupport.temporaryDirectory()
+        defer { TestSupport.remove(dir) }
+        for run in 1...50 {
+            let path = "\(dir)/run-\(run).log"
+            let log = RotatingLog(path: path, maxBytes: 0, backups: 0)
+            let started = try Started(["--flood", "300000", "--final-text", "LAST-BYTES-\(run)"], log: log)
+            #expect(started.wait(for: "closed") != nil)
+            log.close()
+            let text = TestSupport.read(path)
+            #expect(text.hasSuffix("LAST-BYTES-\(run)"), "run \(run) lost its last bytes")
+            #expect(text.utf8.count == 300_000 + "LAST-BYTES-\(run)".utf8.count)
+        }
+    }
+
+    @Test("binary and invalid UTF-8 output is logged byte for byte and does not break the tail")
+    func binaryOutput() throws {
+        let dir = try TestSupport.temporaryDirectory()
+        defer { TestSupport.remove(dir) }
+        let log = RotatingLog(path: dir + "/a.log", maxBytes: 0, backups: 0)
+        let started = try Started(["--binary-junk", "--steps", "2"], log: log)
+        #expect(started.wait(for: "closed") != nil)
+        log.close()
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: dir + "/a.log"))
+        #expect(bytes.contains(0x00))
+        #expect(String(data: bytes, encoding: .utf8) == nil, "the fixture printed invalid UTF-8")
+        #expect(started.pump.tail.stdout.last == "done")
+    }
+
+    @Test("a full disk does not stop the trainer: output keeps draining and the error is recorded once")
+    func fullDisk() throws {
+        let log = RotatingLog(path: "/dev/full", maxBytes: 0, backups: 0)
+        let started = try Started(["--flood", "2000000", "--final-text", "END"], log: log)
+        #expect(started.wait(for: "exit") == "exit exit code 0")
+        #expect(started.wait(for: "closed") != nil)
+        #expect(log.firstError?.contains("No space left on device") == true)
+        #expect(log.droppedBytes == 2_000_003)
+        #expect(started.pump.tail.stdout.last == "END")
+    }
+
+    @Test("the log rotates at its cap, keeps its backups, and loses nothing in between")
+    func rotation() throws {
+        let dir = try TestSupport.temporaryDirectory()
+        defer { TestSupport.remove(dir) }
+        let path = dir + "/attempt-001.log"
+        let log = RotatingLog(path: path, maxBytes: 1_000_000, backups: 10)
+        let started = try Started(["--flood", "5500000"], log: log)
+        #expect(started.wait(for: "closed") != nil)
+        log.close()
+        let sizes = [path] + (1...10).map { "\(path).\($0)" }
+        let total = sizes.compactMap { try? FileManager.default.attributesOfItem(atPath: $0)[.size] as? Int }
+        #expect(total.reduce(0, +) == 5_500_000)
+        #expect(total.count == 6)
+        #expect(total.dropFirst().allSatisfy { $0 == 1_000_000 })
+
+        let small = RotatingLog(path: dir + "/b.log", maxBytes: 100, backups: 2)
+        for _ in 0..<10 { _ = Array(repeating: UInt8(ascii: "x"), count: 60).withUnsafeBytes { small.write($0.baseAddress!, count: 60) } }
+        small.close()
+        #expect(FileManager.default.fileExists(atPath: dir + "/b.log.2"))
+        #expect(!FileManager.default.fileExists(atPath: dir + "/b.log.3"))
+    }
+
+    @Test("the tail keeps only the last bytes of each stream, whatever is printed")
+    func boundedTail() {
+        var ring = ByteRing(capacity: 16)
+        for chunk in ["line one\n", "line two\n", "line three\n", "four\n"] {
+            Array(chunk.utf8).withUnsafeBytes { ring.append($0) }
+        }
+        #expect(ring.bytes.count == 16)
+        #expect(ring.lines == ["line three", "four"])
+        var big = ByteRing(capacity: 8)
+        Array("abcdefghij\nxyz\n".utf8).withUnsafeBytes { big.append($0) }
+        #expect(big.lines == ["xyz"])
+    }
+}
