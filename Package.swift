@@ -14,6 +14,8 @@ let package = Package(
         .target(name: "CVigil"),
         .target(name: "VigilCore", dependencies: ["CVigil"]),
         .executableTarget(name: "vigil", dependencies: ["VigilCore"]),
+        // Micro-benchmarks run by scripts/bench; not shipped, not tested.
+        .executableTarget(name: "vigil-bench", dependencies: ["VigilCore"]),
         .testTarget(
             name: "VigilCoreTests",
             dependencies: ["VigilCore", "vigil"]

@@ -99,3 +99,7 @@ int cvigil_pipe_cloexec(int fds[2]) {
     return 0;
 #endif
 }
+
+const void *cvigil_memmem(const void *haystack, size_t haystack_len, const void *needle, size_t needle_len) {
+    return memmem(haystack, haystack_len, needle, needle_len);
+}

@@ -1,6 +1,7 @@
 #ifndef CVIGIL_H
 #define CVIGIL_H
 
+#include <stddef.h>
 #include <sys/types.h>
 
 /// Starts `path` with `argv`/`envp` as the leader of a new process group, with an empty
@@ -24,5 +25,8 @@ int cvigil_unblock_all_signals(void);
 
 /// pipe2(O_CLOEXEC) where it exists (pipe + FD_CLOEXEC elsewhere). Returns 0 or an errno.
 int cvigil_pipe_cloexec(int fds[2]);
+
+/// memmem(3): the first occurrence of `needle` in `haystack`, or NULL.
+const void *cvigil_memmem(const void *haystack, size_t haystack_len, const void *needle, size_t needle_len);
 
 #endif

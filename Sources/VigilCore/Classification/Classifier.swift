@@ -96,14 +96,10 @@ public struct Classifier: Sendable {
             }
             evidence.append("error file: \(file.type ?? "?"): \(shorten(file.message ?? ""))")
         }
-        if evidence.isEmpty && !isFallback(rule) { return nil }
+        // Every matcher the rule names has matched (a rule with none is a fallback); negative
+        // matchers such as `oomKilled: false` match without evidence, so describe the failure.
         if evidence.isEmpty { evidence.append(exception.map(oneLine) ?? describe(outcome.status)) }
         return evidence.joined(separator: "; ")
-    }
-
-    func isFallback(_ rule: Rule) -> Bool {
-        rule.exitCodes == nil && rule.signals == nil && rule.exception == nil && rule.output == nil
-            && rule.oomKilled == nil && rule.timedOut == nil && rule.stalled == nil && rule.errorFile == nil
     }
 
     /// Whether the attempt looks out-of-memory killed, and why.
@@ -118,9 +114,19 @@ public struct Classifier: Sendable {
     }
 
     func firstMatch(_ patterns: [Pattern], in tail: OutputTail) -> (pattern: String, line: String)? {
+        // Rule patterns out by their literal over the whole tail first: most never occur.
+        let lines = tail.stdout + tail.stderr
+        let text = Array(lines.joined(separator: "\n").utf8)
+        let needsFolding = patterns.contains { $0.prefilter?.ignoresCase == true }
+        let folded = needsFolding ? text.map(LiteralPrefilter.lower) : []
+        let candidates = patterns.filter { pattern in
+            guard let prefilter = pattern.prefilter else { return true }
+            return (prefilter.ignoresCase ? folded : text).withUnsafeBytes { prefilter.occurs(in: $0) }
+        }
+        guard !candidates.isEmpty else { return nil }
         // Newest lines first: the end of the output is what explains the failure.
-        for line in (tail.stdout + tail.stderr).reversed() {
-            for pattern in patterns where pattern.firstMatch(in: line) != nil {
+        for line in lines.reversed() {
+            for pattern in candidates where pattern.firstMatch(in: line) != nil {
                 return (pattern.source, line)
             }
         }

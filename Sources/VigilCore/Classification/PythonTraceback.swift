@@ -47,6 +47,8 @@ public struct PythonException: Sendable, Equatable, Codable {
         "KeyError": "LookupError", "IndexError": "LookupError",
         "RecursionError": "RuntimeError", "NotImplementedError": "RuntimeError",
         "_ArrayMemoryError": "MemoryError",
+        "IndentationError": "SyntaxError", "TabError": "IndentationError",
+        "UnboundLocalError": "NameError",
     ]
 
     private static let header = "Traceback (most recent call last):"

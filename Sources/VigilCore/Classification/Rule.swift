@@ -17,13 +17,17 @@ public struct Pattern: @unchecked Sendable, Equatable, CustomStringConvertible {
     // NSRegularExpression is immutable and documented thread-safe.
     public let source: String
     let regex: NSRegularExpression
+    /// A literal every match contains, to rule lines out cheaply; nil when none is certain.
+    public let prefilter: LiteralPrefilter?
 
     public init(_ source: String) throws {
         self.source = source
         self.regex = try NSRegularExpression(pattern: source)
+        self.prefilter = LiteralPrefilter(pattern: source)
     }
 
     public func firstMatch(in line: String) -> String? {
+        if let prefilter, !prefilter.occurs(in: line) { return nil }
         let range = NSRange(line.startIndex..., in: line)
         guard let match = regex.firstMatch(in: line, range: range), let found = Range(match.range, in: line) else {
             return nil

@@ -98,6 +98,8 @@ private struct JSON5ScanState {
     var pos: Int
     /// Indices of the '{' and '[' that are currently open, innermost last.
     var openers: [Int] = []
+    /// The raw contents of the string scanned last.
+    var lastString = ""
 
     init(_ text: String) {
         scalars = Array(text.unicodeScalars)
@@ -296,12 +298,16 @@ private struct JSON5ScanState {
         }
         let word = String(String.UnicodeScalarView(scalars[start..<end]))
         let bare = bareWord(from: start)
-        if case .topLevel = slot, let next = scalar(at: indexAfterTrivia(from: end)), next == ":" || next == "=" {
+        let isKey = isFollowedByKeySeparator(end)
+        if case .topLevel = slot, isKey || scalar(at: indexAfterTrivia(from: end)) == "=" {
             throw Failure(
                 index: start,
                 message: "expected a value, found key '\(word)' (to write an object, wrap its members in '{' and '}')")
         }
-        if case .element(_, let opener, let isFirst) = slot, scalar(at: indexAfterTrivia(from: end)) == ":" {
+        if case .member = slot, isKey {
+            throw Failure(index: start, message: "\(slot.expectation), found key '\(word)'")
+        }
+        if case .element(_, let opener, let isFirst) = slot, isKey {
             throw Failure(
                 index: start,
                 message: "\(slot.expectation), found key '\(word)'\(arrayColonHint(opener: opener, isFirst: isFirst))")
@@ -330,6 +336,12 @@ private struct JSON5ScanState {
             }
         }
         throw Failure(index: start, message: unquotedValueMessage(bare))
+    }
+
+    /// Whether the word ending at `end` is followed by ':' as a key would be (and not by "://" as in a URL).
+    func isFollowedByKeySeparator(_ end: Int) -> Bool {
+        let next = indexAfterTrivia(from: end)
+        return scalar(at: next) == ":" && scalar(at: next + 1) != "/"
     }
 
     func unquotedValueMessage(_ word: String) -> String {
@@ -369,9 +381,11 @@ private struct JSON5ScanState {
         if let (index, detail) = numberProblem(start: start, end: end) {
             throw numberFailure(start: start, end: end, index: index, detail: detail)
         }
-        if let next = scalar(at: end), bareWord(from: start).unicodeScalars.count > end - start {
-            // A valid number glued to something else, such as `1_000` or `10:30`.
-            throw numberFailure(start: start, end: end, index: end, detail: "unexpected \(describe(next)) after it")
+        let word = bareWord(from: start)
+        if word.unicodeScalars.count > end - start, hasDigitSeparators(word) || looksLikeText(word) {
+            // A valid number glued to more text, such as `1_000` or `10:30`. Anything else after the number is left
+            // to the enclosing object or array to report.
+            throw numberFailure(start: start, end: end, index: end, detail: "")
         }
         pos = end
     }
@@ -387,7 +401,7 @@ private struct JSON5ScanState {
             return (i, "expected a digit after '\(scalars[start])'")
         }
         let first = scalars[i]
-        if first == "I" || first == "N" || first.properties.isAlphabetic && !("0"..."9").contains(first) {
+        if first.properties.isAlphabetic {
             let word = String(String.UnicodeScalarView(scalars[i..<end]))
             if word == "Infinity" || word == "NaN" {
                 return nil
@@ -451,7 +465,7 @@ private struct JSON5ScanState {
     func numberFailure(start: Int, end: Int, index: Int, detail: String) -> Failure {
         let token = String(String.UnicodeScalarView(scalars[start..<end]))
         let word = bareWord(from: start)
-        if word.contains("_"), word.unicodeScalars.allSatisfy({ ("0"..."9").contains($0) || $0 == "_" || $0 == "." }) {
+        if hasDigitSeparators(word) {
             return Failure(index: start, message: "invalid number '\(word)' ('_' digit separators are not allowed)")
         }
         if looksLikeText(word) {
@@ -460,7 +474,13 @@ private struct JSON5ScanState {
         return Failure(index: index, message: "invalid number '\(abbreviated(token))': \(detail)")
     }
 
-    /// Whether an invalid number token is more likely meant as text, such as `10s`, `1.5GB` or `192.168.0.1`.
+    /// Whether `word` is digits with '_' separators, such as `1_000_000`.
+    func hasDigitSeparators(_ word: String) -> Bool {
+        word.contains("_") && word.unicodeScalars.allSatisfy { ("0"..."9").contains($0) || $0 == "_" || $0 == "." }
+    }
+
+    /// Whether a word that starts like a number is more likely meant as text, such as `10s`, `1.5GB`, `10:30` or
+    /// `192.168.0.1`.
     func looksLikeText(_ word: String) -> Bool {
         var body = Substring(word)
         if body.first == "+" || body.first == "-" {
@@ -470,17 +490,14 @@ private struct JSON5ScanState {
         if isHex {
             body = body.dropFirst(2)
         }
-        if body.filter({ $0 == "." }).count > 1 {
-            return true
-        }
-        if body.contains(where: { !($0.isLetter || $0.isNumber || $0 == "." || $0 == "+" || $0 == "-") }) {
+        if body.filter({ $0 == "." }).count > 1 || body.contains(where: { ":/%".contains($0) }) {
             return true
         }
         let letters = body.filter(\.isLetter)
         if isHex {
             return letters.contains { !$0.isHexDigit }
         }
-        if letters == "Infinity" || letters == "NaN" || letters.lowercased() == "infinity" || letters.lowercased() == "nan" {
+        if ["infinity", "nan"].contains(letters.lowercased()) {
             return false
         }
         return letters.count > 1 || (letters.count == 1 && letters != "e" && letters != "E")
@@ -495,19 +512,22 @@ private struct JSON5ScanState {
         pos += 1
         while true {
             guard pos < count else {
-                throw Failure(index: open, message: "unterminated string (missing closing \(quote) before the end of the file)")
+                throw Failure(
+                    index: open,
+                    message: "unterminated string (missing closing \(describe(quote)) before the end of the file)")
             }
             let c = scalars[pos]
             switch c {
             case quote:
                 pos += 1
-                return String(String.UnicodeScalarView(scalars[(open + 1)..<(pos - 1)]))
+                lastString = String(String.UnicodeScalarView(scalars[(open + 1)..<(pos - 1)]))
+                return lastString
             case "\\":
                 try scanEscape(openQuote: open)
             case "\n", "\r":
                 throw Failure(
                     index: open,
-                    message: "unterminated string (missing closing \(quote) at the end of the line; "
+                    message: "unterminated string (missing closing \(describe(quote)) at the end of the line; "
                         + "to continue a string on the next line, end the line with '\\')")
             case "\t":
                 throw Failure(index: pos, message: "tab character inside a string (write it as '\\t')")
@@ -529,7 +549,8 @@ private struct JSON5ScanState {
         guard let e = scalar(at: pos + 1) else {
             throw Failure(
                 index: openQuote,
-                message: "unterminated string (missing closing \(scalars[openQuote]) before the end of the file)")
+                message: "unterminated string (missing closing \(describe(scalars[openQuote])) before the end of "
+                    + "the file)")
         }
         switch e {
         case "\"", "'", "\\", "/", "b", "f", "n", "r", "t", "\n":
@@ -538,7 +559,8 @@ private struct JSON5ScanState {
             pos += scalar(at: pos + 2) == "\n" ? 3 : 2
         case "u":
             guard let value = hexValue(at: pos + 2, digits: 4) else {
-                throw Failure(index: backslash, message: "invalid escape: expected 4 hex digits after '\\u'\(backslashHint)")
+                throw Failure(
+                    index: backslash, message: "invalid escape: expected 4 hex digits after '\\u'\(backslashHint)")
             }
             pos += 6
             switch value {
@@ -564,7 +586,8 @@ private struct JSON5ScanState {
             }
         case "x":
             guard let value = hexValue(at: pos + 2, digits: 2) else {
-                throw Failure(index: backslash, message: "invalid escape: expected 2 hex digits after '\\x'\(backslashHint)")
+                throw Failure(
+                    index: backslash, message: "invalid escape: expected 2 hex digits after '\\x'\(backslashHint)")
             }
             if value == 0 {
                 throw Failure(index: backslash, message: "'\\x00' (NUL) is not allowed in strings")
@@ -573,7 +596,8 @@ private struct JSON5ScanState {
         case "v":
             throw Failure(index: backslash, message: "unsupported escape sequence '\\v' (write '\\u000B' instead)")
         case "0":
-            throw Failure(index: backslash, message: "unsupported escape sequence '\\0' (NUL is not allowed in strings)")
+            throw Failure(
+                index: backslash, message: "unsupported escape sequence '\\0' (NUL is not allowed in strings)")
         default:
             let shown = isPrintable(e) ? "'\\\(e)'" : "'\\' followed by \(describe(e))"
             throw Failure(index: backslash, message: "unsupported escape sequence \(shown)\(backslashHint)")
@@ -592,12 +616,18 @@ private struct JSON5ScanState {
 
     // MARK: Objects
 
+    /// Records the '{' or '[' at `index` as open, refusing to nest deeper than Foundation does.
+    mutating func enterContainer(at index: Int) throws(Failure) {
+        guard openers.count < Self.maximumDepth else {
+            throw Failure(
+                index: index, message: "too deeply nested (more than \(Self.maximumDepth) levels of '{' and '[')")
+        }
+        openers.append(index)
+    }
+
     mutating func scanObject(ownerKey: String?) throws(Failure) {
         let open = pos
-        guard openers.count < Self.maximumDepth else {
-            throw Failure(index: open, message: "too deeply nested (more than \(Self.maximumDepth) levels of '{' and '[')")
-        }
-        openers.append(open)
+        try enterContainer(at: open)
         defer { openers.removeLast() }
         pos += 1
         let inObject = ownerKey.map { " in the object for key \(quoted($0))" } ?? ""
@@ -624,6 +654,7 @@ private struct JSON5ScanState {
             }
             pos += 1
             try skipTrivia()
+            let valueStart = pos
             try scanValue(.member(key: key))
             try skipTrivia()
 
@@ -646,6 +677,11 @@ private struct JSON5ScanState {
                 throw Failure(
                     index: pos,
                     message: "\(afterValue), found ']' (the '{' at \(locationText(of: open)) is not closed)")
+            case ":" where isQuote(scalars[valueStart]):
+                // `a: "b": 1` - most likely the value of `a` is missing.
+                throw Failure(
+                    index: valueStart,
+                    message: "expected a value for key \(quoted(key)), found key \(quoted(lastString))")
             default:
                 if let nextKey = memberKey(at: pos) {
                     throw Failure(index: pos, message: "missing ',' before key \(quoted(nextKey))")
@@ -666,9 +702,11 @@ private struct JSON5ScanState {
         }
         if ("0"..."9").contains(c) || c == "-" || c == "+" || c == "." {
             let word = keyWord(from: pos)
+            let afterDigitAndComma = pos >= 2 && scalars[pos - 1] == "," && ("0"..."9").contains(scalars[pos - 2])
+            let hint = afterDigitAndComma ? "numbers are written without ',' separators" : "put the key in quotes"
             throw Failure(
                 index: pos,
-                message: "unquoted key '\(abbreviated(word))' must start with a letter, '_' or '$' (put the key in quotes)")
+                message: "unquoted key '\(abbreviated(word))' must start with a letter, '_' or '$' (\(hint))")
         }
         if isStructural(c) {
             throw Failure(index: pos, message: "expected a key or '}'\(inObject), \(found(at: pos))")
@@ -707,7 +745,7 @@ private struct JSON5ScanState {
             }
         }
         if let c = scalar(at: pos), !c.properties.isWhitespace, c != ":", c != "=", !isStructural(c), !isQuote(c),
-            c != "/", c != "\u{FEFF}"
+            c != "\u{FEFF}", !(c == "/" && [.some("/"), .some("*")].contains(scalar(at: pos + 1)))
         {
             let word = keyWord(from: start)
             throw Failure(
@@ -724,7 +762,10 @@ private struct JSON5ScanState {
         if c == "=" {
             throw Failure(index: pos, message: "\(expected), found '=' (use ':' instead of '=')")
         }
-        if !isQuoted, isIdentifierStart(c), scalar(at: indexAfterTrivia(from: indexAfterIdentifier(from: pos))) == ":" {
+        let keyEnd = indexAfterIdentifier(from: keyStart)
+        if !isQuoted, isIdentifierStart(c), scalars[keyEnd..<pos].allSatisfy({ $0 == " " || $0 == "\t" }),
+            scalar(at: indexAfterTrivia(from: indexAfterIdentifier(from: pos))) == ":"
+        {
             let words = String(String.UnicodeScalarView(scalars[keyStart..<indexAfterIdentifier(from: pos)]))
             throw Failure(
                 index: pos,
@@ -785,10 +826,7 @@ private struct JSON5ScanState {
 
     mutating func scanArray(ownerKey: String?) throws(Failure) {
         let open = pos
-        guard openers.count < Self.maximumDepth else {
-            throw Failure(index: open, message: "too deeply nested (more than \(Self.maximumDepth) levels of '{' and '[')")
-        }
-        openers.append(open)
+        try enterContainer(at: open)
         defer { openers.removeLast() }
         pos += 1
         let element = ownerKey.map { "an element of the array for key \(quoted($0))" } ?? "an array element"
@@ -923,7 +961,8 @@ private func quoted(_ key: String) -> String {
 }
 
 private func abbreviated(_ text: String, limit: Int = 40) -> String {
-    text.unicodeScalars.count <= limit ? text : String(String.UnicodeScalarView(text.unicodeScalars.prefix(limit))) + "…"
+    guard text.unicodeScalars.count > limit else { return text }
+    return String(String.UnicodeScalarView(text.unicodeScalars.prefix(limit))) + "…"
 }
 
 private func hex4(_ value: UInt32) -> String {
@@ -949,12 +988,13 @@ private func describe(_ c: Unicode.Scalar) -> String {
     if isPrintable(c) {
         return "'\(c)'"
     }
-    let names: [UInt32: String] = [
-        0x00: "NUL", 0x09: "tab", 0x0A: "line feed", 0x0B: "vertical tab", 0x0C: "form feed",
-        0x0D: "carriage return", 0x20: "space", 0xA0: "no-break space", 0x200B: "zero-width space",
-        0x2028: "line separator", 0x2029: "paragraph separator", 0x3000: "ideographic space",
-        0xFEFF: "byte order mark",
-    ]
     let code = "U+\(hex4(c.value))"
-    return names[c.value].map { "\(code) (\($0))" } ?? code
+    return invisibleScalarNames[c.value].map { "\(code) (\($0))" } ?? code
 }
+
+/// Names for the invisible characters people most often paste into a file by accident.
+private let invisibleScalarNames: [UInt32: String] = [
+    0x00: "NUL", 0x09: "tab", 0x0A: "line feed", 0x0B: "vertical tab", 0x0C: "form feed", 0x0D: "carriage return",
+    0x20: "space", 0x85: "next line", 0xA0: "no-break space", 0x200B: "zero-width space", 0x2028: "line separator",
+    0x2029: "paragraph separator", 0x3000: "ideographic space", 0xFEFF: "byte order mark",
+]

@@ -46,7 +46,9 @@ public struct PolicyLoader: Sendable {
                     throw VigilError(.invalidPolicy, file: source.file, key: "extends",
                                      "expected the name or path of a policy, got \(parent.typeName) \(parent.preview)")
                 }
-                next = (parentSpec, source.directory)
+                // A parent is looked up next to its child first: an embedded policy's parent is
+                // the embedded one, not whatever file of that name is on the search path.
+                next = (parentSpec, source.directory ?? PolicyLoader.embeddedMarker)
             } else {
                 next = nil
             }
@@ -66,11 +68,16 @@ public struct PolicyLoader: Sendable {
         return policy
     }
 
+    static let embeddedMarker = "<embedded>"
+
     func locate(_ spec: String, relativeTo directory: String?) throws -> Source {
+        if directory == PolicyLoader.embeddedMarker, let text = EmbeddedPolicies.text(named: spec) {
+            return Source(name: spec, file: "<embedded \(spec)>", text: Data(text.utf8), directory: nil)
+        }
         let looksLikePath = spec.contains("/") || spec.hasSuffix(".json5") || spec.hasSuffix(".json")
         if looksLikePath {
             var path = spec
-            if !spec.hasPrefix("/"), let directory { path = directory + "/" + spec }
+            if !spec.hasPrefix("/"), let directory, directory != PolicyLoader.embeddedMarker { path = directory + "/" + spec }
             guard let data = FileManager.default.contents(atPath: path) else {
                 var isDirectory: ObjCBool = false
                 if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) {
@@ -81,7 +88,7 @@ public struct PolicyLoader: Sendable {
             let name = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
             return Source(name: name, file: path, text: data, directory: (path as NSString).deletingLastPathComponent)
         }
-        let directories = (directory.map { [$0] } ?? []) + searchDirectories
+        let directories = (directory.flatMap { $0 == PolicyLoader.embeddedMarker ? nil : [$0] } ?? []) + searchDirectories
         for dir in directories {
             for ext in ["json5", "json"] {
                 let path = "\(dir)/\(spec).\(ext)"

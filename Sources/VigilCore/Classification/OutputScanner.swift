@@ -1,0 +1,92 @@
+import CVigil
+import Foundation
+
+/// Finds the first line of a chunk of output that matches any of a set of patterns, fast enough to
+/// run on everything a trainer prints: each pattern's required literal is searched in the whole
+/// chunk with `memmem`, and the regex runs only on the lines where the literal occurs.
+public struct OutputScanner: Sendable {
+    public let patterns: [Pattern]
+    private let needsFolding: Bool
+
+    public init(patterns: [Pattern]) {
+        self.patterns = patterns
+        self.needsFolding = patterns.contains { $0.prefilter?.ignoresCase == true }
+    }
+
+    /// A match: the pattern and the whole line it matched.
+    public struct Match: Sendable, Equatable {
+        public var pattern: String
+        public var line: String
+    }
+
+    /// The first match in `chunk` (complete lines; a partial last line is scanned as it is).
+    public func firstMatch(in chunk: UnsafeRawBufferPointer) -> Match? {
+        guard !chunk.isEmpty else { return nil }
+        var folded: [UInt8] = []
+        if needsFolding { folded = chunk.map(LiteralPrefilter.lower) }
+        var best: (offset: Int, match: Match)?
+        for pattern in patterns {
+            if let prefilter = pattern.prefilter {
+                let found: (Int, Match)?
+                if prefilter.ignoresCase {
+                    found = folded.withUnsafeBytes { search(pattern, prefilter, $0, chunk, before: best?.offset) }
+                } else {
+                    found = search(pattern, prefilter, chunk, chunk, before: best?.offset)
+                }
+                if let found { best = found }
+            } else {
+                // No literal to search for: every line goes through the regex.
+                var start = 0
+                while start < chunk.count {
+                    if let currentBest = best, start >= currentBest.offset { break }
+                    let line = OutputScanner.lineRange(around: start, in: chunk)
+                    let text = String(decoding: UnsafeRawBufferPointer(rebasing: chunk[line]), as: UTF8.self)
+                    if pattern.firstMatch(in: text) != nil {
+                        best = (line.lowerBound, Match(pattern: pattern.source, line: text))
+                        break
+                    }
+                    start = line.upperBound + 1
+                }
+            }
+        }
+        return best?.match
+    }
+
+    /// The first line where `prefilter` occurs in `haystack` (the chunk, or its folded copy) and the
+    /// regex matches the line of `chunk`; only lines before `limit` are of interest.
+    private func search(
+        _ pattern: Pattern, _ prefilter: LiteralPrefilter, _ haystack: UnsafeRawBufferPointer,
+        _ chunk: UnsafeRawBufferPointer, before limit: Int?
+    ) -> (Int, Match)? {
+        var searchFrom = 0
+        while searchFrom < haystack.count {
+            let rest = UnsafeRawBufferPointer(rebasing: haystack[searchFrom...])
+            guard let hit = prefilter.firstOffset(in: rest) else { return nil }
+            let line = OutputScanner.lineRange(around: searchFrom + hit, in: chunk)
+            if let limit, line.lowerBound >= limit { return nil }
+            let text = String(decoding: UnsafeRawBufferPointer(rebasing: chunk[line]), as: UTF8.self)
+            if pattern.firstMatch(in: text) != nil { return (line.lowerBound, Match(pattern: pattern.source, line: text)) }
+            searchFrom = line.upperBound + 1
+        }
+        return nil
+    }
+
+    /// The line (without its newline) containing byte `offset`.
+    static func lineRange(around offset: Int, in chunk: UnsafeRawBufferPointer) -> Range<Int> {
+        var start = offset
+        while start > 0 && chunk[start - 1] != 0x0A { start -= 1 }
+        var end = offset
+        while end < chunk.count && chunk[end] != 0x0A { end += 1 }
+        return start..<end
+    }
+}
+
+extension LiteralPrefilter {
+    /// The offset of the literal's first occurrence in `text`, or nil.
+    func firstOffset(in text: UnsafeRawBufferPointer) -> Int? {
+        guard text.count >= bytes.count, let base = text.baseAddress else { return nil }
+        return bytes.withUnsafeBytes { needle in
+            cvigil_memmem(base, text.count, needle.baseAddress!, needle.count).map { $0 - UnsafeRawPointer(base) }
+        }
+    }
+}
