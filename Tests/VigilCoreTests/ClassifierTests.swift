@@ -22,7 +22,7 @@ private func lines(_ text: String) -> [String] {
 
 /// A failed attempt whose stderr (and stdout) ended with `stderr` (and `stdout`).
 private func failure(
-    _ status: ExitStatus = .exited(1), stderr: String = "", stdout: String = "", sentByVigil: Bool = false,
+    _ status: Termination = .exited(1), stderr: String = "", stdout: String = "", sentByVigil: Bool = false,
     errorFile: TrainerErrorFile? = nil, oomKills: Int? = nil, timedOut: Bool = false, stalled: Bool = false,
     resumeArguments: [String] = []
 ) -> AttemptOutcome {
@@ -220,6 +220,91 @@ enum TrainerOutput {
         Error rate: 0.1
         epoch 2 step 400 loss 1.2031
         """
+
+    /// torchrun's own report after a rank died: its ChildFailedError is the last traceback, the
+    /// rank's error is above it. (The exception line ends with a space, as torchrun prints it.)
+    static func torchrunReport(after rankOutput: String) -> String {
+        rankOutput + "\n" + """
+            E1123 09:12:44.123000 140 torch/distributed/elastic/multiprocessing/api.py:869] failed (exitcode: 1) \
+            local_rank: 0 (pid: 141) of binary: /usr/bin/python3
+            Traceback (most recent call last):
+              File "/usr/local/bin/torchrun", line 8, in <module>
+                sys.exit(main())
+              File "/usr/local/lib/python3.10/dist-packages/torch/distributed/launcher/api.py", line 263, in launch_agent
+                raise ChildFailedError(
+            torch.distributed.elastic.multiprocessing.errors.ChildFailedError:\u{20}
+            ============================================================
+            train_ddp.py FAILED
+            ------------------------------------------------------------
+            Failures:
+              <NO_OTHER_FAILURES>
+            ------------------------------------------------------------
+            Root Cause (first observed failure):
+            [0]:
+              time      : 2024-11-23_09:12:44
+              host      : gpu-node-1
+              rank      : 0 (local_rank: 0)
+              exitcode  : 1 (pid: 141)
+              error_file: <N/A>
+              traceback : To enable traceback see: https://pytorch.org/docs/stable/elastic/errors.html
+            ============================================================
+            """
+    }
+
+    static let torchrunRankTypeError = """
+        [rank0]: Traceback (most recent call last):
+        [rank0]:   File "/workspace/train_ddp.py", line 61, in main
+        [rank0]:     out = model(x, mask)
+        [rank0]: TypeError: Net.forward() takes 2 positional arguments but 3 were given
+        """
+
+    static let deviceSideAssert = """
+        ../aten/src/ATen/native/cuda/Loss.cu:250: nll_loss_forward_reduce_cuda_kernel_2d: block: [0,0,0], \
+        thread: [5,0,0] Assertion `t >= 0 && t < n_classes` failed.
+        Traceback (most recent call last):
+          File "/workspace/train.py", line 97, in <module>
+            loss = criterion(logits, labels)
+        RuntimeError: CUDA error: device-side assert triggered
+        CUDA kernel errors might be asynchronously reported at some other API call, so the stacktrace below might \
+        be incorrect.
+        """
+
+    static let dataLoaderWorkerKilled = """
+        Traceback (most recent call last):
+          File "/opt/conda/lib/python3.10/site-packages/torch/utils/data/_utils/signal_handling.py", line 66, in handler
+            _error_if_any_worker_fails()
+        RuntimeError: DataLoader worker (pid 12345) is killed by signal: Killed.
+        """
+
+    static let nanLoss = """
+        epoch 3 step 1180 loss=0.4421 lr=3.0e-04
+        epoch 3 step 1190 loss=nan lr=3.0e-04
+        Traceback (most recent call last):
+          File "/workspace/train.py", line 140, in <module>
+            assert torch.isfinite(loss), "non-finite loss"
+        AssertionError: non-finite loss
+        """
+
+    static let connectionReset = """
+        Traceback (most recent call last):
+          File "/home/ml/fetch.py", line 22, in download_shard
+            data = resp.read()
+        ConnectionResetError: [Errno 104] Connection reset by peer
+        """
+
+    static let moduleNotFound = """
+        Traceback (most recent call last):
+          File "/home/ml/train.py", line 3, in <module>
+            import transformers
+        ModuleNotFoundError: No module named 'transformers'
+        """
+
+    static let jsonDecode = """
+        Traceback (most recent call last):
+          File "/home/ml/train.py", line 30, in load_manifest
+            return json.load(f)
+        json.decoder.JSONDecodeError: Expecting value: line 1 column 1 (char 0)
+        """
 }
 
 // MARK: - Tests
@@ -303,6 +388,149 @@ struct ClassifierTests {
     @Test("the default policy classifies real failures", arguments: defaultPolicyCases)
     func defaultPolicy(_ row: ClassificationCase) throws {
         row.check(with: Classifier(policy: try shippedPolicy(nil)))
+    }
+
+    // MARK: The shipped python and pytorch policies
+
+    static let shippedPolicyCases: [ClassificationCase] = [
+        // python
+        ClassificationCase(
+            "python: chained 'direct cause' ends in a RuntimeError", policy: "python",
+            failure(stderr: TrainerOutput.chainedDirectCause), .recoverable, rule: "runtime-error",
+            reason: "RuntimeError: could not resume from checkpoints/step_1000.pt"),
+        ClassificationCase(
+            "python: chained 'during handling' ends in a PermissionError", policy: "python",
+            failure(stderr: TrainerOutput.chainedDuringHandling), .unrecoverable, rule: "permission-error",
+            reason: "Permission denied: '/mnt/shared/ckpt'"),
+        ClassificationCase(
+            "python: a handled PermissionError followed by a RuntimeError", policy: "python",
+            failure(stderr: TrainerOutput.permissionErrorThenRuntimeError), .recoverable, rule: "runtime-error",
+            reason: "RuntimeError: checkpoint not written"),
+        ClassificationCase(
+            "python: ConnectionResetError is an OSError", policy: "python",
+            failure(stderr: TrainerOutput.connectionReset), .recoverable, rule: "io-error",
+            reason: "ConnectionResetError: [Errno 104] Connection reset by peer"),
+        ClassificationCase(
+            "python: ModuleNotFoundError", policy: "python", failure(stderr: TrainerOutput.moduleNotFound),
+            .unrecoverable, rule: "import-error", reason: "No module named 'transformers'"),
+        ClassificationCase(
+            "python: JSONDecodeError is a data error", policy: "python", failure(stderr: TrainerOutput.jsonDecode),
+            .recoverable, rule: "data-error", reason: "json.decoder.JSONDecodeError: Expecting value"),
+        ClassificationCase(
+            "python: numpy _ArrayMemoryError", policy: "python", failure(stderr: TrainerOutput.numpyArrayMemory),
+            .recoverable, rule: "memory-error",
+            reason: "numpy.core._exceptions._ArrayMemoryError: Unable to allocate 7.45 GiB"),
+        ClassificationCase(
+            "python: LightGBMError falls through to the default's any-failure", policy: "python",
+            failure(stderr: TrainerOutput.lightGBMEmptyData), .recoverable, rule: "any-failure",
+            reason: "lightgbm.basic.LightGBMError: Check failed: (num_data) > (0)"),
+        ClassificationCase(
+            "python: the script does not exist", policy: "python",
+            failure(
+                .exited(2),
+                stderr: "/usr/bin/python3: can't open file '/home/ml/trian.py': [Errno 2] No such file or directory"),
+            .unrecoverable, rule: "script-not-found", reason: "can't open file"),
+        ClassificationCase(
+            "python: resume rejected", policy: "python",
+            failure(.exited(2), stderr: TrainerOutput.resumeRejected, resumeArguments: ["--resume"]),
+            .unrecoverable, rule: "resume-rejected", reason: "does not accept the resume argument '--resume'"),
+        ClassificationCase(
+            "python: the same usage error on a fresh start is a usage error, not a resume rejection",
+            policy: "python", failure(.exited(2), stderr: TrainerOutput.resumeRejected), .unrecoverable,
+            rule: "usage-error", reason: "output matched /^[Uu]sage: /"),
+        ClassificationCase(
+            "python: exit 127 still hits the default's rule", policy: "python",
+            failure(.exited(127), stderr: "env: 'pythn': No such file or directory"), .unrecoverable,
+            rule: "command-not-found", reason: "exit code 127"),
+        ClassificationCase(
+            "python: the error file comes before the tail", policy: "python",
+            failure(
+                stderr: TrainerOutput.chainedDirectCause,
+                errorFile: TrainerErrorFile(type: "ValueError", message: "shard 17 has 0 rows")),
+            .recoverable, rule: "data-error", reason: "ValueError: shard 17 has 0 rows"),
+        ClassificationCase(
+            "python: KeyboardInterrupt", policy: "python",
+            failure(.exited(130), stderr: "Traceback (most recent call last):\n  File \"t.py\", line 9\nKeyboardInterrupt"),
+            .unrecoverable, rule: "keyboard-interrupt", reason: "KeyboardInterrupt"),
+
+        // pytorch
+        ClassificationCase(
+            "pytorch: CUDA OOM, torch ≥ 2.1", policy: "pytorch", failure(stderr: TrainerOutput.cudaOOM),
+            .recoverable, rule: "cuda-oom", reason: "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate"),
+        ClassificationCase(
+            "pytorch: CUDA OOM, older torch", policy: "pytorch", failure(stderr: TrainerOutput.cudaOOMLegacy),
+            .recoverable, rule: "cuda-oom", reason: "torch.cuda.OutOfMemoryError: CUDA out of memory"),
+        ClassificationCase(
+            "pytorch: CUDA OOM in a rank's [rank0]: prefixed traceback", policy: "pytorch",
+            failure(stderr: TrainerOutput.torchrunRankOOM), .recoverable, rule: "cuda-oom",
+            reason: "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB"),
+        ClassificationCase(
+            "pytorch: CUDA OOM in a rank, then torchrun's ChildFailedError", policy: "pytorch",
+            failure(stderr: TrainerOutput.torchrunReport(after: TrainerOutput.torchrunRankOOM)), .recoverable,
+            rule: "cuda-oom-output", reason: "[rank0]: torch.OutOfMemoryError: CUDA out of memory"),
+        ClassificationCase(
+            "pytorch: a rank's TypeError, then torchrun's ChildFailedError", policy: "pytorch",
+            failure(stderr: TrainerOutput.torchrunReport(after: TrainerOutput.torchrunRankTypeError)),
+            .unrecoverable, rule: "torchrun-rank-code-error", reason: "[rank0]: TypeError: Net.forward()"),
+        ClassificationCase(
+            "pytorch: NCCL watchdog timeout, then abort", policy: "pytorch",
+            failure(.signaled(.abort), stderr: TrainerOutput.ncclWatchdog), .recoverable, rule: "nccl-error",
+            reason: "output matched /Watchdog caught collective operation timeout/"),
+        ClassificationCase(
+            "pytorch: a bare 'Killed' and SIGKILL vigil did not send", policy: "pytorch",
+            failure(.signaled(.kill), stderr: TrainerOutput.killed), .recoverable, rule: "oom-killed",
+            reason: "SIGKILL that vigil did not send: suspected out-of-memory kill"),
+        ClassificationCase(
+            "pytorch: the cgroup's OOM count rose", policy: "pytorch",
+            failure(.exited(1), stderr: TrainerOutput.plainLog, oomKills: 2), .recoverable, rule: "oom-killed",
+            reason: "OOM killer fired 2 times"),
+        ClassificationCase(
+            "pytorch: SIGKILL that vigil sent is not an OOM kill", policy: "pytorch",
+            failure(.signaled(.kill), stderr: TrainerOutput.killed, sentByVigil: true, oomKills: 0), .recoverable,
+            rule: "any-failure", reason: "killed by SIGKILL"),
+        ClassificationCase(
+            "pytorch: SIGSEGV", policy: "pytorch", failure(.signaled(.segmentationFault)), .recoverable,
+            rule: "segfault", reason: "killed by SIGSEGV"),
+        ClassificationCase(
+            "pytorch: device-side assert", policy: "pytorch", failure(stderr: TrainerOutput.deviceSideAssert),
+            .unrecoverable, rule: "cuda-device-assert", reason: "device-side assert triggered"),
+        ClassificationCase(
+            "pytorch: a DataLoader worker killed", policy: "pytorch",
+            failure(stderr: TrainerOutput.dataLoaderWorkerKilled), .recoverable, rule: "dataloader-worker-died",
+            reason: "DataLoader worker (pid 12345) is killed by signal"),
+        ClassificationCase(
+            "pytorch: a NaN loss explains the assert after it", policy: "pytorch",
+            failure(stderr: TrainerOutput.nanLoss), .recoverable, rule: "nan-loss", reason: "loss=nan"),
+        ClassificationCase(
+            "pytorch: python's rules still apply (numpy)", policy: "pytorch",
+            failure(stderr: TrainerOutput.numpyArrayMemory), .recoverable, rule: "memory-error",
+            reason: "Unable to allocate 7.45 GiB"),
+        ClassificationCase(
+            "pytorch: python's rules still apply (chained PermissionError)", policy: "pytorch",
+            failure(stderr: TrainerOutput.chainedDuringHandling), .unrecoverable, rule: "permission-error",
+            reason: "PermissionError"),
+        ClassificationCase(
+            "pytorch: LightGBM falls through to any-failure", policy: "pytorch",
+            failure(stderr: TrainerOutput.lightGBMEmptyData), .recoverable, rule: "any-failure",
+            reason: "LightGBMError"),
+        ClassificationCase(
+            "pytorch: an error file naming a CUDA OOM beats a ValueError in the tail", policy: "pytorch",
+            failure(
+                stderr: "Traceback (most recent call last):\n  File \"t.py\", line 1\nValueError: bad shard",
+                errorFile: TrainerErrorFile(type: "torch.OutOfMemoryError", message: "CUDA out of memory.")),
+            .recoverable, rule: "cuda-oom", reason: "torch.OutOfMemoryError: CUDA out of memory."),
+        ClassificationCase(
+            "pytorch: resume rejected", policy: "pytorch",
+            failure(.exited(2), stderr: TrainerOutput.resumeRejected, resumeArguments: ["--resume"]),
+            .unrecoverable, rule: "resume-rejected", reason: "unrecognized arguments: --resume"),
+        ClassificationCase(
+            "pytorch: exit 126", policy: "pytorch", failure(.exited(126)), .unrecoverable,
+            rule: "command-not-executable", reason: "exit code 126"),
+    ]
+
+    @Test("the shipped python and pytorch policies classify real failures", arguments: shippedPolicyCases)
+    func shippedPolicies(_ row: ClassificationCase) throws {
+        row.check(with: Classifier(policy: try shippedPolicy(row.policy)))
     }
 
     // MARK: Hand-built rules over real output
@@ -443,7 +671,7 @@ struct ClassifierTests {
     @Test("a rule with no matchers is a fallback that matches any failure, but not success")
     func fallbackRule() {
         let fallback = Rule(name: "anything", verdict: .recoverable)
-        let classifier = Classifier(rules: [fallback, rule("never-reached", .unrecoverable)])
+        let classifier = Classifier(rules: [fallback, Rule(name: "never-reached", verdict: .unrecoverable)])
         for outcome in [failure(.exited(1)), failure(.signaled(.kill)), failure(.exited(255), timedOut: true)] {
             let verdict = classifier.classify(outcome)
             #expect(verdict.rule == "anything")

@@ -21,8 +21,9 @@ public struct Classifier: Sendable {
         if let rejected = resumeRejection(outcome) {
             return Verdict(verdict: .unrecoverable, rule: "resume-rejected", reason: rejected, exception: exception)
         }
+        let tail = SearchableTail(outcome.tail)
         for rule in rules {
-            if let evidence = match(rule, outcome, exception) {
+            if let evidence = match(rule, outcome, exception, tail) {
                 let why = rule.reason ?? rule.name
                 let reason = evidence.isEmpty ? why : "\(why) (\(evidence))"
                 return Verdict(verdict: rule.verdict, rule: rule.name, reason: reason, exception: exception)
@@ -53,7 +54,7 @@ public struct Classifier: Sendable {
     }
 
     /// The evidence for `rule`, or nil when it does not match.
-    func match(_ rule: Rule, _ outcome: AttemptOutcome, _ exception: PythonException?) -> String? {
+    func match(_ rule: Rule, _ outcome: AttemptOutcome, _ exception: PythonException?, _ tail: SearchableTail) -> String? {
         var evidence: [String] = []
         if let codes = rule.exitCodes {
             guard case .exited(let code) = outcome.status, codes.contains(Int(code)) else { return nil }
@@ -68,7 +69,7 @@ public struct Classifier: Sendable {
             evidence.append(oneLine(exception))
         }
         if let patterns = rule.output {
-            guard let found = firstMatch(patterns, in: outcome.tail) else { return nil }
+            guard let found = tail.firstMatch(patterns) else { return nil }
             evidence.append("output matched /\(found.pattern)/: \(shorten(found.line))")
         }
         if let wanted = rule.oomKilled {
@@ -113,26 +114,6 @@ public struct Classifier: Sendable {
         return (false, "")
     }
 
-    func firstMatch(_ patterns: [Pattern], in tail: OutputTail) -> (pattern: String, line: String)? {
-        // Rule patterns out by their literal over the whole tail first: most never occur.
-        let lines = tail.stdout + tail.stderr
-        let text = Array(lines.joined(separator: "\n").utf8)
-        let needsFolding = patterns.contains { $0.prefilter?.ignoresCase == true }
-        let folded = needsFolding ? text.map(LiteralPrefilter.lower) : []
-        let candidates = patterns.filter { pattern in
-            guard let prefilter = pattern.prefilter else { return true }
-            return (prefilter.ignoresCase ? folded : text).withUnsafeBytes { prefilter.occurs(in: $0) }
-        }
-        guard !candidates.isEmpty else { return nil }
-        // Newest lines first: the end of the output is what explains the failure.
-        for line in lines.reversed() {
-            for pattern in candidates where pattern.firstMatch(in: line) != nil {
-                return (pattern.source, line)
-            }
-        }
-        return nil
-    }
-
     func oneLine(_ exception: PythonException) -> String {
         let first = exception.message.split(separator: "\n").first.map(String.init) ?? ""
         return first.isEmpty ? exception.type : "\(exception.type): \(shorten(first))"
@@ -148,5 +129,34 @@ public struct Classifier: Sendable {
         case .exited(let code): return "exit code \(code)"
         case .signaled(let signal): return "killed by \(signal)"
         }
+    }
+}
+
+/// The tail's lines and text, prepared once per classification for every rule's patterns.
+struct SearchableTail {
+    let lines: [String]
+    let text: [UInt8]
+    let folded: [UInt8]
+
+    init(_ tail: OutputTail) {
+        lines = tail.stdout + tail.stderr
+        text = Array(lines.joined(separator: "\n").utf8)
+        folded = text.map(LiteralPrefilter.lower)
+    }
+
+    /// The newest line matching any of `patterns` (the end of the output explains the failure).
+    func firstMatch(_ patterns: [Pattern]) -> (pattern: String, line: String)? {
+        // Rule patterns out by their literals over the whole tail first: most never occur.
+        let candidates = patterns.filter { pattern in
+            guard let prefilter = pattern.prefilter else { return true }
+            return (prefilter.ignoresCase ? folded : text).withUnsafeBytes { prefilter.occurs(in: $0) }
+        }
+        guard !candidates.isEmpty else { return nil }
+        for line in lines.reversed() {
+            for pattern in candidates where pattern.firstMatch(in: line) != nil {
+                return (pattern.source, line)
+            }
+        }
+        return nil
     }
 }

@@ -1,22 +1,18 @@
 import CVigil
 import Foundation
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
-/// A literal every match of a regular expression must contain, found conservatively from the
-/// pattern's text, so that most lines are ruled out with a byte search instead of a regex run
-/// (NSRegularExpression costs microseconds per line; `memmem` scans gigabytes per second).
+/// Literals of which every match of a regular expression must contain at least one, found
+/// conservatively from the pattern's text, so that most lines are ruled out with a byte search
+/// instead of a regex run (NSRegularExpression costs microseconds per line; `memmem` scans
+/// gigabytes per second). `CUDA out of memory` gives one literal; `(?:NCCL|RCCL) error` gives
+/// `["NCCL", "RCCL"]` or ` error`, whichever rules out more.
 public struct LiteralPrefilter: Sendable, Equatable {
-    /// The bytes that must appear (ASCII-lowercased when `ignoresCase`).
-    public let bytes: [UInt8]
+    /// Each alternative's bytes (ASCII-lowercased when `ignoresCase`); one must occur.
+    public let alternatives: [[UInt8]]
     public let ignoresCase: Bool
 
-    /// The longest literal run (≥ 3 bytes) outside groups, classes and optional parts, or nil when
-    /// the pattern has none that is certain (alternation at the top level, flags other than `(?i)`).
+    /// Nil when no literal of at least 3 bytes is certain (flags other than a leading `(?i)`,
+    /// a branch without a literal, lookarounds only).
     public init?(pattern: String) {
         var source = Substring(pattern)
         var ignoresCase = false
@@ -24,60 +20,101 @@ public struct LiteralPrefilter: Sendable, Equatable {
             ignoresCase = true
             source = source.dropFirst(4)
         }
-        let chars = Array(source)
-        var best: [Character] = []
+        if source.contains("(?i") || source.contains("(?x") || source.contains("(?s") { return nil }
+        guard let found = LiteralPrefilter.required(Array(source)[...]) else { return nil }
+        var alternatives = found.map { Array(String($0).utf8) }
+        guard alternatives.allSatisfy({ $0.count >= 3 }) else { return nil }
+        if ignoresCase {
+            guard alternatives.allSatisfy({ $0.allSatisfy { $0 < 0x80 } }) else { return nil }
+            alternatives = alternatives.map { $0.map(LiteralPrefilter.lower) }
+        }
+        self.alternatives = Array(Set(alternatives)).sorted { $0.lexicographicallyPrecedes($1) }
+        self.ignoresCase = ignoresCase
+    }
+
+    /// How selective a set of alternatives is: its shortest member's length.
+    private static func score(_ set: [[Character]]) -> Int { set.map(\.count).min() ?? 0 }
+
+    /// A set of literals one of which every match of `chars` contains, or nil.
+    static func required(_ chars: ArraySlice<Character>) -> [[Character]]? {
+        let branches = split(chars)
+        if branches.count > 1 {
+            var union: [[Character]] = []
+            for branch in branches {
+                guard let set = required(branch) else { return nil }
+                union += set
+            }
+            return union
+        }
+        var best: [[Character]]?
+        func consider(_ candidate: [[Character]]) {
+            guard score(candidate) >= 3 else { return }
+            if best == nil || score(candidate) > score(best!) { best = candidate }
+        }
         var run: [Character] = []
         func endRun() {
-            if run.count > best.count { best = run }
+            consider([run])
             run = []
         }
-        var i = 0
-        while i < chars.count {
+        var i = chars.startIndex
+        while i < chars.endIndex {
             let c = chars[i]
             switch c {
             case "\\":
-                guard i + 1 < chars.count else { return nil }
+                guard i + 1 < chars.endIndex else { return nil }
                 let next = chars[i + 1]
                 if next.isLetter || next.isNumber {
-                    endRun()  // \d \w \s \b \n \1 …: not a literal character
+                    endRun()  // \d \w \s \b \n \1 …: not one literal character
+                    if next == "p" || next == "P", i + 2 < chars.endIndex, chars[i + 2] == "{" {
+                        while i < chars.endIndex && chars[i] != "}" { i += 1 }
+                    }
                 } else {
                     run.append(next)
                 }
                 i += 2
+                if i < chars.endIndex, "*?{".contains(chars[i]), let last = run.last, last == next {
+                    run.removeLast()
+                    endRun()
+                }
                 continue
-            case "|":
-                return nil  // an alternation at the top level: no single literal is required
             case "(":
                 endRun()
-                // Skip the group (its content may be optional or alternative).
-                var depth = 0
-                while i < chars.count {
-                    if chars[i] == "\\" { i += 2; continue }
-                    if chars[i] == "[" {
-                        i += 1
-                        if i < chars.count && chars[i] == "]" { i += 1 }
-                        while i < chars.count && chars[i] != "]" { i += chars[i] == "\\" ? 2 : 1 }
-                    } else if chars[i] == "(" {
-                        depth += 1
-                    } else if chars[i] == ")" {
-                        depth -= 1
-                        if depth == 0 { break }
+                guard let close = groupEnd(chars, from: i) else { return nil }
+                var body = chars[(i + 1)..<close]
+                var usable = true
+                if body.first == "?" {
+                    if body.dropFirst().first == ":" {
+                        body = body.dropFirst(2)
+                    } else if body.dropFirst().first == "<", let n = body.dropFirst(2).first, n != "=", n != "!",
+                        let end = body.firstIndex(of: ">")
+                    {
+                        body = body[(end + 1)...]  // a named group
+                    } else {
+                        usable = false  // lookaround or inline flags: requires nothing we can use
                     }
-                    i += 1
                 }
-                if depth != 0 { return nil }
+                i = close + 1
+                var optional = false
+                if i < chars.endIndex, "*?{".contains(chars[i]) {
+                    optional = chars[i] != "{" || !(chars[(i + 1)...].first.map { $0 != "0" && $0.isNumber } ?? false)
+                    if chars[i] == "{" { while i < chars.endIndex && chars[i] != "}" { i += 1 } }
+                    i += 1
+                    if i < chars.endIndex, "?+".contains(chars[i]) { i += 1 }
+                }
+                if usable && !optional, let set = required(body) { consider(set) }
+                continue
             case "[":
                 endRun()
                 i += 1
-                if i < chars.count && chars[i] == "^" { i += 1 }
-                if i < chars.count && chars[i] == "]" { i += 1 }
-                while i < chars.count && chars[i] != "]" { i += chars[i] == "\\" ? 2 : 1 }
+                if i < chars.endIndex && chars[i] == "^" { i += 1 }
+                if i < chars.endIndex && chars[i] == "]" { i += 1 }
+                while i < chars.endIndex && chars[i] != "]" { i += chars[i] == "\\" ? 2 : 1 }
             case ".", "^", "$", ")":
                 endRun()
             case "*", "?", "{":
                 if !run.isEmpty { run.removeLast() }  // the previous character is optional
                 endRun()
-                if c == "{" { while i < chars.count && chars[i] != "}" { i += 1 } }
+                if c == "{" { while i < chars.endIndex && chars[i] != "}" { i += 1 } }
             case "+":
                 endRun()
             default:
@@ -86,31 +123,83 @@ public struct LiteralPrefilter: Sendable, Equatable {
             i += 1
         }
         endRun()
-        var bytes = Array(String(best).utf8)
-        guard bytes.count >= 3 else { return nil }
-        if ignoresCase {
-            guard bytes.allSatisfy({ $0 < 0x80 }) else { return nil }
-            bytes = bytes.map(LiteralPrefilter.lower)
+        return best
+    }
+
+    /// `chars` split at its top-level `|`.
+    static func split(_ chars: ArraySlice<Character>) -> [ArraySlice<Character>] {
+        var parts: [ArraySlice<Character>] = []
+        var depth = 0
+        var start = chars.startIndex
+        var i = chars.startIndex
+        while i < chars.endIndex {
+            switch chars[i] {
+            case "\\": i += 1
+            case "[":
+                i += 1
+                if i < chars.endIndex && chars[i] == "^" { i += 1 }
+                if i < chars.endIndex && chars[i] == "]" { i += 1 }
+                while i < chars.endIndex && chars[i] != "]" { i += chars[i] == "\\" ? 2 : 1 }
+            case "(": depth += 1
+            case ")": depth -= 1
+            case "|" where depth == 0:
+                parts.append(chars[start..<i])
+                start = i + 1
+            default: break
+            }
+            i += 1
         }
-        self.bytes = bytes
-        self.ignoresCase = ignoresCase
+        parts.append(chars[start..<min(i, chars.endIndex)])
+        return parts
+    }
+
+    /// The index of the `)` closing the group that opens at `open`.
+    static func groupEnd(_ chars: ArraySlice<Character>, from open: Int) -> Int? {
+        var depth = 0
+        var i = open
+        while i < chars.endIndex {
+            switch chars[i] {
+            case "\\": i += 1
+            case "[":
+                i += 1
+                if i < chars.endIndex && chars[i] == "^" { i += 1 }
+                if i < chars.endIndex && chars[i] == "]" { i += 1 }
+                while i < chars.endIndex && chars[i] != "]" { i += chars[i] == "\\" ? 2 : 1 }
+            case "(": depth += 1
+            case ")":
+                depth -= 1
+                if depth == 0 { return i }
+            default: break
+            }
+            i += 1
+        }
+        return nil
     }
 
     @inline(__always)
     static func lower(_ byte: UInt8) -> UInt8 { byte >= 0x41 && byte <= 0x5A ? byte | 0x20 : byte }
 
-    /// Whether the literal occurs in `text` (pass the ASCII-lowercased text when `ignoresCase`).
+    /// Whether one of the literals occurs in `text` (pass the ASCII-lowercased text when `ignoresCase`).
     public func occurs(in text: UnsafeRawBufferPointer) -> Bool {
-        guard text.count >= bytes.count, let base = text.baseAddress else { return false }
-        return bytes.withUnsafeBytes { needle in
-            cvigil_memmem(base, text.count, needle.baseAddress!, needle.count) != nil
-        }
+        firstOffset(in: text) != nil
     }
 
-    /// Whether the literal occurs in `line`.
+    /// Whether one of the literals occurs in `line`.
     public func occurs(in line: String) -> Bool {
         var utf8 = Array(line.utf8)
         if ignoresCase { for i in utf8.indices { utf8[i] = LiteralPrefilter.lower(utf8[i]) } }
         return utf8.withUnsafeBytes { occurs(in: $0) }
+    }
+
+    /// The offset of the first occurrence of any literal in `text`, or nil.
+    func firstOffset(in text: UnsafeRawBufferPointer) -> Int? {
+        guard let base = text.baseAddress else { return nil }
+        var first: Int?
+        for needle in alternatives where text.count >= needle.count {
+            let limit = first.map { min(text.count, $0 + needle.count) } ?? text.count
+            let hit = needle.withUnsafeBytes { n in cvigil_memmem(base, limit, n.baseAddress!, n.count) }
+            if let hit { first = hit - UnsafeRawPointer(base) }
+        }
+        return first
     }
 }

@@ -80,13 +80,3 @@ public struct OutputScanner: Sendable {
         return start..<end
     }
 }
-
-extension LiteralPrefilter {
-    /// The offset of the literal's first occurrence in `text`, or nil.
-    func firstOffset(in text: UnsafeRawBufferPointer) -> Int? {
-        guard text.count >= bytes.count, let base = text.baseAddress else { return nil }
-        return bytes.withUnsafeBytes { needle in
-            cvigil_memmem(base, text.count, needle.baseAddress!, needle.count).map { $0 - UnsafeRawPointer(base) }
-        }
-    }
-}

@@ -67,7 +67,10 @@ public struct PythonException: Sendable, Equatable, Codable {
                 var line = lines[index]
                 if !prefix.isEmpty, line.hasPrefix(prefix) { line.removeFirst(prefix.count) }
                 block.append(line)
-                if let first = line.first, first != " ", first != "\t", let parsed = exceptionLine(line) {
+                // A log line another process printed into the block (`INFO: step 3`) is not the exception.
+                if let first = line.first, first != " ", first != "\t", let parsed = exceptionLine(line),
+                    !isLogLevel(parsed.type)
+                {
                     // A message may continue on following lines until a blank line or a new block.
                     var message = parsed.message
                     var next = index + 1
@@ -97,6 +100,12 @@ public struct PythonException: Sendable, Equatable, Codable {
             }
         }
         return nil
+    }
+
+    /// Whether `type` is a log level (`INFO`, `WARNING`) rather than an exception class: one
+    /// upper-case word, no module.
+    static func isLogLevel(_ type: String) -> Bool {
+        !type.contains(".") && type.contains(where: \.isLetter) && type == type.uppercased()
     }
 
     /// `pkg.mod.SomeError: message` or a bare `SomeError` → (type, message).

@@ -1,5 +1,11 @@
 import Foundation
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// The durable record of a run: `logs/<run>/journal.json`, rewritten atomically at every change.
 /// `vigil status` and `vigil report` read it; a rerun continues from it.
 public struct Journal: Codable, Sendable, Equatable {
@@ -144,14 +150,52 @@ public struct Journal: Codable, Sendable, Equatable {
         return decoder
     }()
 
-    /// ISO 8601 with milliseconds, UTC: timings are compared at that resolution.
+    /// ISO 8601 with milliseconds, UTC (`2026-11-23T09:41:51.833Z`): timings are compared at that
+    /// resolution. Formatted by hand: Foundation's ISO8601FormatStyle loads ICU calendars (~2.5 MiB).
     public static func timestamp(_ date: Date) -> String {
-        date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
+        let totalMilliseconds = Int64((date.timeIntervalSince1970 * 1000).rounded(.down))
+        var seconds = time_t(totalMilliseconds / 1000)
+        let milliseconds = Int(totalMilliseconds - Int64(seconds) * 1000)
+        var parts = tm()
+        gmtime_r(&seconds, &parts)
+        func pad(_ value: Int32, _ width: Int) -> String {
+            let text = String(value)
+            return String(repeating: "0", count: max(0, width - text.count)) + text
+        }
+        return "\(pad(parts.tm_year + 1900, 4))-\(pad(parts.tm_mon + 1, 2))-\(pad(parts.tm_mday, 2))T"
+            + "\(pad(parts.tm_hour, 2)):\(pad(parts.tm_min, 2)):\(pad(parts.tm_sec, 2)).\(pad(Int32(milliseconds), 3))Z"
     }
 
+    /// Parses what `timestamp` writes (fractional seconds optional).
     public static func date(fromTimestamp text: String) -> Date? {
-        if let date = try? Date.ISO8601FormatStyle(includingFractionalSeconds: true).parse(text) { return date }
-        return try? Date.ISO8601FormatStyle().parse(text)
+        let utf8 = Array(text.utf8)
+        func number(_ range: Range<Int>) -> Int32? {
+            guard range.upperBound <= utf8.count else { return nil }
+            var value: Int32 = 0
+            for byte in utf8[range] {
+                guard byte >= 0x30 && byte <= 0x39 else { return nil }
+                value = value * 10 + Int32(byte - 0x30)
+            }
+            return value
+        }
+        guard utf8.count >= 20, utf8.last == UInt8(ascii: "Z"), let year = number(0..<4), let month = number(5..<7),
+            let day = number(8..<10), let hour = number(11..<13), let minute = number(14..<16),
+            let second = number(17..<19)
+        else { return nil }
+        var fraction = 0.0
+        if utf8[19] == UInt8(ascii: ".") {
+            let digits = utf8[20..<(utf8.count - 1)]
+            guard !digits.isEmpty, let value = number(20..<(utf8.count - 1)) else { return nil }
+            fraction = Double(value) / pow(10, Double(digits.count))
+        }
+        var parts = tm()
+        parts.tm_year = year - 1900
+        parts.tm_mon = month - 1
+        parts.tm_mday = day
+        parts.tm_hour = hour
+        parts.tm_min = minute
+        parts.tm_sec = second
+        return Date(timeIntervalSince1970: Double(timegm(&parts)) + fraction)
     }
 
     public func encoded() throws -> Data {

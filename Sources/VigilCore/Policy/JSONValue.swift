@@ -31,15 +31,17 @@ public enum JSONValue: Sendable, Equatable, Decodable {
 
     /// Parses JSON5 text; on a syntax error, finds the line and column Foundation does not report.
     public static func parseJSON5(_ data: Data, file: String) throws -> JSONValue {
+        // The locator runs first: it gives line and column, and it rejects malformed numbers such as
+        // `1.5e+` that Foundation's JSON5 reader turns into a silent integer.
+        let text = String(decoding: data, as: UTF8.self)
+        if let issue = JSON5Locator.firstIssue(in: text) {
+            throw VigilError(.invalidPolicy, file: file, "syntax error at line \(issue.line), column \(issue.column): \(issue.message)")
+        }
         let decoder = JSONDecoder()
         decoder.allowsJSON5 = true
         do {
             return try decoder.decode(JSONValue.self, from: data)
         } catch {
-            let text = String(decoding: data, as: UTF8.self)
-            if let issue = JSON5Locator.firstIssue(in: text) {
-                throw VigilError(.invalidPolicy, file: file, "syntax error at line \(issue.line), column \(issue.column): \(issue.message)")
-            }
             throw VigilError(.invalidPolicy, file: file, "not valid JSON5 (\(error))")
         }
     }
