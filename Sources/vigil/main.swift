@@ -16,6 +16,7 @@ func printError(_ text: String) {
 
 let usage = """
     usage: vigil run [OPTIONS] -- COMMAND [ARGS...]     supervise a training run
+           vigil checkpoints list|prune|summary [...]   what is in a checkpoint directory
            vigil policy check FILE|NAME                  validate a policy, print it resolved
            vigil policy explain --policy P --log FILE [--exit-code N | --signal SIG]
                                                         what vigil would decide for this failure
@@ -43,6 +44,8 @@ let runHelp = """
                              write --resume-arg=--resume for a value starting with '-'
       --no-resume-arg        restart without resume arguments
       --checkpoint-dir DIR   where the trainer writes checkpoints (checkpoints.dir)
+      --config FILE          the trainer's config file, fingerprinted per attempt (config.path;
+                             default: the value of the trainer's own --config argument)
       --term-grace DURATION  SIGTERM → SIGKILL grace when stopping (stop.termGrace)
       --quiet                do not copy the trainer's output to this terminal (it is still logged)
 
@@ -79,6 +82,8 @@ func main() -> Int32 {
             return try runCommand(&arguments)
         case "policy":
             return try policyCommand(&arguments)
+        case "checkpoints":
+            return try checkpointsCommand(&arguments)
         case "--version", "version":
             print("vigil \(version)")
             return 0
@@ -86,7 +91,7 @@ func main() -> Int32 {
             print(usage)
             return 0
         default:
-            throw VigilError(.usage, "unknown command '\(command)'" + (Spelling.nearest(command, in: ["run", "policy"]).map { " (did you mean '\($0)'?)" } ?? ""))
+            throw VigilError(.usage, "unknown command '\(command)'" + (Spelling.nearest(command, in: ["run", "policy", "checkpoints"]).map { " (did you mean '\($0)'?)" } ?? ""))
         }
     } catch let error as VigilError {
         printError("vigil: \(error)")
@@ -114,11 +119,12 @@ func runCommand(_ arguments: inout Arguments) throws -> Int32 {
     var resumeArgs: [String]?
     var noResume = false
     var checkpointDir: String?
+    var configFile: String?
     var termGrace: Double?
     var quiet = false
     var trainer: [String] = []
     let known = ["--policy", "--name", "--fresh", "--log-dir", "--max-retries", "--backoff", "--backoff-max",
-                 "--resume-arg", "--no-resume-arg", "--checkpoint-dir", "--term-grace", "--quiet", "--help"]
+                 "--resume-arg", "--no-resume-arg", "--checkpoint-dir", "--config", "--term-grace", "--quiet", "--help"]
     while let argument = arguments.next() {
         if argument == "--" {
             trainer = arguments.remaining
@@ -143,6 +149,7 @@ func runCommand(_ arguments: inout Arguments) throws -> Int32 {
         case "--resume-arg": resumeArgs = (resumeArgs ?? []) + [try arguments.value(for: option, inline: inline)]
         case "--no-resume-arg": noResume = true
         case "--checkpoint-dir": checkpointDir = try arguments.value(for: option, inline: inline)
+        case "--config": configFile = try arguments.value(for: option, inline: inline)
         case "--term-grace": termGrace = try Arguments.duration(arguments.value(for: option, inline: inline), option: option)
         case "--quiet", "-q": quiet = true
         default: throw Arguments.unknown(option, known: known)
@@ -162,6 +169,7 @@ func runCommand(_ arguments: inout Arguments) throws -> Int32 {
     if let resumeArgs { policy.resume.args = resumeArgs }
     if noResume { policy.resume.when = .never }
     if let checkpointDir { policy.checkpoints.dir = checkpointDir }
+    if let configFile { policy.config.path = configFile }
     if let termGrace { policy.stop.termGrace = termGrace }
     if quiet { policy.output.passthrough = false }
 

@@ -24,6 +24,7 @@ import argparse
 import atexit
 import builtins
 import json
+import math
 import os
 import re
 import signal
@@ -117,6 +118,15 @@ def parse_args(argv):
     g.add_argument("--resume-from-env", action="store_true",
                    help="resume from $VIGIL_RESUME_FROM when set and --resume is not given")
     g.add_argument("--reject-resume", action="store_true", help="do not accept --resume at all")
+    g.add_argument("--die-writing-at", type=int, metavar="STEP",
+                   help="write this step's checkpoint in place, half of it, then SIGKILL itself")
+    g.add_argument("--die-writing-times", type=int, metavar="K", help="only the first K times (needs --state-file)")
+    g.add_argument("--delete-previous", action="store_true",
+                   help="after each periodic checkpoint, delete the previous one (and its sidecar)")
+    g.add_argument("--crash-after-checkpoint", action="store_true",
+                   help="exit 1 right after every periodic checkpoint but the last step's")
+    g.add_argument("--metadata", action="store_true",
+                   help="write a sidecar {stem}.meta.json with step, loss and total_profit after each checkpoint")
 
     g = p.add_argument_group("failures")
     g.add_argument("--crash-at", type=int, metavar="STEP", help="fail at this step (after printing it)")
@@ -230,6 +240,37 @@ class Trainer:
         write_atomic(path, json.dumps({"step": step, "loss": loss, "reason": reason}) + "\n")
         return path
 
+    def checkpoint_path(self, step):
+        return os.path.join(self.args.checkpoint_dir, self.args.checkpoint_pattern.replace("{step}", str(step)))
+
+    def sidecar_path(self, step):
+        return os.path.splitext(self.checkpoint_path(step))[0] + ".meta.json"
+
+    def save_periodic(self, step):
+        """The end-of-step checkpoint, with the failure modes the tests ask for."""
+        args = self.args
+        if not args.checkpoint_dir:
+            return
+        if step == args.die_writing_at and self.once_more("die-writing", args.die_writing_times):
+            text = json.dumps({"step": step, "loss": self.progress[1], "reason": "periodic"}) + "\n"
+            with open(self.checkpoint_path(step), "w") as f:  # in place, not atomic: a real partial file
+                f.write(text[: len(text) // 2])
+                f.flush()
+                os.fsync(f.fileno())
+            out(f"dying while writing checkpoint {step}")
+            os.kill(os.getpid(), signal.SIGKILL)
+        self.save_checkpoint("periodic")
+        if args.metadata:
+            profit = round(100 * math.sin(step * 0.7) + step, 3)
+            write_atomic(self.sidecar_path(step), json.dumps({"step": step, "total_profit": profit}) + "\n")
+        if args.delete_previous and step - args.checkpoint_every >= 1:
+            for path in (self.checkpoint_path(step - args.checkpoint_every), self.sidecar_path(step - args.checkpoint_every)):
+                if os.path.exists(path):
+                    os.unlink(path)
+        if args.crash_after_checkpoint and step < args.steps:
+            err(f"RuntimeError: crashing right after checkpoint {step}")
+            sys.exit(1)
+
     def latest_checkpoint(self):
         directory = self.args.checkpoint_dir
         if not directory or not os.path.isdir(directory):
@@ -256,7 +297,7 @@ class Trainer:
         with open(path) as f:  # a corrupt checkpoint fails here with a real traceback
             step = int(json.load(f)["step"])
         self.progress = (step, self.loss_value(step))
-        out(f"resumed from step {step}")
+        out(f"resumed from step {step} ({path})")
         return step + 1
 
     def loss_value(self, step):
@@ -365,7 +406,7 @@ class Trainer:
             if step == args.hang_at and self.once_more("hang", args.hang_times):
                 self.hang()
             if args.checkpoint_every > 0 and step % args.checkpoint_every == 0:
-                self.save_checkpoint("periodic")
+                self.save_periodic(step)
         out("done")
 
 

@@ -32,11 +32,16 @@ struct ChildProcessTests {
             pump.start(stdoutFD: child.stdoutFD, stderrFD: child.stderrFD)
         }
 
-        /// Waits for an event starting with `prefix`; returns it, or nil after `timeout`.
+        private var seen: [String] = []
+
+        /// Waits for an event starting with `prefix` (or finds it among those already seen, since
+        /// exit and end of output may come in either order); nil after `timeout`.
         func wait(for prefix: String, timeout: Double = 30) -> String? {
+            if let index = seen.firstIndex(where: { $0.hasPrefix(prefix) }) { return seen.remove(at: index) }
             let deadline = Date().addingTimeInterval(timeout)
             while let event = events.next(until: deadline) {
                 if event.hasPrefix(prefix) { return event }
+                seen.append(event)
             }
             return nil
         }

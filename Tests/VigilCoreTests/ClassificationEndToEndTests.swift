@@ -19,7 +19,8 @@ struct ClassificationEndToEndTests {
 
     func run(_ name: String, policy: String = "python", _ trainerArgs: [String]) throws -> TestProcess {
         try TestProcess.vigil([
-            "run", "--name", name, "--log-dir", logs, "--policy", policy, "--backoff", "0.05s", "--max-retries", "2",
+            "run", "--name", name, "--log-dir", logs, "--checkpoint-dir", dir + "/ckpt", "--policy", policy,
+            "--backoff", "0.05s", "--max-retries", "2",
             "--", TestSupport.python, TestSupport.fixtureTrainer,
         ] + trainerArgs)
     }

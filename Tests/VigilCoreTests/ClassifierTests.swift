@@ -33,7 +33,9 @@ private func failure(
 }
 
 /// A rule built in code, as the policy decoder would build it.
-private func rule(_ name: String, _ verdict: VerdictClass, _ configure: (inout Rule) throws -> Void = { _ in })
+private func rule(
+    _ name: String, _ verdict: VerdictClass, _ configure: (inout Rule) throws -> Void = { _ in }
+)
     rethrows -> Rule
 {
     var rule = Rule(name: name, verdict: verdict, reason: "because \(name)")
@@ -450,7 +452,8 @@ struct ClassifierTests {
             .recoverable, rule: "data-error", reason: "ValueError: shard 17 has 0 rows"),
         ClassificationCase(
             "python: KeyboardInterrupt", policy: "python",
-            failure(.exited(130), stderr: "Traceback (most recent call last):\n  File \"t.py\", line 9\nKeyboardInterrupt"),
+            failure(
+                .exited(130), stderr: "Traceback (most recent call last):\n  File \"t.py\", line 9\nKeyboardInterrupt"),
             .unrecoverable, rule: "keyboard-interrupt", reason: "KeyboardInterrupt"),
 
         // pytorch
@@ -605,11 +608,13 @@ struct ClassifierTests {
             "SIGSEGV", failure(.signaled(.segmentationFault)), .unrecoverable, rule: "crashed",
             reason: "killed by SIGSEGV"),
         ClassificationCase(
-            "error file type and message", failure(
+            "error file type and message",
+            failure(
                 errorFile: TrainerErrorFile(type: "ValueError", message: "bad config: lr < 0")),
             .unrecoverable, rule: "bad-config", reason: "error file: ValueError: bad config: lr < 0"),
         ClassificationCase(
-            "error file of another type does not match", failure(
+            "error file of another type does not match",
+            failure(
                 .exited(70), errorFile: TrainerErrorFile(type: "KeyError", message: "config")),
             .unrecoverable, rule: "usage", reason: "exit code 70"),
         ClassificationCase(
@@ -645,8 +650,9 @@ struct ClassifierTests {
         #expect(classifier.classify(failure(.exited(3), stderr: "ValueError: bad")).rule == "no-rule-matched")
         #expect(classifier.classify(failure(.signaled(.kill), stderr: text)).rule == "no-rule-matched")
         let verdict = classifier.classify(failure(.exited(3), stderr: text))
-        #expect(verdict.reason == "because value-on-exit-3 (exit code 3; ValueError: lr must be > 0; "
-            + "output matched /lr must be/: ValueError: lr must be > 0)")
+        #expect(
+            verdict.reason == "because value-on-exit-3 (exit code 3; ValueError: lr must be > 0; "
+                + "output matched /lr must be/: ValueError: lr must be > 0)")
     }
 
     @Test("within a matcher, any listed value matches (OR)")
@@ -757,7 +763,8 @@ struct PythonExceptionTests {
             summary: "numpy", text: TrainerOutput.numpyArrayMemory, type: "numpy.core._exceptions._ArrayMemoryError",
             message: "Unable to allocate 7.45 GiB for an array with shape (1000000, 1000) and data type float64"),
         LastCase(
-            summary: "a bare exception name", text: "Traceback (most recent call last):\n  File \"t.py\", line 3\n"
+            summary: "a bare exception name",
+            text: "Traceback (most recent call last):\n  File \"t.py\", line 3\n"
                 + "KeyboardInterrupt", type: "KeyboardInterrupt", message: ""),
         LastCase(
             summary: "a multi-line message",
@@ -976,12 +983,14 @@ struct OOMKillCounterTests {
         #expect(OOMKillCounter(eventsFile: nil).count() == nil)
     }
 
-    @Test("oom_kill_disable is not oom_kill", arguments: [
-        ("oom_kill_disable 1\nunder_oom 0\n", nil),
-        ("oom_kill_disable 0\nunder_oom 0\noom_kill 7\n", 7),
-        ("low 0\noom 2\noom_kill 0\n", 0),
-        ("oom_kill x\n", nil),
-    ] as [(String, Int?)])
+    @Test(
+        "oom_kill_disable is not oom_kill",
+        arguments: [
+            ("oom_kill_disable 1\nunder_oom 0\n", nil),
+            ("oom_kill_disable 0\nunder_oom 0\noom_kill 7\n", 7),
+            ("low 0\noom 2\noom_kill 0\n", 0),
+            ("oom_kill x\n", nil),
+        ] as [(String, Int?)])
     func parseCount(_ text: String, _ expected: Int?) {
         #expect(OOMKillCounter.parseCount(text) == expected)
     }

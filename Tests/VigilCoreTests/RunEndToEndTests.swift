@@ -55,7 +55,7 @@ struct RunEndToEndTests {
             { restart: { maxRetries: 3, backoff: { initial: "100ms", factor: 2, max: "250ms", jitter: 0 } } }
             """.write(toFile: policy, atomically: true, encoding: .utf8)
         let vigil = try TestProcess.vigil([
-            "run", "--name", "always", "--log-dir", logs, "--policy", policy, "--",
+            "run", "--name", "always", "--log-dir", logs, "--checkpoint-dir", checkpoints, "--policy", policy, "--",
             TestSupport.python, TestSupport.fixtureTrainer, "--crash-at", "1", "--exception", "ValueError",
         ])
         #expect(vigil.exitCode() == 2, "\(vigil.output)")

@@ -7,8 +7,12 @@ import Foundation
 /// gigabytes per second). `CUDA out of memory` gives one literal; `(?:NCCL|RCCL) error` gives
 /// `["NCCL", "RCCL"]` or ` error`, whichever rules out more.
 public struct LiteralPrefilter: Sendable, Equatable {
-    /// Each alternative's bytes (ASCII-lowercased when `ignoresCase`); one must occur.
-    public let alternatives: [[UInt8]]
+    /// Each alternative's bytes (ASCII-lowercased when `ignoresCase`); one must occur. The most
+    /// selective of the required sets: the one searched for in a whole chunk.
+    public var alternatives: [[UInt8]] { required[0] }
+    /// Every set of which one member must occur in a matching line (all of them: a conjunction),
+    /// most selective first. `(?i)loss[=: ]+(nan|inf)` requires `loss` *and* one of `nan`, `inf`.
+    public let required: [[[UInt8]]]
     public let ignoresCase: Bool
 
     /// Nil when no literal of at least 3 bytes is certain (flags other than a leading `(?i)`,
@@ -21,35 +25,34 @@ public struct LiteralPrefilter: Sendable, Equatable {
             source = source.dropFirst(4)
         }
         if source.contains("(?i") || source.contains("(?x") || source.contains("(?s") { return nil }
-        guard let found = LiteralPrefilter.required(Array(source)[...]) else { return nil }
-        var alternatives = found.map { Array(String($0).utf8) }
-        guard alternatives.allSatisfy({ $0.count >= 3 }) else { return nil }
+        var sets = LiteralPrefilter.requiredSets(Array(source)[...]).map { $0.map { Array(String($0).utf8) } }
         if ignoresCase {
-            guard alternatives.allSatisfy({ $0.allSatisfy { $0 < 0x80 } }) else { return nil }
-            alternatives = alternatives.map { $0.map(LiteralPrefilter.lower) }
+            sets = sets.filter { $0.allSatisfy { $0.allSatisfy { $0 < 0x80 } } }.map { $0.map { $0.map(LiteralPrefilter.lower) } }
         }
-        self.alternatives = Array(Set(alternatives)).sorted { $0.lexicographicallyPrecedes($1) }
+        sets = sets.filter { $0.allSatisfy { $0.count >= 3 } }.map { Array(Set($0)).sorted { $0.lexicographicallyPrecedes($1) } }
+        guard !sets.isEmpty else { return nil }
+        self.required = sets.sorted { ($0.map(\.count).min()!, -$0.count) > ($1.map(\.count).min()!, -$1.count) }
         self.ignoresCase = ignoresCase
     }
 
     /// How selective a set of alternatives is: its shortest member's length.
     private static func score(_ set: [[Character]]) -> Int { set.map(\.count).min() ?? 0 }
 
-    /// A set of literals one of which every match of `chars` contains, or nil.
-    static func required(_ chars: ArraySlice<Character>) -> [[Character]]? {
+    /// Sets of literals such that every match of `chars` contains a member of each set.
+    static func requiredSets(_ chars: ArraySlice<Character>) -> [[[Character]]] {
         let branches = split(chars)
         if branches.count > 1 {
+            // One of the branches matches: each contributes its most selective set.
             var union: [[Character]] = []
             for branch in branches {
-                guard let set = required(branch) else { return nil }
-                union += set
+                guard let best = requiredSets(branch).max(by: { score($0) < score($1) }) else { return [] }
+                union += best
             }
-            return union
+            return [union]
         }
-        var best: [[Character]]?
+        var found: [[[Character]]] = []
         func consider(_ candidate: [[Character]]) {
-            guard score(candidate) >= 3 else { return }
-            if best == nil || score(candidate) > score(best!) { best = candidate }
+            if score(candidate) >= 3 { found.append(candidate) }
         }
         var run: [Character] = []
         func endRun() {
@@ -61,7 +64,7 @@ public struct LiteralPrefilter: Sendable, Equatable {
             let c = chars[i]
             switch c {
             case "\\":
-                guard i + 1 < chars.endIndex else { return nil }
+                guard i + 1 < chars.endIndex else { return [] }
                 let next = chars[i + 1]
                 if next.isLetter || next.isNumber {
                     endRun()  // \d \w \s \b \n \1 …: not one literal character
@@ -79,7 +82,7 @@ public struct LiteralPrefilter: Sendable, Equatable {
                 continue
             case "(":
                 endRun()
-                guard let close = groupEnd(chars, from: i) else { return nil }
+                guard let close = groupEnd(chars, from: i) else { return [] }
                 var body = chars[(i + 1)..<close]
                 var usable = true
                 if body.first == "?" {
@@ -101,7 +104,7 @@ public struct LiteralPrefilter: Sendable, Equatable {
                     i += 1
                     if i < chars.endIndex, "?+".contains(chars[i]) { i += 1 }
                 }
-                if usable && !optional, let set = required(body) { consider(set) }
+                if usable && !optional { requiredSets(body).forEach(consider) }
                 continue
             case "[":
                 endRun()
@@ -123,7 +126,7 @@ public struct LiteralPrefilter: Sendable, Equatable {
             i += 1
         }
         endRun()
-        return best
+        return found
     }
 
     /// `chars` split at its top-level `|`.
@@ -184,15 +187,24 @@ public struct LiteralPrefilter: Sendable, Equatable {
         firstOffset(in: text) != nil
     }
 
-    /// Whether one of the literals occurs in `line`.
+    /// Whether every required set has a member in `line` (a whole line, not yet folded).
     public func occurs(in line: String) -> Bool {
         var utf8 = Array(line.utf8)
         if ignoresCase { for i in utf8.indices { utf8[i] = LiteralPrefilter.lower(utf8[i]) } }
-        return utf8.withUnsafeBytes { occurs(in: $0) }
+        return utf8.withUnsafeBytes { allOccur(inLine: $0) }
     }
 
-    /// The offset of the first occurrence of any literal in `text`, or nil.
+    /// Whether every required set has a member in `line` (already folded when `ignoresCase`).
+    func allOccur(inLine line: UnsafeRawBufferPointer) -> Bool {
+        required.allSatisfy { LiteralPrefilter.firstOffset(of: $0, in: line) != nil }
+    }
+
+    /// The offset of the first occurrence of any of the primary alternatives in `text`, or nil.
     func firstOffset(in text: UnsafeRawBufferPointer) -> Int? {
+        LiteralPrefilter.firstOffset(of: alternatives, in: text)
+    }
+
+    static func firstOffset(of alternatives: [[UInt8]], in text: UnsafeRawBufferPointer) -> Int? {
         guard let base = text.baseAddress else { return nil }
         var first: Int?
         for needle in alternatives where text.count >= needle.count {

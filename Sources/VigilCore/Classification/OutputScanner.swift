@@ -64,6 +64,13 @@ public struct OutputScanner: Sendable {
             guard let hit = prefilter.firstOffset(in: rest) else { return nil }
             let line = OutputScanner.lineRange(around: searchFrom + hit, in: chunk)
             if let limit, line.lowerBound >= limit { return nil }
+            // The other required literals must be on the same line before the regex is worth running.
+            if prefilter.required.count > 1
+                && !prefilter.allOccur(inLine: UnsafeRawBufferPointer(rebasing: haystack[line]))
+            {
+                searchFrom = line.upperBound + 1
+                continue
+            }
             let text = String(decoding: UnsafeRawBufferPointer(rebasing: chunk[line]), as: UTF8.self)
             if pattern.firstMatch(in: text) != nil { return (line.lowerBound, Match(pattern: pattern.source, line: text)) }
             searchFrom = line.upperBound + 1

@@ -29,6 +29,9 @@ public struct Journal: Codable, Sendable, Equatable {
     public var invocations: [Invocation] = []
     /// Why the run ended, when it has.
     public var outcome: RunOutcome?
+    /// Set when the trainer's config changed and the policy said `fresh`: checkpoints older than
+    /// this are not resumed from.
+    public var freshSince: Date?
 
     public init(run: String, runID: String, command: [String], workingDirectory: String, policy: String, now: Date) {
         self.run = run
@@ -64,7 +67,21 @@ public struct Journal: Codable, Sendable, Equatable {
     public struct Attempt: Codable, Sendable, Equatable {
         public var number: Int
         public var argv: [String]
+        /// The checkpoint this attempt resumed from (its path), and its step.
         public var resumeFrom: String?
+        public var resumeStep: Int?
+        /// The newest valid checkpoint after the attempt.
+        public var checkpointAfter: String?
+        /// Whether the attempt wrote a new valid checkpoint.
+        public var madeProgress: Bool?
+        /// Checkpoints found invalid and moved to quarantine, before or after this attempt.
+        public var quarantined: [CheckpointStore.Quarantined]?
+        /// Checkpoints removed by retention after this attempt.
+        public var pruned: [String]?
+        /// Checkpoints hard-linked into preserved/ during this attempt.
+        public var preserved: [String]?
+        /// SHA-256 of the trainer's config file when the attempt started.
+        public var configHash: String?
         public var startedAt: Date
         public var endedAt: Date?
         public var pid: Int32?

@@ -2,6 +2,24 @@ import Foundation
 
 extension Policy {
     /// The resolved policy as a JSON tree, as `vigil policy check` prints it.
+    private var checkpointMembers: [String: JSONValue] {
+        let c = checkpoints
+        var members: [String: JSONValue] = [
+            "dir": .string(c.dir), "pattern": c.pattern.map { .string($0) } ?? .null,
+            "metadata": c.metadata.map { .string($0) } ?? .null, "metadataRequired": .bool(c.metadataRequired),
+            "marker": c.marker.map { .string($0) } ?? .null, "settle": .string(DurationFormat.string(from: c.settle)),
+            "onSuccess": .string(c.onSuccess.rawValue), "preserve": .bool(c.preserve),
+        ]
+        if let v = c.retention.keepLast { members["keepLast"] = .int(v) }
+        if let v = c.retention.keepEvery { members["keepEvery"] = .int(v) }
+        if let best = c.retention.keepBest {
+            members["keepBest"] = .object([
+                "metric": .string(best.metric), "order": .string(best.order.rawValue), "count": .int(best.count),
+            ])
+        }
+        return members
+    }
+
     public var resolvedTree: JSONValue {
         func duration(_ seconds: Double) -> JSONValue { .string(DurationFormat.string(from: seconds)) }
         var rules: [JSONValue] = []
@@ -32,6 +50,7 @@ extension Policy {
             "restart": .object([
                 "maxRetries": .int(restart.maxRetries),
                 "healthyAfter": duration(restart.healthyAfter),
+                "resetOnProgress": .bool(restart.resetOnProgress),
                 "backoff": .object([
                     "initial": duration(restart.backoffInitial), "factor": .double(restart.backoffFactor),
                     "max": duration(restart.backoffMax), "jitter": .double(restart.backoffJitter),
@@ -43,7 +62,10 @@ extension Policy {
                 "tailBytes": .int(output.tailBytes), "passthrough": .bool(output.passthrough),
             ]),
             "stop": .object(["termGrace": duration(stop.termGrace)]),
-            "checkpoints": .object(["dir": .string(checkpoints.dir)]),
+            "checkpoints": .object(checkpointMembers),
+            "config": .object([
+                "path": config.path.map { .string($0) } ?? .null, "onChange": .string(config.onChange.rawValue),
+            ]),
             "rules": .array(rules),
         ])
     }

@@ -12,6 +12,7 @@ public struct Policy: Sendable {
     public var output = Output()
     public var stop = Stop()
     public var checkpoints = Checkpoints()
+    public var config = Config()
     /// Ordered; the first rule that matches a failed attempt decides its verdict.
     public var rules: [Rule] = []
 
@@ -33,14 +34,23 @@ public struct Policy: Sendable {
         /// An attempt that lived at least this long counts as healthy: its failure starts a fresh
         /// series (the consecutive-failure count and the backoff start over).
         public var healthyAfter = 600.0
+        /// A failure after the attempt wrote a new valid checkpoint starts a fresh series too.
+        public var resetOnProgress = true
         public init() {}
     }
 
     /// `resume`: how the trainer is told to continue.
     public struct Resume: Sendable, Equatable {
-        /// Arguments appended to the trainer command when resuming.
+        /// Arguments appended to the trainer command when resuming; `{checkpoint}` and `{step}` are
+        /// replaced by the resume target's path and step.
         public var args = ["--resume"]
-        public enum When: String, Sendable, CaseIterable { case afterFailure = "after-failure", never }
+        public enum When: String, Sendable, CaseIterable {
+            /// From the second attempt of a run on.
+            case afterFailure = "after-failure"
+            /// Whenever a valid checkpoint exists, the run's first attempt included.
+            case whenCheckpointExists = "when-checkpoint-exists"
+            case never
+        }
         public var when = When.afterFailure
         public init() {}
     }
@@ -65,9 +75,34 @@ public struct Policy: Sendable {
         public init() {}
     }
 
-    /// `checkpoints`: where the trainer writes them.
+    /// `checkpoints`: where the trainer writes them, which are valid, which are kept.
     public struct Checkpoints: Sendable, Equatable {
         public var dir = "checkpoints"
+        /// File or directory name with a `{step}` placeholder (`model_ep{step}.pt`); nil = no discovery.
+        public var pattern: String?
+        /// Metadata sidecar: `{stem}.json` or a name with `{step}` (`metrics_iter_{step}.json`).
+        public var metadata: String?
+        /// Whether a checkpoint without its metadata sidecar is invalid (trainers that write it last).
+        public var metadataRequired = false
+        /// For directory checkpoints: a file that must exist inside (`trainer_state.json`).
+        public var marker: String?
+        /// A checkpoint modified more recently than this is still being written.
+        public var settle = 2.0
+        public var retention = RetentionRule()
+        public enum OnSuccess: String, Sendable, CaseIterable { case keep, prune, remove }
+        public var onSuccess = OnSuccess.keep
+        /// Hard-link every new checkpoint into `<dir>/preserved/` as soon as it appears.
+        public var preserve = false
+        public init() {}
+    }
+
+    /// `config`: the trainer's configuration file.
+    public struct Config: Sendable, Equatable {
+        /// Its path; nil = the value of the trainer's `--config` argument, if any.
+        public var path: String?
+        /// What to do when it changed since the last attempt (not by vigil's own repairs).
+        public enum OnChange: String, Sendable, CaseIterable { case resume, fresh, refuse }
+        public var onChange = OnChange.resume
         public init() {}
     }
 }

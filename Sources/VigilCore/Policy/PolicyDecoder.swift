@@ -34,7 +34,14 @@ enum PolicyDecoder {
             try section.finish()
         }
         if var section = try top.object("checkpoints") {
-            if let v = try section.string("dir") { policy.checkpoints.dir = v }
+            try checkpoints(&section, &policy.checkpoints)
+            try section.finish()
+        }
+        if var section = try top.object("config") {
+            if let v = try section.string("path") { policy.config.path = v }
+            if let v = try section.choice("onChange", Policy.Config.OnChange.allCases.map(\.rawValue)) {
+                policy.config.onChange = Policy.Config.OnChange(rawValue: v)!
+            }
             try section.finish()
         }
         var rules: [Rule] = []
@@ -56,12 +63,61 @@ enum PolicyDecoder {
     private static func restart(_ section: inout ObjectReader, _ restart: inout Policy.Restart) throws {
         if let v = try section.int("maxRetries", min: 0) { restart.maxRetries = v }
         if let v = try section.duration("healthyAfter") { restart.healthyAfter = v }
+        if let v = try section.bool("resetOnProgress") { restart.resetOnProgress = v }
         if var backoff = try section.object("backoff") {
             if let v = try backoff.duration("initial") { restart.backoffInitial = v }
             if let v = try backoff.number("factor", min: 1) { restart.backoffFactor = v }
             if let v = try backoff.duration("max") { restart.backoffMax = v }
             if let v = try backoff.number("jitter", min: 0, max: 1) { restart.backoffJitter = v }
             try backoff.finish()
+        }
+    }
+
+    private static func checkpoints(_ section: inout ObjectReader, _ checkpoints: inout Policy.Checkpoints) throws {
+        if let v = try section.string("dir") { checkpoints.dir = v }
+        if let v = try section.string("pattern") {
+            guard v.contains("{step}") else { throw section.fail("pattern", "expected a name with a {step} placeholder, got \"\(v)\"") }
+            guard !v.contains("/") else { throw section.fail("pattern", "expected a name inside the checkpoint directory (no '/'), got \"\(v)\"") }
+            checkpoints.pattern = v
+        }
+        if let v = try section.string("metadata") {
+            guard v.contains("{stem}") || v.contains("{step}") || v.contains("{name}") else {
+                throw section.fail("metadata", "expected a name with {stem}, {name} or {step}, got \"\(v)\"")
+            }
+            checkpoints.metadata = v
+        }
+        if let v = try section.bool("metadataRequired") { checkpoints.metadataRequired = v }
+        if let v = try section.string("marker") { checkpoints.marker = v }
+        if let v = try section.duration("settle") { checkpoints.settle = v }
+        if let v = try section.int("keepLast", min: 1) { checkpoints.retention.keepLast = v }
+        if let v = try section.int("keepEvery", min: 1) { checkpoints.retention.keepEvery = v }
+        if var best = try section.object("keepBest") {
+            guard let metric = try best.string("metric") else { throw best.fail("metric", "keepBest needs the metric's name") }
+            let order = try best.choice("order", RetentionRule.Order.allCases.map(\.rawValue)) ?? "max"
+            let count = try best.int("count", min: 1) ?? 1
+            try best.finish()
+            checkpoints.retention.keepBest = RetentionRule.BestRule(metric: metric, order: RetentionRule.Order(rawValue: order)!, count: count)
+        }
+        if let v = try section.choice("onSuccess", Policy.Checkpoints.OnSuccess.allCases.map(\.rawValue)) {
+            checkpoints.onSuccess = Policy.Checkpoints.OnSuccess(rawValue: v)!
+        }
+        if let v = try section.bool("preserve") { checkpoints.preserve = v }
+    }
+
+    /// Checks that hold across layers, once the policy is resolved.
+    static func validate(_ policy: Policy, file: String) throws {
+        let checkpoints = policy.checkpoints
+        if checkpoints.pattern == nil {
+            let needing = [
+                checkpoints.metadata != nil ? "metadata" : nil, checkpoints.retention.isEmpty ? nil : "keepLast/keepEvery/keepBest",
+                checkpoints.preserve ? "preserve" : nil, checkpoints.onSuccess != .keep ? "onSuccess" : nil,
+                policy.resume.when == .whenCheckpointExists ? "resume.when: when-checkpoint-exists" : nil,
+                policy.resume.args.contains { $0.contains("{checkpoint}") || $0.contains("{step}") } ? "{checkpoint} in resume.args" : nil,
+            ].compactMap { $0 }
+            if !needing.isEmpty {
+                throw VigilError(.invalidPolicy, file: file, key: "checkpoints.pattern",
+                                 "\(needing.joined(separator: ", ")) need a checkpoint pattern such as \"model_ep{step}.pt\"")
+            }
         }
     }
 

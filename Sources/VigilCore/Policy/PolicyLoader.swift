@@ -34,7 +34,9 @@ public struct PolicyLoader: Sendable {
         var next: (spec: String, relativeTo: String?)? = spec.map { ($0, nil) }
         while let current = next {
             let source = try locate(current.spec, relativeTo: current.relativeTo)
-            if chain.contains(where: { $0.file == source.file }) {
+            // The same file reached by another spelling (`./a.json5`, `../dir/a.json5`, a symlink) is
+            // the same layer: compared as strings, such a cycle grew the path until it was too long to open.
+            if chain.contains(where: { PolicyLoader.identity($0.file) == PolicyLoader.identity(source.file) }) {
                 let cycle = (chain.map(\.file) + [source.file]).joined(separator: " → ")
                 throw VigilError(.invalidPolicy, file: chain.last?.file, key: "extends", "extends cycle: \(cycle)")
             }
@@ -65,10 +67,16 @@ public struct PolicyLoader: Sendable {
             rules = layerRules + rules.filter { !names.contains($0.name) }
         }
         policy.rules = rules
+        try PolicyDecoder.validate(policy, file: layers.last!.file)
         return policy
     }
 
     static let embeddedMarker = "<embedded>"
+
+    /// What makes two sources the same file: the path with `.`, `..` and symlinks resolved.
+    static func identity(_ file: String) -> String {
+        file.hasPrefix("<") ? file : URL(fileURLWithPath: file).resolvingSymlinksInPath().path
+    }
 
     func locate(_ spec: String, relativeTo directory: String?) throws -> Source {
         if directory == PolicyLoader.embeddedMarker, let text = EmbeddedPolicies.text(named: spec) {

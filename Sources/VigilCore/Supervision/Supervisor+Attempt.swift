@@ -37,9 +37,15 @@ extension Supervisor {
     /// Runs one attempt to its end and records it; returns the closed journal entry.
     func runAttempt(executable: String) throws -> Journal.Attempt {
         let number = journal.attempts.count + 1
-        let (argv, resumeArguments) = argv(forAttempt: number)
+        let plan = try planAttempt(number: number)
+        let argv = plan.argv
+        let resumeArguments = plan.resumeArguments
         let logName = directory.attemptLogName(number)
         var attempt = Journal.Attempt(number: number, argv: argv, startedAt: Date(), supervisorPID: getpid(), log: logName)
+        attempt.resumeFrom = plan.resumeFrom?.path
+        attempt.resumeStep = plan.resumeFrom?.step
+        attempt.quarantined = plan.quarantined.isEmpty ? nil : plan.quarantined
+        attempt.configHash = plan.configHash
         let errorFile = directory.errorFilePath(number)
         unlink(errorFile)
         let output = request.policy.output
@@ -53,7 +59,7 @@ extension Supervisor {
         let child: ChildProcess
         do {
             child = try ChildProcess.spawn(
-                executable: executable, arguments: argv, environment: environment(forAttempt: number),
+                executable: executable, arguments: argv, environment: environment(forAttempt: number, resumeFrom: plan.resumeFrom),
                 onExit: { status in events.post(.childExited(attempt: number, status)) })
         } catch {
             log.close()
@@ -68,6 +74,8 @@ extension Supervisor {
             events.post(.outputClosed(attempt: number))
         }
         pump.start(stdoutFD: child.stdoutFD, stderrFD: child.stderrFD)
+        let preservedNames = Locked<[String]>([])
+        let watcher = startPreserving(into: preservedNames)
 
         var status: Termination?
         var outputClosed = false
@@ -124,11 +132,13 @@ extension Supervisor {
             }
         }
         log.close()
+        watcher?.stop()
 
         // 4. Record and classify.
         let index = journal.attempts.count - 1
         var record = journal.attempts[index]
         record.endedAt = child.exitedAt ?? Date()
+        reviewCheckpoints(after: &record, status: status!, exitedAt: record.endedAt!, watched: preservedNames.current)
         record.exit = status
         record.signalsSent = child.sentSignals.map { sent in
             Journal.SentSignal(signal: sent.signal.name, at: sent.at, reason: stop?.reason ?? "")

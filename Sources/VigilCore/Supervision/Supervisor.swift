@@ -49,6 +49,7 @@ public final class Supervisor: @unchecked Sendable {
     let note: @Sendable (String) -> Void
     let classifier: Classifier
     let oomCounter = OOMKillCounter()
+    var checkpointStore: CheckpointStore?
     var journal: Journal!
     var directory: RunDirectory!
     var lock: RunLock?
@@ -71,6 +72,7 @@ public final class Supervisor: @unchecked Sendable {
             request.command[0], path: request.environment["PATH"], workingDirectory: request.workingDirectory)
         let name = request.name ?? RunDirectory.defaultName(command: request.command, workingDirectory: request.workingDirectory)
         if request.name != nil { try RunDirectory.validate(name: name) }
+        checkpointStore = try CheckpointStore(settings: request.policy.checkpoints, workingDirectory: request.workingDirectory)
         directory = RunDirectory(logDirectory: request.logDirectory, name: name)
         try directory.create()
         lock = try takeLock()
@@ -148,6 +150,9 @@ public final class Supervisor: @unchecked Sendable {
                 if let duration = record.duration, duration >= policy.restart.healthyAfter {
                     journal.consecutiveFailures = 0  // it ran healthily for a while: a fresh series
                 }
+                if policy.restart.resetOnProgress, record.madeProgress == true {
+                    journal.consecutiveFailures = 0  // it wrote a new checkpoint: a fresh series
+                }
                 journal.consecutiveFailures += 1
                 journal.attempts[index].countedAgainstBudget = true
                 if journal.consecutiveFailures > policy.restart.maxRetries {
@@ -197,18 +202,8 @@ public final class Supervisor: @unchecked Sendable {
         try journal.write(to: directory.journalPath)
     }
 
-    /// The trainer's argv for the next attempt: the command, plus the resume arguments once there
-    /// has been an earlier attempt of this run.
-    func argv(forAttempt number: Int) -> (argv: [String], resume: [String]) {
-        let policy = request.policy
-        guard number > 1, policy.resume.when == .afterFailure, !policy.resume.args.isEmpty else {
-            return (request.command, [])
-        }
-        return (request.command + policy.resume.args, policy.resume.args)
-    }
-
     /// The child's environment: vigil's, plus the trainer protocol's variables (DESIGN §4).
-    func environment(forAttempt number: Int) -> [String: String] {
+    func environment(forAttempt number: Int, resumeFrom: Checkpoint?) -> [String: String] {
         var environment = request.environment
         let policy = request.policy
         let checkpointDir = policy.checkpoints.dir.hasPrefix("/")
@@ -217,7 +212,7 @@ public final class Supervisor: @unchecked Sendable {
         environment["VIGIL_RUN_NAME"] = journal.run
         environment["VIGIL_ATTEMPT"] = String(number)
         environment["VIGIL_MAX_ATTEMPTS"] = String(number - journal.consecutiveFailures + policy.restart.maxRetries)
-        environment["VIGIL_RESUME_FROM"] = ""
+        environment["VIGIL_RESUME_FROM"] = resumeFrom?.path ?? ""
         environment["VIGIL_CHECKPOINT_DIR"] = checkpointDir
         environment["VIGIL_ERROR_FILE"] = directory.errorFilePath(number)
         if environment["PYTHONUNBUFFERED"] == nil { environment["PYTHONUNBUFFERED"] = "1" }

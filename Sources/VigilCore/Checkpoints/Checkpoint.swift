@@ -1,0 +1,44 @@
+import Foundation
+
+/// One checkpoint found in the checkpoint directory: a file or a directory whose name matches the
+/// policy's pattern, with its step, its metadata sidecar's metrics and whether it can be resumed from.
+public struct Checkpoint: Sendable, Equatable, Codable {
+    /// Absolute path.
+    public var path: String
+    /// The name inside the checkpoint directory.
+    public var name: String
+    /// The number the pattern's `{step}` matched.
+    public var step: Int
+    public var isDirectory: Bool
+    /// Total size in bytes (a directory's regular files added up).
+    public var size: Int
+    public var modified: Date
+    /// Numeric metrics from the metadata sidecar (`{stem}.json`), if any.
+    public var metrics: [String: Double]
+    /// Paths of the files that belong with it (metadata sidecar, `.sha256`), moved and removed with it.
+    public var sidecars: [String]
+    /// Nil when valid; otherwise why it cannot be resumed from.
+    public var invalidReason: String?
+
+    public init(path: String, name: String, step: Int, isDirectory: Bool, size: Int, modified: Date,
+                metrics: [String: Double] = [:], sidecars: [String] = [], invalidReason: String? = nil) {
+        self.path = path
+        self.name = name
+        self.step = step
+        self.isDirectory = isDirectory
+        self.size = size
+        self.modified = modified
+        self.metrics = metrics
+        self.sidecars = sidecars
+        self.invalidReason = invalidReason
+    }
+
+    public var isValid: Bool { invalidReason == nil }
+}
+
+/// Ordering used everywhere: by step, then by modification time.
+extension Checkpoint {
+    public static func byStep(_ a: Checkpoint, _ b: Checkpoint) -> Bool {
+        a.step != b.step ? a.step < b.step : a.modified < b.modified
+    }
+}

@@ -1,0 +1,397 @@
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// What a format check found out about a checkpoint file.
+public enum FormatVerdict: Equatable, Sendable {
+    /// The file's own structure proves it was written to the end; the string says what was verified.
+    case complete(String)
+    /// The file is visibly cut short or malformed; the string is a sentence saying why.
+    case incomplete(String)
+    /// The format is not recognised, or cannot prove anything either way.
+    case unknown
+}
+
+/// Cheap structural checks that catch checkpoints truncated by a killed trainer, by file extension.
+///
+/// Each check reads only what it needs (the zip end record, the safetensors header, the npy header, the
+/// last MiB of a LightGBM model), never a whole large file; only `.json` is parsed in full.
+public enum CheckpointFormat {
+    /// Checks the file (or directory) at `path` by its extension.
+    ///
+    /// - zip family (`.zip`, `.npz`, and `torch.save`'s `.pt`/`.pth`/`.ckpt`): the end-of-central-directory
+    ///   record is in the last 65,557 bytes and the central directory it points to lies within the file.
+    ///   A `.pt`/`.pth`/`.ckpt` that is not a zip (legacy pickle) is `.unknown`.
+    /// - `.safetensors`: the header length, a JSON header that parses, and every tensor's `data_offsets` end
+    ///   inside the file.
+    /// - `.json`: non-empty and parses.
+    /// - `.npy`: the magic, a header giving `shape` and `descr`, and at least header + data bytes.
+    /// - `.txt`/`.model` LightGBM text models: `end of trees` near the end; other text files are `.unknown`.
+    /// - `.h5`/`.hdf5`: the HDF5 signature (anything more is `.unknown`).
+    /// - directories and everything else: `.unknown`.
+    ///
+    /// A file that cannot be opened or read is `.unknown` (nothing is proven either way).
+    public static func check(_ path: String, isDirectory: Bool) -> FormatVerdict {
+        if isDirectory { return .unknown }
+        let ext = (path as NSString).pathExtension.lowercased()
+        let checker: (FormatFile) throws -> FormatVerdict
+        switch ext {
+        case "zip", "npz": checker = { try checkZip($0, required: true) }
+        case "pt", "pth", "ckpt": checker = { try checkZip($0, required: false) }
+        case "safetensors": checker = checkSafetensors
+        case "json": checker = checkJSON
+        case "npy": checker = checkNPY
+        case "txt", "model": checker = checkLightGBM
+        case "h5", "hdf5": checker = checkHDF5
+        default: return .unknown
+        }
+        do {
+            let file = try FormatFile(path)
+            defer { file.closeFile() }
+            return try checker(file)
+        } catch {
+            return .unknown
+        }
+    }
+
+    /// Verifies `path` against its `path.sha256` sidecar (`sha256sum` format: the hex digest is the first
+    /// whitespace-separated token). Directories are hashed with `SHA256.hex(ofDirectory:)`.
+    ///
+    /// - Returns: nil when there is no sidecar; `.complete("sha256 verified")`; `.incomplete` on a mismatch
+    ///   or a sidecar that holds no digest; `.unknown` when the sidecar or the checkpoint cannot be read.
+    public static func verifySHA256Sidecar(for path: String, isDirectory: Bool) -> FormatVerdict? {
+        let sidecar = path + ".sha256"
+        var info = stat()
+        guard lstat(sidecar, &info) == 0 else { return nil }
+        let name = (sidecar as NSString).lastPathComponent
+        guard (info.st_mode & S_IFMT) == S_IFREG else { return .unknown }
+        guard let file = try? FormatFile(sidecar) else { return .unknown }
+        defer { file.closeFile() }
+        guard let bytes = try? file.read(at: 0, count: Int(min(file.size, 64 * 1024))) else { return .unknown }
+        let text = String(decoding: bytes, as: UTF8.self)
+        var token = text.split(whereSeparator: { $0.isWhitespace }).first.map(String.init) ?? ""
+        if token.hasPrefix("\\") { token.removeFirst() }  // sha256sum escapes names with a leading backslash
+        let expected = token.lowercased()
+        guard expected.count == 64, expected.allSatisfy({ $0.isHexDigit }) else {
+            return .incomplete("sha256 sidecar \(name) does not start with a 64-digit hex digest")
+        }
+        let actual: String
+        do {
+            actual = isDirectory ? try SHA256.hex(ofDirectory: path) : try SHA256.hex(ofFile: path)
+        } catch {
+            return .unknown
+        }
+        return actual == expected ? .complete("sha256 verified")
+            : .incomplete("sha256 mismatch: expected \(expected), got \(actual)")
+    }
+
+    // MARK: - zip (torch.save, np.savez)
+
+    private static let localHeaderSignature: [UInt8] = [0x50, 0x4b, 0x03, 0x04]
+    private static let endRecordSignature: UInt32 = 0x0605_4b50
+    private static let zip64LocatorSignature: UInt32 = 0x0706_4b50
+    private static let zip64EndRecordSignature: UInt32 = 0x0606_4b50
+    private static let centralHeaderSignature: UInt32 = 0x0201_4b50
+
+    private static func checkZip(_ file: FormatFile, required: Bool) throws -> FormatVerdict {
+        let head = try file.read(at: 0, count: Int(min(file.size, 4)))
+        if head != localHeaderSignature {
+            // An archive with no entries is only an end record.
+            if required, file.size == 22, head == [0x50, 0x4b, 0x05, 0x06] {
+                return .complete("empty zip archive")
+            }
+            return required ? .incomplete("not a zip archive: it does not start with a local file header") : .unknown
+        }
+        let tailLength = Int(min(file.size, 65_557))
+        let tailStart = file.size - UInt64(tailLength)
+        let tail = try file.read(at: tailStart, count: tailLength)
+        // The end record is 22 bytes plus a comment that reaches exactly to the end of the file.
+        var found: Int?
+        var index = tailLength - 22
+        while index >= 0 {
+            if tail.uint32(at: index) == endRecordSignature,
+                index + 22 + Int(tail.uint16(at: index + 20)) == tailLength
+            {
+                found = index
+                break
+            }
+            index -= 1
+        }
+        guard let end = found else {
+            return .incomplete("zip end-of-central-directory record missing: the archive was cut short")
+        }
+        let endPosition = tailStart + UInt64(end)
+        var entries = UInt64(tail.uint16(at: end + 10))
+        var directorySize = UInt64(tail.uint32(at: end + 12))
+        var directoryOffset = UInt64(tail.uint32(at: end + 16))
+        var directoryEnd = endPosition  // where the central directory must finish (plus any prepended bytes)
+        let needsZip64 = entries == 0xffff || directorySize == 0xffff_ffff || directoryOffset == 0xffff_ffff
+        if end >= 20, tail.uint32(at: end - 20) == zip64LocatorSignature {
+            let recordPosition = tail.uint64(at: end - 20 + 8)
+            guard recordPosition + 56 <= endPosition else {
+                return .incomplete("zip64 end record lies beyond the end of the file: the archive was cut short")
+            }
+            let record = try file.read(at: recordPosition, count: 56)
+            guard record.uint32(at: 0) == zip64EndRecordSignature else {
+                return .incomplete("zip64 end record is missing where its locator points")
+            }
+            entries = record.uint64(at: 32)
+            directorySize = record.uint64(at: 40)
+            directoryOffset = record.uint64(at: 48)
+            directoryEnd = recordPosition
+        } else if needsZip64 {
+            return .incomplete("zip end record needs a zip64 record that is missing")
+        }
+        // Like Python's zipfile: bytes prepended to the archive shift every offset by the same amount.
+        let (limit, overflow) = directoryOffset.addingReportingOverflow(directorySize)
+        guard !overflow, limit <= directoryEnd else {
+            return .incomplete("zip central directory lies beyond the end of the file: the archive was cut short")
+        }
+        let shift = directoryEnd - limit
+        if entries > 0 {
+            let signature = try file.read(at: directoryOffset + shift, count: 4)
+            guard signature.uint32(at: 0) == centralHeaderSignature else {
+                return .incomplete("zip central directory is not where the end record says")
+            }
+        }
+        return .complete("zip central directory intact (\(entries) \(entries == 1 ? "entry" : "entries"))")
+    }
+
+    // MARK: - safetensors
+
+    private static func checkSafetensors(_ file: FormatFile) throws -> FormatVerdict {
+        guard file.size >= 8 else { return .incomplete("safetensors file is shorter than its 8-byte header length") }
+        let headerLength = try file.read(at: 0, count: 8).uint64(at: 0)
+        guard headerLength <= file.size - 8 else {
+            return .incomplete("safetensors header (\(headerLength) bytes) extends beyond the end of the file")
+        }
+        guard headerLength <= 100_000_000 else { return .unknown }  // the format's own limit
+        let header = try file.read(at: 8, count: Int(headerLength))
+        guard let object = try? JSONSerialization.jsonObject(with: Data(header)),
+            let tensors = object as? [String: Any]
+        else {
+            return .incomplete("safetensors header is not a valid JSON object")
+        }
+        var dataLength: UInt64 = 0
+        for (name, value) in tensors where name != "__metadata__" {
+            guard let tensor = value as? [String: Any], let offsets = tensor["data_offsets"] as? [Any],
+                offsets.count == 2, let last = nonNegativeInteger(offsets[1])
+            else {
+                return .incomplete("safetensors header entry '\(name)' has no valid data_offsets")
+            }
+            dataLength = max(dataLength, last)
+        }
+        let expected = 8 + headerLength + dataLength
+        guard file.size >= expected else {
+            return .incomplete("safetensors file is \(file.size) bytes but its header needs \(expected)")
+        }
+        return .complete("safetensors header and \(tensors.count - (tensors["__metadata__"] == nil ? 0 : 1)) tensors")
+    }
+
+    /// A JSON number that is a non-negative integer, however JSONSerialization bridged it.
+    private static func nonNegativeInteger(_ value: Any) -> UInt64? {
+        if let number = value as? Int { return number >= 0 ? UInt64(number) : nil }
+        if let number = value as? UInt64 { return number }
+        if let number = value as? NSNumber, number.int64Value >= 0 { return number.uint64Value }
+        return nil
+    }
+
+    // MARK: - json
+
+    /// Above this a `.json` checkpoint is not parsed (that would mean loading it whole).
+    private static let largestJSON: UInt64 = 512 << 20
+
+    private static func checkJSON(_ file: FormatFile) throws -> FormatVerdict {
+        guard file.size <= largestJSON else { return .unknown }
+        let bytes = try file.read(at: 0, count: Int(file.size))
+        guard bytes.contains(where: { !($0 == 0x20 || $0 == 0x0a || $0 == 0x0d || $0 == 0x09) }) else {
+            return .incomplete("JSON file is empty")
+        }
+        guard (try? JSONSerialization.jsonObject(with: Data(bytes), options: [.fragmentsAllowed])) != nil else {
+            return .incomplete("JSON does not parse (cut short or malformed)")
+        }
+        return .complete("JSON parses")
+    }
+
+    // MARK: - npy
+
+    private static func checkNPY(_ file: FormatFile) throws -> FormatVerdict {
+        let magic: [UInt8] = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]  // \x93NUMPY
+        guard file.size >= 10 else { return .incomplete("npy file is shorter than its header") }
+        let prefix = try file.read(at: 0, count: Int(min(file.size, 12)))
+        guard Array(prefix[0..<6]) == magic else { return .incomplete("npy magic \\x93NUMPY missing") }
+        let headerStart: UInt64
+        let headerLength: UInt64
+        switch prefix[6] {
+        case 1:
+            headerStart = 10
+            headerLength = UInt64(prefix.uint16(at: 8))
+        case 2, 3:
+            guard prefix.count >= 12 else { return .incomplete("npy file is shorter than its header") }
+            headerStart = 12
+            headerLength = UInt64(prefix.uint32(at: 8))
+        default:
+            return .unknown
+        }
+        guard headerStart + headerLength <= file.size else {
+            return .incomplete("npy header extends beyond the end of the file")
+        }
+        let header = String(decoding: try file.read(at: headerStart, count: Int(headerLength)), as: UTF8.self)
+        guard header.contains("}") else { return .incomplete("npy header is cut short") }
+        guard let descr = npyValue(of: "descr", in: header), let shapeText = npyValue(of: "shape", in: header) else {
+            return .incomplete("npy header lacks 'descr' or 'shape'")
+        }
+        guard descr.hasPrefix("'") || descr.hasPrefix("\""),
+            let itemSize = npyItemSize(String(descr.dropFirst().dropLast()))
+        else {
+            return .unknown  // structured or object dtypes: the data size cannot be computed from the header
+        }
+        guard let shape = npyShape(shapeText) else { return .incomplete("npy header has an unreadable shape") }
+        var count: UInt64 = 1
+        for dimension in shape {
+            let (product, overflow) = count.multipliedReportingOverflow(by: dimension)
+            guard !overflow else { return .incomplete("npy shape is impossibly large") }
+            count = product
+        }
+        let (dataSize, overflow) = count.multipliedReportingOverflow(by: itemSize)
+        guard !overflow else { return .incomplete("npy shape is impossibly large") }
+        let expected = headerStart + headerLength + dataSize
+        guard file.size >= expected else {
+            return .incomplete("npy file is \(file.size) bytes but its shape \(shapeText) needs \(expected)")
+        }
+        return .complete("npy data complete (shape \(shapeText), \(descr))")
+    }
+
+    /// The text of a value in numpy's header dict (`{'descr': '<f4', 'fortran_order': False, 'shape': (3,), }`).
+    private static func npyValue(of key: String, in header: String) -> String? {
+        guard let keyRange = header.range(of: "'\(key)'") ?? header.range(of: "\"\(key)\"") else { return nil }
+        var rest = header[keyRange.upperBound...].drop(while: { $0 == " " })
+        guard rest.first == ":" else { return nil }
+        rest = rest.dropFirst().drop(while: { $0 == " " })
+        guard let first = rest.first else { return nil }
+        switch first {
+        case "'", "\"":
+            guard let close = rest.dropFirst().firstIndex(of: first) else { return nil }
+            return String(rest[...close])
+        case "(":
+            guard let close = rest.firstIndex(of: ")") else { return nil }
+            return String(rest[...close])
+        default:
+            return nil  // a list: a structured dtype
+        }
+    }
+
+    /// Bytes per element of a simple numpy type string (`<f4`, `|u1`, `<U8`, `<M8[ns]`); nil for object or
+    /// unsized types.
+    private static func npyItemSize(_ descr: String) -> UInt64? {
+        var rest = Substring(descr)
+        if let first = rest.first, "<>|=".contains(first) { rest = rest.dropFirst() }
+        guard let kind = rest.first, kind != "O" else { return nil }
+        let digits = rest.dropFirst().prefix(while: { $0.isASCII && $0.isNumber })
+        guard let size = UInt64(digits) else { return nil }
+        return kind == "U" ? size * 4 : size
+    }
+
+    /// The dimensions of `(3, 4)`, `(5,)` or `()`.
+    private static func npyShape(_ text: String) -> [UInt64]? {
+        let inner = text.dropFirst().dropLast()
+        var dimensions: [UInt64] = []
+        for part in inner.split(separator: ",") {
+            let trimmed = part.trimmingCharacters(in: .whitespaces).replacingOccurrences(of: "L", with: "")
+            if trimmed.isEmpty { continue }
+            guard let value = UInt64(trimmed) else { return nil }
+            dimensions.append(value)
+        }
+        return dimensions
+    }
+
+    // MARK: - LightGBM
+
+    private static func checkLightGBM(_ file: FormatFile) throws -> FormatVerdict {
+        let head = try file.read(at: 0, count: Int(min(file.size, 16)))
+        guard head.starts(with: Array("tree\n".utf8)) || head.starts(with: Array("version=".utf8)) else {
+            return .unknown
+        }
+        let tailLength = Int(min(file.size, 1 << 20))
+        let tail = try file.read(at: file.size - UInt64(tailLength), count: tailLength)
+        let marker = Array("end of trees".utf8)
+        guard tail.firstRange(of: marker) != nil else {
+            return .incomplete("LightGBM model lacks 'end of trees': it was cut short")
+        }
+        return .complete("LightGBM model ends its trees")
+    }
+
+    // MARK: - HDF5
+
+    private static func checkHDF5(_ file: FormatFile) throws -> FormatVerdict {
+        let signature: [UInt8] = [0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a]  // \x89HDF\r\n\x1a\n
+        // The superblock is at 0, or after a user block at 512, 1024, 2048, … bytes.
+        var offset: UInt64 = 0
+        while offset + 8 <= file.size && offset <= 1 << 20 {
+            if try file.read(at: offset, count: 8) == signature { return .unknown }
+            offset = offset == 0 ? 512 : offset * 2
+        }
+        return .incomplete("HDF5 signature missing")
+    }
+}
+
+/// A read-only file for format checks: never follows a symbolic link, never blocks on a FIFO.
+private final class FormatFile {
+    let descriptor: Int32
+    let size: UInt64
+
+    struct Failure: Error {}
+
+    init(_ path: String) throws {
+        descriptor = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)
+        guard descriptor >= 0 else { throw Failure() }
+        var info = stat()
+        guard fstat(descriptor, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else {
+            _ = close(descriptor)
+            throw Failure()
+        }
+        size = UInt64(info.st_size)
+    }
+
+    func closeFile() {
+        _ = close(descriptor)
+    }
+
+    /// Exactly `count` bytes at `offset`; throws when the file ends sooner or a read fails.
+    func read(at offset: UInt64, count: Int) throws -> [UInt8] {
+        guard count > 0 else { return [] }
+        var bytes = [UInt8](repeating: 0, count: count)
+        var done = 0
+        try bytes.withUnsafeMutableBytes { buffer in
+            while done < count {
+                let got = pread(descriptor, buffer.baseAddress! + done, count - done, off_t(offset) + off_t(done))
+                if got < 0 {
+                    if errno == EINTR || errno == EAGAIN { continue }
+                    throw Failure()
+                }
+                if got == 0 { throw Failure() }
+                done += got
+            }
+        }
+        return bytes
+    }
+}
+
+extension [UInt8] {
+    /// Little-endian integers at a byte offset (callers check the bounds).
+    fileprivate func uint16(at offset: Int) -> UInt16 {
+        UInt16(self[offset]) | UInt16(self[offset + 1]) << 8
+    }
+
+    fileprivate func uint32(at offset: Int) -> UInt32 {
+        UInt32(uint16(at: offset)) | UInt32(uint16(at: offset + 2)) << 16
+    }
+
+    fileprivate func uint64(at offset: Int) -> UInt64 {
+        UInt64(uint32(at: offset)) | UInt64(uint32(at: offset + 4)) << 32
+    }
+}

@@ -1,0 +1,172 @@
+import Foundation
+
+/// What an attempt starts with: its argv, whether it resumes and from what.
+struct AttemptPlan {
+    var argv: [String]
+    var resumeArguments: [String]
+    var resumeFrom: Checkpoint?
+    var quarantined: [CheckpointStore.Quarantined]
+    var configHash: String?
+}
+
+extension Supervisor {
+    /// Decides the next attempt's argv: finds the checkpoint to resume from (quarantining invalid
+    /// ones), checks the trainer's config for changes, and fills the resume templates.
+    func planAttempt(number: Int) throws -> AttemptPlan {
+        let policy = request.policy
+        var quarantined: [CheckpointStore.Quarantined] = []
+        var target: Checkpoint?
+        var forceFresh = false
+
+        let configHash = try checkConfigChange(&forceFresh)
+        if let store = checkpointStore {
+            let previous = journal.attempts.last
+            let moment: CheckpointStore.Moment = previous.flatMap { attempt in
+                attempt.endedAt.map { .afterExit(exitedAt: $0, killed: attempt.exit.map(\.isSignal) ?? true) }
+            } ?? .afterExit(exitedAt: Date(), killed: false)
+            let found = store.scan(moment)
+            quarantined = store.quarantineInvalid(found)
+            for item in quarantined {
+                note("vigil: quarantined checkpoint \(item.name): \(item.reason) (moved to \(item.movedTo))")
+            }
+            target = store.resumeTarget(in: found.filter(\.isValid), notBefore: journal.freshSince)
+            if target == nil {
+                target = store.resumeTarget(in: store.scan(moment, in: store.preservedDirectory), notBefore: journal.freshSince)
+            }
+        }
+
+        let templated = policy.resume.args.contains { $0.contains("{checkpoint}") || $0.contains("{step}") }
+        var resume: Bool
+        switch policy.resume.when {
+        case .never: resume = false
+        case .afterFailure: resume = number > 1 && (!templated || target != nil)
+        case .whenCheckpointExists: resume = target != nil
+        }
+        if forceFresh { resume = false }
+        if number > 1 && policy.resume.when == .afterFailure && templated && target == nil {
+            note("vigil: no valid checkpoint to resume from; starting attempt \(number) fresh")
+        }
+        guard resume, !policy.resume.args.isEmpty else {
+            return AttemptPlan(argv: request.command, resumeArguments: [], resumeFrom: nil,
+                               quarantined: quarantined, configHash: configHash)
+        }
+        let arguments = policy.resume.args.map { argument in
+            guard let target else { return argument }
+            return argument.replacingOccurrences(of: "{checkpoint}", with: target.path)
+                .replacingOccurrences(of: "{step}", with: String(target.step))
+        }
+        if let target { note("vigil: resuming from \(target.name) (step \(target.step))") }
+        return AttemptPlan(argv: request.command + arguments, resumeArguments: arguments, resumeFrom: target,
+                           quarantined: quarantined, configHash: configHash)
+    }
+
+    /// The trainer's config file: the policy's `config.path`, else the trainer's `--config` value.
+    var configPath: String? {
+        var path = request.policy.config.path
+        if path == nil {
+            let command = request.command
+            for (index, argument) in command.enumerated() {
+                if argument == "--config", index + 1 < command.count { path = command[index + 1] }
+                if argument.hasPrefix("--config=") { path = String(argument.dropFirst("--config=".count)) }
+            }
+        }
+        guard let path else { return nil }
+        return path.hasPrefix("/") ? path : request.workingDirectory + "/" + path
+    }
+
+    /// Hashes the config and compares it with the last attempt's; acts on a change as the policy says.
+    private func checkConfigChange(_ forceFresh: inout Bool) throws -> String? {
+        guard let path = configPath, FileManager.default.fileExists(atPath: path) else { return nil }
+        let hash = try SHA256.hex(ofFile: path)
+        guard let last = journal.attempts.last(where: { $0.configHash != nil }), let before = last.configHash,
+            before != hash
+        else { return hash }
+        let what = "the trainer's config \(path) changed since attempt \(last.number)"
+        switch request.policy.config.onChange {
+        case .resume:
+            note("vigil: \(what); resuming anyway (config.onChange: resume)")
+        case .fresh:
+            note("vigil: \(what); starting fresh, older checkpoints are not resumed from (config.onChange: fresh)")
+            journal.freshSince = Date()
+            forceFresh = true
+        case .refuse:
+            throw VigilError(.invalidConfig, file: path,
+                             "\(what) (config.onChange: refuse); restore it, or start over with --fresh")
+        }
+        return hash
+    }
+
+    /// After an attempt: quarantine what it left invalid, preserve, note progress, apply retention.
+    func reviewCheckpoints(after attempt: inout Journal.Attempt, status: Termination, exitedAt: Date, watched: [String]) {
+        guard let store = checkpointStore else { return }
+        let found = store.scan(.afterExit(exitedAt: exitedAt, killed: status.isSignal))
+        let quarantined = store.quarantineInvalid(found)
+        for item in quarantined {
+            note("vigil: quarantined checkpoint \(item.name): \(item.reason) (moved to \(item.movedTo))")
+        }
+        if !quarantined.isEmpty { attempt.quarantined = (attempt.quarantined ?? []) + quarantined }
+        let valid = found.filter(\.isValid)
+        attempt.checkpointAfter = valid.last?.path
+        attempt.madeProgress = valid.contains { $0.modified > attempt.startedAt }
+        if store.settings.preserve {
+            var preserved = (attempt.preserved ?? []) + watched
+            for checkpoint in valid where store.preserve(checkpoint.path) != nil {
+                for sidecar in checkpoint.sidecars { store.preserve(sidecar) }
+                if !preserved.contains(checkpoint.name) { preserved.append(checkpoint.name) }
+            }
+            attempt.preserved = preserved.isEmpty ? nil : preserved
+        }
+        if status != .exited(0) || store.settings.onSuccess == .prune {
+            attempt.pruned = applyRetention(store, .afterExit(exitedAt: exitedAt, killed: status.isSignal))
+        } else if store.settings.onSuccess == .remove {
+            let plan = RetentionPlan(keep: [], remove: valid, reasons: [:])
+            attempt.pruned = store.apply(plan)
+            note("vigil: the run succeeded; removed its \(attempt.pruned?.count ?? 0) checkpoints (checkpoints.onSuccess: remove)")
+        }
+    }
+
+    /// Applies retention to the checkpoint directory and to preserved/; returns the removed names.
+    func applyRetention(_ store: CheckpointStore, _ moment: CheckpointStore.Moment) -> [String]? {
+        let rule = store.settings.retention
+        guard !rule.isEmpty else { return nil }
+        var removed: [String] = []
+        for directory in [store.directory, store.preservedDirectory] {
+            let found = store.scan(moment, in: directory)
+            let target = store.resumeTarget(in: found)
+            let protected = Set(found.filter { !$0.isValid }.map(\.path))
+            let plan = RetentionPlan.make(found, rule: rule, resumeTarget: target?.path, protected: protected)
+            removed += store.apply(plan)
+        }
+        if !removed.isEmpty { note("vigil: retention removed \(removed.count) checkpoint(s): \(removed.joined(separator: ", "))") }
+        return removed.isEmpty ? nil : removed
+    }
+
+    /// Starts preserving checkpoints the moment they are written, when the policy asks for it.
+    /// The names it preserved go into `preserved` as it goes.
+    func startPreserving(into preserved: Locked<[String]>) -> CheckpointWatcher? {
+        guard let store = checkpointStore, store.settings.preserve else { return nil }
+        try? FileManager.default.createDirectory(atPath: store.directory, withIntermediateDirectories: true)
+        let pattern = store.pattern
+        let sidecar = store.settings.metadata.flatMap { template -> NSRegularExpression? in
+            let escaped = NSRegularExpression.escapedPattern(for: template)
+                .replacingOccurrences(of: "\\{stem\\}", with: ".+").replacingOccurrences(of: "\\{name\\}", with: ".+")
+                .replacingOccurrences(of: "\\{step\\}", with: "[0-9]+")
+            return try? NSRegularExpression(pattern: "^" + escaped + "$")
+        }
+        return CheckpointWatcher(directory: store.directory) { name in
+            let matchesSidecar = sidecar.map { $0.firstMatch(in: name, range: NSRange(name.startIndex..., in: name)) != nil } ?? false
+            let isCheckpoint = pattern.step(of: name) != nil
+            guard isCheckpoint || matchesSidecar || name.hasSuffix(".sha256") else { return }
+            if store.preserve(store.directory + "/" + name) != nil, isCheckpoint {
+                preserved.withLock { if !$0.contains(name) { $0.append(name) } }
+            }
+        }
+    }
+}
+
+extension Termination {
+    var isSignal: Bool {
+        if case .signaled = self { return true }
+        return false
+    }
+}

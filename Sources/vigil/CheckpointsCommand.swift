@@ -1,0 +1,131 @@
+import Foundation
+import VigilCore
+
+let checkpointsHelp = """
+    usage: vigil checkpoints list    [--policy P] [--dir D] [--pattern PAT] [--metadata M] [--json]
+           vigil checkpoints prune   [--policy P] [--dir D] [--pattern PAT] [--dry-run] [--json]
+           vigil checkpoints summary [--policy P] [--dir D] [--pattern PAT] [--metric NAME] [--json]
+
+    Works on a checkpoint directory without a run: the policy's `checkpoints` section, or --dir and
+    --pattern (a name with {step}, e.g. model_ep{step}.pt). --dir and --pattern override the policy.
+
+    list     every checkpoint: step, size, age, metrics, valid or why not; the resume target (>) and
+             the best ones (*) marked
+    prune    removes what the policy's retention (keepLast, keepEvery, keepBest) does not keep;
+             invalid checkpoints are never removed (vigil run quarantines them)
+    summary  best step, each metric's range and trend, gaps in the steps, total size
+    """
+
+func checkpointsCommand(_ arguments: inout Arguments) throws -> Int32 {
+    guard let sub = arguments.next() else { throw VigilError(.usage, "vigil checkpoints: expected list, prune or summary") }
+    if sub == "--help" || sub == "-h" {
+        print(checkpointsHelp)
+        return 0
+    }
+    guard ["list", "prune", "summary"].contains(sub) else {
+        throw VigilError(.usage, "vigil checkpoints: unknown subcommand '\(sub)' (expected list, prune or summary)")
+    }
+    var policyName: String?
+    var dir: String?
+    var pattern: String?
+    var metadata: String?
+    var metric: String?
+    var json = false
+    var dryRun = false
+    let known = ["--policy", "--dir", "--pattern", "--metadata", "--metric", "--json", "--dry-run", "--help"]
+    while let argument = arguments.next() {
+        let (option, inline) = Arguments.split(argument)
+        switch option {
+        case "--help", "-h":
+            print(checkpointsHelp)
+            return 0
+        case "--policy": policyName = try arguments.value(for: option, inline: inline)
+        case "--dir": dir = try arguments.value(for: option, inline: inline)
+        case "--pattern": pattern = try arguments.value(for: option, inline: inline)
+        case "--metadata": metadata = try arguments.value(for: option, inline: inline)
+        case "--metric": metric = try arguments.value(for: option, inline: inline)
+        case "--json": json = true
+        case "--dry-run" where sub == "prune": dryRun = true
+        default: throw Arguments.unknown(option, known: known)
+        }
+    }
+    var settings = try loader().load(policyName).checkpoints
+    if let dir { settings.dir = dir }
+    if let pattern {
+        guard pattern.contains("{step}") else { throw VigilError(.usage, "--pattern needs a {step} placeholder, e.g. model_ep{step}.pt") }
+        settings.pattern = pattern
+    }
+    if let metadata { settings.metadata = metadata }
+    let cwd = FileManager.default.currentDirectoryPath
+    guard let store = try CheckpointStore(settings: settings, workingDirectory: cwd) else {
+        throw VigilError(.usage, "no checkpoint pattern: give --pattern (e.g. model_ep{step}.pt) or a policy with checkpoints.pattern")
+    }
+    guard FileManager.default.fileExists(atPath: store.directory) else {
+        throw VigilError(.notFound, file: store.directory, "checkpoint directory not found")
+    }
+    let found = store.scan(.live(now: Date()))
+    let target = store.resumeTarget(in: found)
+    var best = settings.retention.keepBest
+    if let metric { best = RetentionRule.BestRule(metric: metric, order: best?.order ?? .max, count: best?.count ?? 1) }
+    let bestRule = RetentionRule(keepLast: nil, keepEvery: nil, keepBest: best)
+    let bestPaths = best == nil ? [] : Set(RetentionPlan.make(found, rule: bestRule, resumeTarget: nil).keep.map(\.path))
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+    encoder.dateEncodingStrategy = .iso8601
+
+    switch sub {
+    case "list":
+        if json {
+            struct Row: Encodable {
+                var checkpoint: Checkpoint
+                var resumeTarget: Bool
+                var best: Bool
+            }
+            let rows = found.map { Row(checkpoint: $0, resumeTarget: $0.path == target?.path, best: bestPaths.contains($0.path)) }
+            print(String(decoding: try encoder.encode(rows), as: UTF8.self))
+            return 0
+        }
+        if found.isEmpty { print("no checkpoints matching \(settings.pattern!) in \(store.directory)") }
+        for checkpoint in found {
+            let mark = (checkpoint.path == target?.path ? ">" : " ") + (bestPaths.contains(checkpoint.path) ? "*" : " ")
+            let age = DurationFormat.string(from: Date().timeIntervalSince(checkpoint.modified))
+            let metrics = checkpoint.metrics.keys.sorted().map { "\($0)=\(checkpoint.metrics[$0]!)" }.joined(separator: " ")
+            let state = checkpoint.invalidReason.map { "INVALID: \($0)" } ?? "valid"
+            print("\(mark) step \(String(checkpoint.step).padding(toLength: 7, withPad: " ", startingAt: 0)) "
+                + "\(byteCount(checkpoint.size).padding(toLength: 9, withPad: " ", startingAt: 0)) "
+                + "\(age.padding(toLength: 8, withPad: " ", startingAt: 0)) \(checkpoint.name)  \(state)"
+                + (metrics.isEmpty ? "" : "  \(metrics)"))
+        }
+        if !found.isEmpty { print("> resume target" + (best == nil ? "" : ", * best by \(best!.metric) (\(best!.order.rawValue))")) }
+    case "prune":
+        guard !settings.retention.isEmpty else {
+            throw VigilError(.usage, "the policy has no retention (checkpoints.keepLast, keepEvery or keepBest): nothing would be pruned")
+        }
+        let protected = Set(found.filter { !$0.isValid }.map(\.path))
+        let plan = RetentionPlan.make(found, rule: settings.retention, resumeTarget: target?.path, protected: protected)
+        let removed = dryRun ? plan.remove.map(\.name) : store.apply(plan)
+        if json {
+            print(String(decoding: try encoder.encode(["kept": plan.keep.map(\.name), "removed": removed]), as: UTF8.self))
+        } else {
+            for checkpoint in plan.keep {
+                print("keep    \(checkpoint.name)  (\((plan.reasons[checkpoint.path] ?? []).joined(separator: ", ")))")
+            }
+            for name in removed { print((dryRun ? "would remove " : "removed ") + name) }
+        }
+    default:
+        let summary = CheckpointSummary(found, bestMetric: best)
+        print(json ? String(decoding: try encoder.encode(summary), as: UTF8.self) : summary.rendered())
+    }
+    return 0
+}
+
+func byteCount(_ bytes: Int) -> String {
+    let units = ["B", "KiB", "MiB", "GiB", "TiB"]
+    var value = Double(bytes)
+    var unit = 0
+    while value >= 1024 && unit < units.count - 1 {
+        value /= 1024
+        unit += 1
+    }
+    return unit == 0 ? "\(bytes) B" : String(format: "%.1f %@", value, units[unit])
+}
