@@ -46,6 +46,14 @@ let runHelp = """
       --checkpoint-dir DIR   where the trainer writes checkpoints (checkpoints.dir)
       --config FILE          the trainer's config file, fingerprinted per attempt (config.path;
                              default: the value of the trainer's own --config argument)
+      --time-limit DURATION  this invocation's wall-clock budget, e.g. 6h (limits.runtime); at its end:
+                             checkpoint signal, stop, exit 75 — run the same command to continue
+      --deadline TIME        an absolute end instead: Unix seconds, 2026-11-23T18:00:00Z, or HH:MM
+                             (local, next occurrence). Inside SLURM, SLURM_JOB_END_TIME is used
+                             when neither is given
+      --attempt-limit DUR    one attempt's wall clock (limits.attempt); it is then stopped and
+                             classified timedOut
+      --stall-timeout DUR    no output and no new checkpoint this long = hung (limits.stall)
       --term-grace DURATION  SIGTERM → SIGKILL grace when stopping (stop.termGrace)
       --quiet                do not copy the trainer's output to this terminal (it is still logged)
 
@@ -53,8 +61,10 @@ let runHelp = """
                 (run the same command again) · 64 usage · 66 command/policy not found ·
                 69 the run is supervised by another live vigil · 78 invalid policy
 
-    signals: SIGINT/SIGTERM/SIGHUP stop the trainer's group (SIGTERM, grace, SIGKILL) and exit 75;
-             a second Ctrl-C kills at once.
+    signals: SIGINT, SIGTERM, SIGHUP or SIGUSR1 (a scheduler's warning) run the stop sequence —
+             checkpoint signal (stop.checkpointSignal, USR1) and wait for the new checkpoint, SIGTERM,
+             grace, SIGKILL, all to the trainer's process group — and exit 75. A second Ctrl-C kills
+             at once.
     """
 
 let policyHelp = """
@@ -121,10 +131,14 @@ func runCommand(_ arguments: inout Arguments) throws -> Int32 {
     var checkpointDir: String?
     var configFile: String?
     var termGrace: Double?
+    var timeLimit: Double?
+    var deadline: Double?
+    var attemptLimit: Double?
+    var stallTimeout: Double?
     var quiet = false
     var trainer: [String] = []
     let known = ["--policy", "--name", "--fresh", "--log-dir", "--max-retries", "--backoff", "--backoff-max",
-                 "--resume-arg", "--no-resume-arg", "--checkpoint-dir", "--config", "--term-grace", "--quiet", "--help"]
+                 "--resume-arg", "--no-resume-arg", "--checkpoint-dir", "--config", "--term-grace", "--time-limit", "--deadline", "--attempt-limit", "--stall-timeout", "--quiet", "--help"]
     while let argument = arguments.next() {
         if argument == "--" {
             trainer = arguments.remaining
@@ -152,6 +166,10 @@ func runCommand(_ arguments: inout Arguments) throws -> Int32 {
         case "--config": configFile = try arguments.value(for: option, inline: inline)
         case "--term-grace": termGrace = try Arguments.duration(arguments.value(for: option, inline: inline), option: option)
         case "--quiet", "-q": quiet = true
+        case "--time-limit": timeLimit = try Arguments.duration(arguments.value(for: option, inline: inline), option: option)
+        case "--attempt-limit": attemptLimit = try Arguments.duration(arguments.value(for: option, inline: inline), option: option)
+        case "--stall-timeout": stallTimeout = try Arguments.duration(arguments.value(for: option, inline: inline), option: option)
+        case "--deadline": deadline = try parseDeadline(arguments.value(for: option, inline: inline))
         default: throw Arguments.unknown(option, known: known)
         }
     }
@@ -172,6 +190,10 @@ func runCommand(_ arguments: inout Arguments) throws -> Int32 {
     if let configFile { policy.config.path = configFile }
     if let termGrace { policy.stop.termGrace = termGrace }
     if quiet { policy.output.passthrough = false }
+    if let timeLimit { policy.limits.runtime = timeLimit }
+    if let deadline { policy.limits.deadline = deadline }
+    if let attemptLimit { policy.limits.attempt = attemptLimit }
+    if let stallTimeout { policy.limits.stall = stallTimeout }
 
     let cwd = FileManager.default.currentDirectoryPath
     let logPath = logDirectory.hasPrefix("/") ? logDirectory : cwd + "/" + logDirectory
@@ -182,9 +204,24 @@ func runCommand(_ arguments: inout Arguments) throws -> Int32 {
 
     let events = EventQueue<SupervisorEvent>()
     SignalRelay.ignoreBrokenPipes()
-    SignalRelay.install([.interrupt, .terminate, .hangup]) { events.post(.signal($0)) }
+    SignalRelay.install([.interrupt, .terminate, .hangup, .user1]) { events.post(.signal($0)) }
     let supervisor = Supervisor(request: request, events: events, note: { printError($0) })
     return try supervisor.run().rawValue
+}
+
+/// `--deadline`: Unix seconds, an ISO 8601 UTC time, or HH:MM local (the next such time).
+func parseDeadline(_ text: String) throws -> Double {
+    if let seconds = Double(text), seconds > 1_000_000_000 { return seconds }
+    if let date = Journal.date(fromTimestamp: text) { return date.timeIntervalSince1970 }
+    let parts = text.split(separator: ":")
+    if parts.count == 2, let hour = Int(parts[0]), let minute = Int(parts[1]), (0..<24).contains(hour), (0..<60).contains(minute) {
+        let calendar = Calendar.current
+        let now = Date()
+        var when = calendar.date(bySettingHour: hour, minute: minute, second: 0, of: now)!
+        if when <= now { when = calendar.date(byAdding: .day, value: 1, to: when)! }
+        return when.timeIntervalSince1970
+    }
+    throw VigilError(.usage, "--deadline expects Unix seconds, a time like 2026-11-23T18:00:00Z, or HH:MM; got '\(text)'")
 }
 
 func policyCommand(_ arguments: inout Arguments) throws -> Int32 {

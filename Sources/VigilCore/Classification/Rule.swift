@@ -78,6 +78,9 @@ public struct Rule: Sendable, Equatable {
     public var stalled: Bool?
     /// Matchers over the JSON error file the trainer wrote to `VIGIL_ERROR_FILE`.
     public var errorFile: ErrorFileMatcher?
+    /// Checked on every output line while the trainer runs: a match stops it at once (no
+    /// checkpoint: the state is poisoned). Needs `output` and no other matcher.
+    public var live = false
 
     public init(name: String, verdict: VerdictClass, reason: String? = nil) {
         self.name = name

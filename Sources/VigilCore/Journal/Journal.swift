@@ -25,6 +25,8 @@ public struct Journal: Codable, Sendable, Equatable {
     public var state: RunState
     /// Consecutive failures that count against `restart.maxRetries`.
     public var consecutiveFailures = 0
+    /// Wall-clock seconds of all attempts so far, across invocations (for `limits.total`).
+    public var computeSeconds: Double = 0
     public var attempts: [Attempt] = []
     public var invocations: [Invocation] = []
     /// Why the run ended, when it has.
@@ -104,6 +106,15 @@ public struct Journal: Codable, Sendable, Equatable {
         public var logBytesDropped: Int?
         /// Why vigil stopped the attempt, when it did (`signal SIGTERM to vigil`, `orphaned`).
         public var stopReason: String?
+        /// What stopped it: `signal`, `runtime-limit`, `attempt-limit`, `total-budget`, `stall`,
+        /// `live-rule`, `leftovers`.
+        public var stopCause: String?
+        /// Each step of the stop sequence and what came of it, in order.
+        public var stopEvents: [StopEvent]?
+        /// The stack dump a hung trainer printed when asked (faulthandler).
+        public var stackDump: String?
+        /// The earliest deadline that applied to the attempt (`VIGIL_DEADLINE`).
+        public var deadline: Date?
 
         public init(number: Int, argv: [String], startedAt: Date, supervisorPID: Int32, log: String) {
             self.number = number
@@ -115,6 +126,12 @@ public struct Journal: Codable, Sendable, Equatable {
 
         public var isOpen: Bool { endedAt == nil }
         public var duration: Double? { endedAt.map { $0.timeIntervalSince(startedAt) } }
+    }
+
+    /// One step of a stop sequence.
+    public struct StopEvent: Codable, Sendable, Equatable {
+        public var at: Date
+        public var event: String
     }
 
     /// A signal vigil sent, and when.

@@ -20,6 +20,8 @@ public final class OutputPump: @unchecked Sendable {
     private let state: Locked<State>
     private let onClosed: @Sendable () -> Void
     private let lineObserver: (@Sendable (Stream, Substring) -> Void)?
+    private let liveScanner: OutputScanner?
+    private let onLiveMatch: (@Sendable (OutputScanner.Match, Date) -> Void)?
 
     private struct State {
         var stdoutRing: ByteRing
@@ -27,6 +29,9 @@ public final class OutputPump: @unchecked Sendable {
         var open = 2
         var lastActivity = Date()
         var passthroughBroken: Set<Int32> = []
+        /// When output was last read, before the chunk being scanned.
+        var lastRead = Date()
+        var liveMatched = false
     }
 
     /// - Parameters:
@@ -35,8 +40,12 @@ public final class OutputPump: @unchecked Sendable {
     public init(
         log: RotatingLog?, passthrough: Bool, tailBytes: Int,
         lineObserver: (@Sendable (Stream, Substring) -> Void)? = nil,
+        liveScanner: OutputScanner? = nil,
+        onLiveMatch: (@Sendable (OutputScanner.Match, Date) -> Void)? = nil,
         onClosed: @escaping @Sendable () -> Void
     ) {
+        self.liveScanner = liveScanner
+        self.onLiveMatch = onLiveMatch
         self.log = log
         self.passthrough = passthrough
         self.onClosed = onClosed
@@ -90,6 +99,7 @@ public final class OutputPump: @unchecked Sendable {
             if last { onClosed() }
         }
         var partialLine: [UInt8] = []
+        var carry: [UInt8] = []  // the unfinished last line, scanned again with the next chunk
         var fds = [pollfd(fd: fd, events: Int16(POLLIN), revents: 0), pollfd(fd: wake.read, events: Int16(POLLIN), revents: 0)]
         while true {
             // poll only so that cancel() can end a read that a stray descendant keeps open.
@@ -106,11 +116,43 @@ public final class OutputPump: @unchecked Sendable {
                 break
             }
             let chunk = UnsafeRawBufferPointer(start: buffer, count: n)
+            let previousRead = state.withLock { s -> Date in
+                let previous = s.lastRead
+                s.lastRead = Date()
+                return previous
+            }
             deliver(chunk, stream)
+            if let liveScanner { scanLive(liveScanner, chunk, &carry, previousRead) }
             if let lineObserver { splitLines(chunk, &partialLine, stream, lineObserver) }
         }
         if let lineObserver, !partialLine.isEmpty {
             lineObserver(stream, Substring(String(decoding: partialLine, as: UTF8.self)))
+        }
+    }
+
+    /// Checks complete lines against the live rules; reports the first match once. Checkpoints
+    /// modified after `previousRead` may postdate the matching line (it was not read before then).
+    private func scanLive(_ scanner: OutputScanner, _ chunk: UnsafeRawBufferPointer, _ carry: inout [UInt8], _ previousRead: Date) {
+        guard !state.withLock({ $0.liveMatched }) else { return }
+        guard let lastNewline = chunk.lastIndex(of: 0x0A) else {
+            carry.append(contentsOf: chunk)
+            if carry.count > 1 << 16 { carry.removeFirst(carry.count - (1 << 16)) }
+            return
+        }
+        let match: OutputScanner.Match?
+        if carry.isEmpty {
+            match = scanner.firstMatch(in: UnsafeRawBufferPointer(rebasing: chunk[..<lastNewline]))
+        } else {
+            carry.append(contentsOf: chunk[..<lastNewline])
+            match = carry.withUnsafeBytes { scanner.firstMatch(in: $0) }
+        }
+        carry.removeAll(keepingCapacity: true)
+        if lastNewline + 1 < chunk.count { carry.append(contentsOf: chunk[(lastNewline + 1)...]) }
+        if let match, state.withLock({ s -> Bool in
+            defer { s.liveMatched = true }
+            return !s.liveMatched
+        }) {
+            onLiveMatch?(match, previousRead)
         }
     }
 

@@ -34,8 +34,20 @@ public enum EmbeddedPolicies {
     passthrough: true,      // copy the trainer's output to vigil's stdout/stderr
   },
 
+  limits: {
+    // runtime: "6h",       // this invocation's budget (a CI job's limit); then checkpoint, stop, exit 75
+    // attempt: "12h",      // one attempt's wall clock; then checkpoint, stop, classified timedOut
+    // total: "48h",        // compute across all invocations of the run; then exit 2
+    minAttempt: "0s",       // don't start an attempt with less than this left of the runtime
+    // stall: "30m",        // no output and no new checkpoint this long: hung
+  },
+
   stop: {
-    termGrace: "10s",       // SIGTERM to the trainer's process group, then SIGKILL after this
+    checkpointSignal: "USR1",   // "save a checkpoint now and keep going" (or "none")
+    checkpointLead: "2m",       // ask this long before a deadline
+    checkpointTimeout: "60s",   // wait this long for the new checkpoint
+    termGrace: "10s",           // then SIGTERM to the trainer's process group, SIGKILL after this
+    dumpSignal: "ABRT",         // a hung Python trainer prints every thread's stack (faulthandler)
   },
 
   checkpoints: {
@@ -43,6 +55,18 @@ public enum EmbeddedPolicies {
   },
 
   rules: [
+    {
+      name: "attempt-time-limit",
+      class: "recoverable",
+      reason: "the attempt reached its time limit (limits.attempt); resuming from its last checkpoint",
+      timedOut: true,
+    },
+    {
+      name: "hung",
+      class: "recoverable",
+      reason: "the trainer was hung: no output and no new checkpoint for limits.stall; its stacks are in the log",
+      stalled: true,
+    },
     {
       name: "command-not-found",
       class: "unrecoverable",
@@ -83,7 +107,23 @@ public enum EmbeddedPolicies {
 {
   description: "Python trainers: code, import and path errors stop the run; data, I/O, memory and runtime errors are retried.",
 
+  limits: {
+    stall: "1h",            // no output and no new checkpoint for this long: hung (stack dumped, restarted)
+  },
+
   rules: [
+    {
+      // Live: checked on every output line; stops the trainer at once, without a checkpoint.
+      name: "nan-loss",
+      class: "recoverable",
+      live: true,
+      reason: "the loss became NaN or Inf: the state is poisoned; stopped at once and retrying from the last checkpoint saved before it",
+      output: [
+        "(?i)(?<![a-z])loss['\"]?\\s*[=:]\\s*[-+]?(?:nan|inf)\\b",
+        "(?i)(?<![a-z])loss (?:is|became|was) [-+]?(?:nan|inf)\\b",
+      ],
+    },
+
     // --- Retrying cannot fix these: stop and tell a person (exit 1). ---
     {
       name: "usage-error",
@@ -205,11 +245,12 @@ public enum EmbeddedPolicies {
     // First: a NaN/Inf loss explains what comes after it (device-side asserts in sampling,
     // asserts on the loss, invalid distribution parameters), so it is checked before them.
     {
-      // A later change stops the trainer as soon as the line appears (a live rule) and lowers
-      // the learning rate before the retry.
+      // Live: checked on every output line; the trainer is stopped at once, without a checkpoint,
+      // and checkpoints written after the line are quarantined as poisoned.
       name: "nan-loss",
       class: "recoverable",
-      reason: "the loss became NaN or Inf: the model or optimizer state is poisoned; retrying from the last checkpoint, which predates the divergence only if it was saved before the loss went bad",
+      live: true,
+      reason: "the loss became NaN or Inf: the state is poisoned; stopped at once and retrying from the last checkpoint saved before it",
       output: [
         "(?i)(?<![a-z])loss['\"]?\\s*[=:]\\s*[-+]?(?:nan|inf)\\b",   // loss=nan  loss: inf  'loss': nan  val_loss=nan
         "(?i)(?<![a-z])loss (?:is|became|was) [-+]?(?:nan|inf)\\b",   // Loss is nan, stopping training

@@ -38,6 +38,7 @@ extension Policy {
             if let v = rule.oomKilled { members["oomKilled"] = .bool(v) }
             if let v = rule.timedOut { members["timedOut"] = .bool(v) }
             if let v = rule.stalled { members["stalled"] = .bool(v) }
+            if rule.live { members["live"] = .bool(true) }
             if let matcher = rule.errorFile {
                 var object: [String: JSONValue] = [:]
                 if let types = matcher.type { object["type"] = .array(types.map { .string($0) }) }
@@ -61,7 +62,16 @@ extension Policy {
                 "logMaxBytes": .int(output.logMaxBytes), "logBackups": .int(output.logBackups),
                 "tailBytes": .int(output.tailBytes), "passthrough": .bool(output.passthrough),
             ]),
-            "stop": .object(["termGrace": duration(stop.termGrace)]),
+            "stop": .object([
+                "checkpointSignal": .string(stop.checkpointSignal?.name ?? "none"),
+                "checkpointLead": duration(stop.checkpointLead), "checkpointTimeout": duration(stop.checkpointTimeout),
+                "termGrace": duration(stop.termGrace), "dumpSignal": .string(stop.dumpSignal?.name ?? "none"),
+            ]),
+            "limits": .object([
+                "runtime": limits.runtime.map(duration) ?? .null, "attempt": limits.attempt.map(duration) ?? .null,
+                "total": limits.total.map(duration) ?? .null, "minAttempt": duration(limits.minAttempt),
+                "stall": limits.stall.map(duration) ?? .null,
+            ]),
             "checkpoints": .object(checkpointMembers),
             "config": .object([
                 "path": config.path.map { .string($0) } ?? .null, "onChange": .string(config.onChange.rawValue),

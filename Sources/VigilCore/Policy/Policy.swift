@@ -7,6 +7,7 @@ public struct Policy: Sendable {
     public var name: String
     /// The files this policy was resolved from, most general first.
     public var sources: [String]
+    public var limits = Limits()
     public var restart = Restart()
     public var resume = Resume()
     public var output = Output()
@@ -19,6 +20,23 @@ public struct Policy: Sendable {
     public init(name: String, sources: [String] = []) {
         self.name = name
         self.sources = sources
+    }
+
+    /// `limits`: the time budgets (nil = none).
+    public struct Limits: Sendable, Equatable {
+        /// This invocation's wall clock (a CI job's 6 hours); at its end: stop, exit 75.
+        public var runtime: Double?
+        /// An absolute end for this invocation (`--deadline`, a SLURM job's end), as Unix time.
+        public var deadline: Double?
+        /// One attempt's wall clock; past it the attempt is stopped and classified `timedOut`.
+        public var attempt: Double?
+        /// Compute across all attempts and invocations of the run; when spent: exit 2.
+        public var total: Double?
+        /// Don't start an attempt with less than this left before the runtime deadline.
+        public var minAttempt: Double = 0
+        /// No output and no new checkpoint for this long: the attempt is hung.
+        public var stall: Double?
+        public init() {}
     }
 
     /// `restart`: how many times, and how soon, a failed trainer is started again.
@@ -68,10 +86,19 @@ public struct Policy: Sendable {
         public init() {}
     }
 
-    /// `stop`: how an attempt is stopped.
+    /// `stop`: how an attempt is stopped: checkpoint signal → new checkpoint (bounded) → SIGTERM →
+    /// grace → SIGKILL.
     public struct Stop: Sendable, Equatable {
+        /// "Save a checkpoint now and keep going" (`VIGIL_CHECKPOINT_SIGNAL`); nil = never ask.
+        public var checkpointSignal: Signal? = .user1
+        /// How long before a deadline to start the stop sequence.
+        public var checkpointLead = 120.0
+        /// How long to wait for the new checkpoint after the signal.
+        public var checkpointTimeout = 60.0
         /// Time between SIGTERM to the trainer's group and SIGKILL.
         public var termGrace = 10.0
+        /// Signal that makes a hung trainer print its stack (Python's faulthandler answers SIGABRT).
+        public var dumpSignal: Signal? = .abort
         public init() {}
     }
 

@@ -8,6 +8,14 @@ enum PolicyDecoder {
         var top = try ObjectReader(tree, file: file, path: "")
         _ = try top.string("extends")
         _ = try top.string("description")
+        if var section = try top.object("limits") {
+            if let v = try section.duration("runtime") { policy.limits.runtime = v }
+            if let v = try section.duration("attempt") { policy.limits.attempt = v }
+            if let v = try section.duration("total") { policy.limits.total = v }
+            if let v = try section.duration("minAttempt") { policy.limits.minAttempt = v }
+            if let v = try section.duration("stall") { policy.limits.stall = v }
+            try section.finish()
+        }
         if var section = try top.object("restart") {
             try restart(&section, &policy.restart)
             try section.finish()
@@ -30,7 +38,29 @@ enum PolicyDecoder {
             try section.finish()
         }
         if var section = try top.object("stop") {
+            if let v = try section.string("checkpointSignal") {
+                if v == "none" {
+                    policy.stop.checkpointSignal = nil
+                } else {
+                    guard let signal = Signal(name: v) else {
+                        throw section.fail("checkpointSignal", "expected a signal name such as \"USR1\" (or \"none\"), got \"\(v)\"")
+                    }
+                    policy.stop.checkpointSignal = signal
+                }
+            }
+            if let v = try section.duration("checkpointLead") { policy.stop.checkpointLead = v }
+            if let v = try section.duration("checkpointTimeout") { policy.stop.checkpointTimeout = v }
             if let v = try section.duration("termGrace") { policy.stop.termGrace = v }
+            if let v = try section.string("dumpSignal") {
+                if v == "none" {
+                    policy.stop.dumpSignal = nil
+                } else {
+                    guard let signal = Signal(name: v) else {
+                        throw section.fail("dumpSignal", "expected a signal name such as \"ABRT\" (or \"none\"), got \"\(v)\"")
+                    }
+                    policy.stop.dumpSignal = signal
+                }
+            }
             try section.finish()
         }
         if var section = try top.object("checkpoints") {
@@ -148,6 +178,7 @@ enum PolicyDecoder {
         rule.oomKilled = try reader.bool("oomKilled")
         rule.timedOut = try reader.bool("timedOut")
         rule.stalled = try reader.bool("stalled")
+        rule.live = try reader.bool("live") ?? false
         if var errorFile = try reader.object("errorFile") {
             var matcher = Rule.ErrorFileMatcher()
             matcher.type = try errorFile.strings("type")
@@ -156,6 +187,13 @@ enum PolicyDecoder {
             }
             try errorFile.finish()
             rule.errorFile = matcher
+        }
+        if rule.live {
+            let others = rule.exitCodes != nil || rule.signals != nil || rule.exception != nil || rule.oomKilled != nil
+                || rule.timedOut != nil || rule.stalled != nil || rule.errorFile != nil
+            guard rule.output != nil, !others else {
+                throw reader.fail("live", "rule '\(name)': a live rule is checked on each output line while the trainer runs, so it needs `output` patterns and no other matcher")
+            }
         }
         return rule
     }

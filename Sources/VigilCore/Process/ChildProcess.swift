@@ -126,6 +126,12 @@ public final class ChildProcess: Sendable {
         return ProcessGroup.send(signal, to: pid)
     }
 
+    /// Sends `signal` to the trainer alone (not its group) and records it.
+    public func signalLeader(_ signal: Signal) {
+        state.withLock { $0.signals.append(SentSignal(signal: signal, at: Date())) }
+        if exitStatus == nil { kill(pid, signal.rawValue) }
+    }
+
     /// Whether any process of the group is still running (after the leader is reaped: its descendants).
     public var groupHasLiveMembers: Bool { ProcessGroup.hasLiveMembers(pid) }
 

@@ -6,36 +6,25 @@ import Glibc
 import Darwin
 #endif
 
-/// The steps that stop an attempt's process group: a value, walked one step at a time.
-public struct StopSequence: Sendable, Equatable {
-    public struct Step: Sendable, Equatable {
-        public var signal: Signal
-        /// How long to wait for the group to end before the next step.
-        public var wait: Double
-    }
-
-    public var steps: [Step]
-
-    /// SIGTERM, `termGrace`, then SIGKILL.
-    public static func terminate(grace: Double) -> StopSequence {
-        StopSequence(steps: [Step(signal: .terminate, wait: grace), Step(signal: .kill, wait: 10)])
-    }
-
-    /// SIGKILL at once (a second Ctrl-C).
-    public static let kill = StopSequence(steps: [Step(signal: .kill, wait: 10)])
-}
-
 extension Supervisor {
-    /// A stop in progress: which sequence, which step, and when the next one is due.
+    /// A stop in progress: why, which sequence, which step, and when the step is over.
     struct StopProgress {
-        var sequence: StopSequence
+        var cause: StopCause
         var reason: String
+        var sequence: StopSequence
         var step = 0
         var deadline = Date()
+        var stepStarted = Date()
     }
 
-    /// Runs one attempt to its end and records it; returns the closed journal entry.
-    func runAttempt(executable: String) throws -> Journal.Attempt {
+    /// How an attempt went, for the run loop.
+    struct AttemptResult {
+        var record: Journal.Attempt
+        var cause: StopCause?
+    }
+
+    /// Runs one attempt to its end and records it.
+    func runAttempt(executable: String) throws -> AttemptResult {
         let number = journal.attempts.count + 1
         let plan = try planAttempt(number: number)
         let argv = plan.argv
@@ -48,10 +37,24 @@ extension Supervisor {
         attempt.configHash = plan.configHash
         let errorFile = directory.errorFilePath(number)
         unlink(errorFile)
-        let output = request.policy.output
+        let policy = request.policy
+        let output = policy.output
         let log = RotatingLog(path: directory.path + "/" + logName, maxBytes: output.logMaxBytes, backups: output.logBackups)
         let oomBefore = oomCounter.count()
         let events = self.events
+
+        // The deadlines that apply to this attempt; the stop sequence starts `checkpointLead` before
+        // the earliest.
+        let start = Date()
+        var deadlines: [(date: Date, cause: StopCause)] = []
+        if let runtimeDeadline { deadlines.append((runtimeDeadline, .runtimeLimit)) }
+        if let limit = policy.limits.attempt { deadlines.append((start.addingTimeInterval(limit), .attemptLimit)) }
+        if let total = policy.limits.total {
+            deadlines.append((start.addingTimeInterval(max(0, total - journal.computeSeconds)), .totalBudget))
+        }
+        let earliest = deadlines.min { $0.date < $1.date }
+        attempt.deadline = earliest?.date
+        let trigger = earliest.map { max(start, $0.date.addingTimeInterval(-policy.stop.checkpointLead)) }
 
         let shown = argv.map { $0.contains(" ") ? "'\($0)'" : $0 }.joined(separator: " ")
         note("vigil: attempt \(number) of run '\(journal.run)': \(shown)")
@@ -59,7 +62,8 @@ extension Supervisor {
         let child: ChildProcess
         do {
             child = try ChildProcess.spawn(
-                executable: executable, arguments: argv, environment: environment(forAttempt: number, resumeFrom: plan.resumeFrom),
+                executable: executable, arguments: argv,
+                environment: environment(forAttempt: number, resumeFrom: plan.resumeFrom, deadline: earliest?.date),
                 onExit: { status in events.post(.childExited(attempt: number, status)) })
         } catch {
             log.close()
@@ -70,47 +74,110 @@ extension Supervisor {
         journal.attempts.append(attempt)
         try save()  // pid and start time are durable before anything else can go wrong
 
-        let pump = OutputPump(log: log, passthrough: output.passthrough, tailBytes: output.tailBytes) {
+        let liveRules = policy.rules.filter(\.live)
+        let liveScanner = liveRules.isEmpty ? nil : OutputScanner(patterns: liveRules.flatMap { $0.output ?? [] })
+        let pump = OutputPump(log: log, passthrough: output.passthrough, tailBytes: output.tailBytes,
+                              liveScanner: liveScanner, onLiveMatch: { match, poisonedAfter in
+            let rule = liveRules.first { $0.output?.contains { $0.source == match.pattern } == true }?.name ?? "live"
+            events.post(.liveMatch(attempt: number, rule: rule, line: match.line, poisonedAfter: poisonedAfter))
+        }) {
             events.post(.outputClosed(attempt: number))
         }
         pump.start(stdoutFD: child.stdoutFD, stderrFD: child.stderrFD)
         let preservedNames = Locked<[String]>([])
-        let watcher = startPreserving(into: preservedNames)
+        let watcher = startWatching(attempt: number, preservedInto: preservedNames)
 
         var status: Termination?
         var outputClosed = false
         var stop: StopProgress?
+        var stopEvents: [Journal.StopEvent] = []
+        var lastCheckpoint = attempt.startedAt
+        var poisonedAfter: Date?
+        func record(_ event: String) {
+            stopEvents.append(Journal.StopEvent(at: Date(), event: event))
+        }
 
-        // 1. Until the trainer exits: react to signals, walk a stop sequence when one is running.
+        // 1. Until the trainer exits: deadlines, stalls, live rules, signals, and the stop sequence.
         while status == nil {
-            guard let event = events.next(until: stop?.deadline) else {
-                advance(&stop, child)
+            var wake = stop?.deadline
+            if let current = stop, case .checkpoint = current.sequence.steps[current.step] {
+                wake = min(current.deadline, Date().addingTimeInterval(0.25))  // also re-scan (no inotify)
+            }
+            if stop == nil {
+                wake = [trigger, policy.limits.stall.map { max(pump.lastActivity, lastCheckpoint).addingTimeInterval($0) }]
+                    .compactMap { $0 }.min()
+            }
+            guard let event = events.next(until: wake) else {
+                let now = Date()
+                if stop != nil {
+                    if checkpointStepSatisfied(&stop, since: stop!.stepStarted) {
+                        advance(&stop, child, record)
+                    } else if now >= stop!.deadline {
+                        if case .checkpoint = stop!.sequence.steps[stop!.step] {
+                            record("no new checkpoint within \(DurationFormat.string(from: stop!.sequence.steps[stop!.step].wait))")
+                        }
+                        advance(&stop, child, record)
+                    }
+                } else if let stall = policy.limits.stall, now.timeIntervalSince(max(pump.lastActivity, lastCheckpoint)) >= stall {
+                    let quiet = DurationFormat.string(from: stall)
+                    begin(&stop, .stall, "stalled: no output and no new checkpoint for \(quiet)", .hung(policy.stop), child, record)
+                } else if let trigger, now >= trigger, let earliest {
+                    let reason: String
+                    switch earliest.cause {
+                    case .runtimeLimit: reason = "the runtime limit ends at \(Journal.timestamp(earliest.date))"
+                    case .attemptLimit: reason = "the attempt time limit (\(DurationFormat.string(from: policy.limits.attempt ?? 0))) is reached"
+                    default: reason = "the run's total compute budget (\(DurationFormat.string(from: policy.limits.total ?? 0))) is spent"
+                    }
+                    begin(&stop, earliest.cause, reason, .graceful(policy.stop, checkpoint: true, canSeeCheckpoints: checkpointStore != nil), child, record)
+                }
                 continue
             }
             switch event {
-            case .childExited(let n, let s) where n == number: status = s
-            case .outputClosed(let n) where n == number: outputClosed = true
-            case .signal(let signal): handle(signal, &stop, child)
-            default: break
+            case .childExited(let n, let s) where n == number:
+                status = s
+            case .outputClosed(let n) where n == number:
+                outputClosed = true
+            case .signal(let signal):
+                handle(signal, &stop, child, record)
+            case .checkpointFinished(let n, let name) where n == number:
+                lastCheckpoint = Date()
+                if stop != nil, checkpointStepSatisfied(&stop, since: stop!.stepStarted, name: name) {
+                    advance(&stop, child, record)
+                }
+            case .liveMatch(let n, let rule, let line, let after) where n == number:
+                if stop == nil || stop!.cause.isGracefulStop {
+                    poisonedAfter = after
+                    note("vigil: live rule '\(rule)' matched: \(line.trimmingCharacters(in: .whitespaces)); stopping without a checkpoint")
+                    begin(&stop, .liveRule(rule: rule, line: line), "live rule '\(rule)' matched",
+                          .graceful(policy.stop, checkpoint: false), child, record)
+                }
+            default:
+                break
             }
         }
+        if stop != nil { record("trainer exited: \(status!)") }
 
         // 2. The leader is gone; its descendants must not outlive the attempt.
         if child.groupHasLiveMembers {
-            if stop == nil {
-                stop = StopProgress(sequence: .terminate(grace: request.policy.stop.termGrace),
-                                    reason: "the trainer exited and left processes in its group")
-                begin(&stop, child)
+            // Continue a stop already at SIGTERM/SIGKILL; otherwise (none, or one still waiting for a
+            // checkpoint or a stack dump) go straight to SIGTERM for what is left.
+            var atGroupSignal = false
+            if let current = stop, case .signalGroup = current.sequence.steps[current.step] { atGroupSignal = true }
+            if !atGroupSignal {
+                let cause = stop?.cause ?? .leftovers
+                let reason = stop?.reason ?? "the trainer exited and left processes in its group"
+                stop = nil
+                begin(&stop, cause, reason, .graceful(policy.stop, checkpoint: false), child, record)
             }
             while child.groupHasLiveMembers {
                 // Group membership has no event; re-check every 10 ms, staying responsive to signals.
                 let tick = min(stop!.deadline, Date().addingTimeInterval(0.01))
                 if let event = events.next(until: tick) {
-                    if case .signal(let signal) = event { handle(signal, &stop, child) }
+                    if case .signal(let signal) = event { handle(signal, &stop, child, record) }
                     if case .outputClosed(let n) = event, n == number { outputClosed = true }
                 } else if Date() >= stop!.deadline {
                     if stop!.step + 1 >= stop!.sequence.steps.count { break }
-                    advance(&stop, child)
+                    advance(&stop, child, record)
                 }
             }
         }
@@ -136,15 +203,30 @@ extension Supervisor {
 
         // 4. Record and classify.
         let index = journal.attempts.count - 1
-        var record = journal.attempts[index]
-        record.endedAt = child.exitedAt ?? Date()
-        reviewCheckpoints(after: &record, status: status!, exitedAt: record.endedAt!, watched: preservedNames.current)
-        record.exit = status
-        record.signalsSent = child.sentSignals.map { sent in
+        var result = journal.attempts[index]
+        result.endedAt = child.exitedAt ?? Date()
+        result.exit = status
+        journal.computeSeconds += result.duration ?? 0
+        if let poisonedAfter, let store = checkpointStore {
+            let poisoned = store.scan(.afterExit(exitedAt: result.endedAt!, killed: true)).filter { $0.modified > poisonedAfter }
+                .map { checkpoint -> Checkpoint in
+                    var marked = checkpoint
+                    marked.invalidReason = "poisoned: written after live rule '\(stop?.cause.liveRuleName ?? "")' matched"
+                    return marked
+                }
+            let moved = store.quarantineInvalid(poisoned)
+            for item in moved { note("vigil: quarantined checkpoint \(item.name): \(item.reason)") }
+            if !moved.isEmpty { result.quarantined = (result.quarantined ?? []) + moved }
+        }
+        reviewCheckpoints(after: &result, status: status!, exitedAt: result.endedAt!, watched: preservedNames.current)
+        result.signalsSent = child.sentSignals.map { sent in
             Journal.SentSignal(signal: sent.signal.name, at: sent.at, reason: stop?.reason ?? "")
         }
-        record.logError = log.firstError
-        record.logBytesDropped = log.droppedBytes > 0 ? log.droppedBytes : nil
+        result.stopEvents = stopEvents.isEmpty ? nil : stopEvents
+        result.stopCause = stop?.cause.name
+        result.stopReason = stop?.reason
+        result.logError = log.firstError
+        result.logBytesDropped = log.droppedBytes > 0 ? log.droppedBytes : nil
         if let error = log.firstError {
             note("vigil: warning: \(error); \(log.droppedBytes) bytes of output were not logged (the trainer was not blocked)")
         }
@@ -155,62 +237,139 @@ extension Supervisor {
             sentByVigil = false
         }
         let oomAfter = oomCounter.count()
-        let outcome = AttemptOutcome(
-            status: status!, signalSentByVigil: sentByVigil, duration: record.duration ?? 0, tail: pump.tail,
+        let tail = pump.tail
+        var outcome = AttemptOutcome(
+            status: status!, signalSentByVigil: sentByVigil, duration: result.duration ?? 0, tail: tail,
             errorFile: TrainerErrorFile.read(at: errorFile),
             oomKills: oomBefore.flatMap { before in oomAfter.map { $0 - before } },
             resumeArguments: resumeArguments)
-        if let stop, !stopSignals.isEmpty {
-            record.stopReason = stop.reason
-            record.verdict = Verdict(verdict: .ignore, rule: "stopped-by-vigil", reason: stop.reason, exception: outcome.exception)
-        } else {
-            record.verdict = classifier.classify(outcome)
+        switch stop?.cause {
+        case .signal?, .runtimeLimit?, .totalBudget?:
+            result.verdict = Verdict(verdict: .ignore, rule: "stopped-by-vigil", reason: stop!.reason, exception: outcome.exception)
+        case .liveRule(let name, let line)?:
+            let rule = policy.rules.first { $0.name == name }
+            let why = rule?.reason ?? name
+            result.verdict = Verdict(verdict: rule?.verdict ?? .recoverable, rule: name,
+                                     reason: "\(why) (live: \(line.trimmingCharacters(in: .whitespaces)))", exception: outcome.exception)
+        case .stall?:
+            outcome.stalled = true
+            result.stackDump = Supervisor.stackDump(in: tail.stderr)
+            result.verdict = classifier.classify(outcome)
+        case .attemptLimit?:
+            outcome.timedOut = true
+            result.verdict = classifier.classify(outcome)
+        case .leftovers?, nil:
+            result.verdict = classifier.classify(outcome)
         }
-        journal.attempts[index] = record
+        journal.attempts[index] = result
         try save()
-        let verdict = record.verdict!
-        note("vigil: attempt \(number) ended: \(status!) after \(DurationFormat.string(from: record.duration ?? 0)) → \(verdict.verdict.rawValue) [\(verdict.rule)]: \(verdict.reason)")
-        return record
+        let verdict = result.verdict!
+        note("vigil: attempt \(number) ended: \(status!) after \(DurationFormat.string(from: result.duration ?? 0)) → \(verdict.verdict.rawValue) [\(verdict.rule)]: \(verdict.reason)")
+        return AttemptResult(record: result, cause: stop?.cause)
     }
 
-    /// A signal to vigil: the first INT/TERM/HUP starts the stop sequence, a second one escalates.
-    private func handle(_ signal: Signal, _ stop: inout StopProgress?, _ child: ChildProcess) {
-        guard Supervisor.stopSignalSet.contains(signal) else { return }
+    /// The end of a faulthandler dump ("Fatal Python error" / "Thread 0x…") in a hung trainer's stderr.
+    static func stackDump(in lines: [String]) -> String? {
+        guard let start = lines.firstIndex(where: {
+            $0.hasPrefix("Fatal Python error") || $0.hasPrefix("Current thread 0x") || $0.hasPrefix("Thread 0x")
+        }) else { return nil }
+        return lines[start...].prefix(400).joined(separator: "\n")
+    }
+
+    /// Whether the current step is the checkpoint step and a new valid checkpoint (named `name`, or
+    /// any) was modified after `since`; records it.
+    private func checkpointStepSatisfied(_ stop: inout StopProgress?, since: Date, name: String? = nil) -> Bool {
+        guard let progress = stop, case .checkpoint = progress.sequence.steps[progress.step], let store = checkpointStore
+        else { return false }
+        let found = store.scan(.afterExit(exitedAt: Date(), killed: false))
+        guard let fresh = found.last(where: { $0.isValid && $0.modified >= since && (name == nil || $0.name == name) }) else {
+            return false
+        }
+        let after = DurationFormat.string(from: Date().timeIntervalSince(since))
+        stop!.reason += "; checkpoint \(fresh.name) saved"
+        note("vigil: the trainer saved \(fresh.name) (step \(fresh.step)) \(after) after the checkpoint signal")
+        return true
+    }
+
+    /// A signal to vigil: INT/TERM/HUP/USR1 start the stop sequence (checkpoint first); a second
+    /// INT/TERM/HUP kills the group at once.
+    private func handle(_ signal: Signal, _ stop: inout StopProgress?, _ child: ChildProcess,
+                        _ record: (String) -> Void) {
+        guard Supervisor.stopSignalSet.contains(signal) || signal == .user1 else { return }
         stopSignals.append(signal)
-        if stop == nil {
-            note("vigil: got \(signal); stopping the trainer (a second Ctrl-C kills it at once)")
-            stop = StopProgress(sequence: .terminate(grace: request.policy.stop.termGrace), reason: "vigil received \(signal)")
-            begin(&stop, child)
-        } else if stop!.sequence != .kill {
-            note("vigil: got \(signal) again; killing the trainer's process group now")
-            stop = StopProgress(sequence: .kill, reason: stop!.reason + ", then \(signal) again")
-            begin(&stop, child)
+        guard let current = stop else {
+            note("vigil: got \(signal); asking the trainer to checkpoint, then stopping it (a second Ctrl-C kills it at once)")
+            begin(&stop, .signal(signal), "vigil received \(signal)", .graceful(request.policy.stop, checkpoint: true, canSeeCheckpoints: checkpointStore != nil),
+                  child, record)
+            return
+        }
+        if signal != .user1, current.sequence != .kill {
+            note("vigil: got \(signal) during the stop; killing the trainer's process group now")
+            let reason = current.reason + ", then \(signal)"
+            let cause = current.cause
+            stop = nil
+            begin(&stop, cause, reason, .kill, child, record)
         }
     }
 
-    private func begin(_ stop: inout StopProgress?, _ child: ChildProcess) {
+    private func begin(_ stop: inout StopProgress?, _ cause: StopCause, _ reason: String, _ sequence: StopSequence,
+                       _ child: ChildProcess, _ record: (String) -> Void) {
+        record("stop: \(reason)")
+        stop = StopProgress(cause: cause, reason: reason, sequence: sequence)
+        perform(&stop, child, record)
+    }
+
+    /// Carries out the current step: its signal, and when it is over.
+    private func perform(_ stop: inout StopProgress?, _ child: ChildProcess, _ record: (String) -> Void) {
         guard var progress = stop else { return }
-        progress.step = 0
-        let step = progress.sequence.steps[0]
-        child.signalGroup(step.signal)
-        progress.deadline = Date().addingTimeInterval(step.wait)
+        let step = progress.sequence.steps[progress.step]
+        switch step {
+        case .checkpoint(let signal, _):
+            child.signalGroup(signal)
+            record("sent \(signal.name) to the group: save a checkpoint")
+        case .signalLeader(let signal, _):
+            child.signalLeader(signal)
+            record("sent \(signal.name) to the trainer: dump its stacks")
+        case .signalGroup(let signal, _):
+            child.signalGroup(signal)
+            record("sent \(signal.name) to the group")
+        }
+        progress.stepStarted = Date()
+        progress.deadline = progress.stepStarted.addingTimeInterval(step.wait)
         stop = progress
     }
 
-    /// The current step's time is up: the next step's signal, or keep waiting after the last.
-    private func advance(_ stop: inout StopProgress?, _ child: ChildProcess) {
+    /// The next step, or SIGKILL again after the last (a process may have joined the group).
+    private func advance(_ stop: inout StopProgress?, _ child: ChildProcess, _ record: (String) -> Void) {
         guard var progress = stop else { return }
         if progress.step + 1 < progress.sequence.steps.count {
             progress.step += 1
-            let step = progress.sequence.steps[progress.step]
-            note("vigil: the trainer's group did not end in time; sending \(step.signal)")
-            child.signalGroup(step.signal)
-            progress.deadline = Date().addingTimeInterval(step.wait)
+            stop = progress
+            perform(&stop, child, record)
         } else {
-            // SIGKILL cannot be ignored; re-send in case a new process joined the group meanwhile.
             child.signalGroup(.kill)
             progress.deadline = Date().addingTimeInterval(1)
+            stop = progress
         }
-        stop = progress
+    }
+}
+
+extension StopCause {
+    var isSignal: Bool {
+        if case .signal = self { return true }
+        return false
+    }
+
+    /// Stops that ask for a checkpoint first (and that a live rule may pre-empt).
+    var isGracefulStop: Bool {
+        switch self {
+        case .runtimeLimit, .attemptLimit, .totalBudget: return true
+        default: return false
+        }
+    }
+
+    var liveRuleName: String? {
+        if case .liveRule(let rule, _) = self { return rule }
+        return nil
     }
 }

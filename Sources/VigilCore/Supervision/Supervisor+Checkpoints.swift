@@ -141,10 +141,13 @@ extension Supervisor {
         return removed.isEmpty ? nil : removed
     }
 
-    /// Starts preserving checkpoints the moment they are written, when the policy asks for it.
-    /// The names it preserved go into `preserved` as it goes.
-    func startPreserving(into preserved: Locked<[String]>) -> CheckpointWatcher? {
-        guard let store = checkpointStore, store.settings.preserve else { return nil }
+    /// Watches the checkpoint directory during attempt `number`: reports finished checkpoints to the
+    /// event queue (the stop sequence and stall detection wait on them) and, when the policy asks,
+    /// preserves each the moment it is written; the names preserved go into `preserved`.
+    func startWatching(attempt number: Int, preservedInto preserved: Locked<[String]>) -> CheckpointWatcher? {
+        guard let store = checkpointStore else { return nil }
+        let events = self.events
+        let preserving = store.settings.preserve
         try? FileManager.default.createDirectory(atPath: store.directory, withIntermediateDirectories: true)
         let pattern = store.pattern
         let sidecar = store.settings.metadata.flatMap { template -> NSRegularExpression? in
@@ -156,7 +159,8 @@ extension Supervisor {
         return CheckpointWatcher(directory: store.directory) { name in
             let matchesSidecar = sidecar.map { $0.firstMatch(in: name, range: NSRange(name.startIndex..., in: name)) != nil } ?? false
             let isCheckpoint = pattern.step(of: name) != nil
-            guard isCheckpoint || matchesSidecar || name.hasSuffix(".sha256") else { return }
+            if isCheckpoint { events.post(.checkpointFinished(attempt: number, name: name)) }
+            guard preserving, isCheckpoint || matchesSidecar || name.hasSuffix(".sha256") else { return }
             if store.preserve(store.directory + "/" + name) != nil, isCheckpoint {
                 preserved.withLock { if !$0.contains(name) { $0.append(name) } }
             }

@@ -14,6 +14,11 @@ public enum SupervisorEvent: Sendable {
     case outputClosed(attempt: Int)
     /// A signal was sent to vigil.
     case signal(Signal)
+    /// A file or directory named like a checkpoint was finished (closed after writing, renamed in).
+    case checkpointFinished(attempt: Int, name: String)
+    /// A live rule matched an output line. Checkpoints modified after `poisonedAfter` may hold
+    /// the poisoned state.
+    case liveMatch(attempt: Int, rule: String, line: String, poisonedAfter: Date)
 }
 
 /// What `vigil run` was asked to do.
@@ -50,6 +55,9 @@ public final class Supervisor: @unchecked Sendable {
     let classifier: Classifier
     let oomCounter = OOMKillCounter()
     var checkpointStore: CheckpointStore?
+    /// When this invocation must be done: `limits.runtime` from its start, `--deadline`, or the
+    /// SLURM job's end; nil when unlimited.
+    var runtimeDeadline: Date?
     var journal: Journal!
     var directory: RunDirectory!
     var lock: RunLock?
@@ -68,6 +76,7 @@ public final class Supervisor: @unchecked Sendable {
     /// Returns the exit code for `vigil run`; errors of vigil itself (usage, missing command,
     /// unwritable directory) throw.
     public func run() throws -> ExitCode {
+        runtimeDeadline = Supervisor.runtimeDeadline(request.policy.limits, environment: request.environment, start: Date())
         let executable = try CommandResolver.resolve(
             request.command[0], path: request.environment["PATH"], workingDirectory: request.workingDirectory)
         let name = request.name ?? RunDirectory.defaultName(command: request.command, workingDirectory: request.workingDirectory)
@@ -133,11 +142,27 @@ public final class Supervisor: @unchecked Sendable {
             if let signal = stopSignals.first {
                 return try finish(.stopped, .resumable, "stopped by \(signal) before the next attempt; run the same command again to continue")
             }
-            let record = try runAttempt(executable: executable)
+            if let total = policy.limits.total, journal.computeSeconds >= total {
+                return try finish(.gaveUp, .retriesExhausted,
+                                  "the run's total compute budget (\(DurationFormat.string(from: total))) is spent")
+            }
+            if let deadline = runtimeDeadline, deadline.timeIntervalSinceNow < max(policy.limits.minAttempt, 0.001) {
+                return try finish(.stopped, .resumable,
+                                  "less than limits.minAttempt (\(DurationFormat.string(from: policy.limits.minAttempt))) is left before the runtime deadline; run the same command again to continue")
+            }
+            let result = try runAttempt(executable: executable)
+            let record = result.record
             let verdict = record.verdict!
             let index = journal.attempts.count - 1
-            if let stopReason = record.stopReason, verdict.verdict == .ignore, !stopSignals.isEmpty {
-                return try finish(.stopped, .resumable, "\(stopReason); run the same command again to continue")
+            switch result.cause {
+            case .signal?:
+                return try finish(.stopped, .resumable, "\(record.stopReason ?? "stopped"); run the same command again to continue")
+            case .runtimeLimit?:
+                return try finish(.stopped, .resumable, "\(record.stopReason ?? "runtime limit"); run the same command again to continue")
+            case .totalBudget?:
+                return try finish(.gaveUp, .retriesExhausted, "\(record.stopReason ?? "the run's total compute budget is spent")")
+            default:
+                break
             }
             switch verdict.verdict {
             case .success:
@@ -166,8 +191,13 @@ public final class Supervisor: @unchecked Sendable {
             journal.state = .backingOff
             try save()
             let budget = verdict.verdict == .ignore ? "not counted" : "\(journal.consecutiveFailures)/\(policy.restart.maxRetries)"
+            let restartAt = Date().addingTimeInterval(delay)
+            if let deadline = runtimeDeadline, deadline.timeIntervalSince(restartAt) < max(policy.limits.minAttempt, 0.001) {
+                return try finish(.stopped, .resumable,
+                                  "not enough time left before the runtime deadline for another attempt; run the same command again to continue")
+            }
             note("vigil: restarting in \(DurationFormat.string(from: delay)) (retry \(budget))")
-            if waitForBackoff(until: Date().addingTimeInterval(delay)) {
+            if waitForBackoff(until: restartAt) {
                 return try finish(.stopped, .resumable,
                                   "stopped by \(stopSignals[0]) while waiting to restart; run the same command again to continue")
             }
@@ -179,7 +209,7 @@ public final class Supervisor: @unchecked Sendable {
     private func waitForBackoff(until deadline: Date) -> Bool {
         while Date() < deadline {
             guard let event = events.next(until: deadline) else { break }
-            if case .signal(let signal) = event, Supervisor.stopSignalSet.contains(signal) {
+            if case .signal(let signal) = event, Supervisor.stopSignalSet.contains(signal) || signal == .user1 {
                 stopSignals.append(signal)
                 return true
             }
@@ -203,7 +233,7 @@ public final class Supervisor: @unchecked Sendable {
     }
 
     /// The child's environment: vigil's, plus the trainer protocol's variables (DESIGN §4).
-    func environment(forAttempt number: Int, resumeFrom: Checkpoint?) -> [String: String] {
+    func environment(forAttempt number: Int, resumeFrom: Checkpoint?, deadline: Date?) -> [String: String] {
         var environment = request.environment
         let policy = request.policy
         let checkpointDir = policy.checkpoints.dir.hasPrefix("/")
@@ -215,7 +245,11 @@ public final class Supervisor: @unchecked Sendable {
         environment["VIGIL_RESUME_FROM"] = resumeFrom?.path ?? ""
         environment["VIGIL_CHECKPOINT_DIR"] = checkpointDir
         environment["VIGIL_ERROR_FILE"] = directory.errorFilePath(number)
+        environment["VIGIL_CHECKPOINT_SIGNAL"] = policy.stop.checkpointSignal?.name ?? ""
+        if let deadline { environment["VIGIL_DEADLINE"] = String(Int(deadline.timeIntervalSince1970)) }
         if environment["PYTHONUNBUFFERED"] == nil { environment["PYTHONUNBUFFERED"] = "1" }
+        // A hung trainer is asked for its stacks with SIGABRT, which Python's faulthandler answers.
+        if policy.limits.stall != nil, environment["PYTHONFAULTHANDLER"] == nil { environment["PYTHONFAULTHANDLER"] = "1" }
         return environment
     }
 
@@ -251,6 +285,18 @@ public final class Supervisor: @unchecked Sendable {
             if ProcessGroup.waitUntilEmpty(group, until: Date().addingTimeInterval(wait)) { break }
         }
         return sent
+    }
+
+    /// The invocation's deadline: the earliest of `limits.deadline` and start + `limits.runtime`;
+    /// with neither, a SLURM job's end (`SLURM_JOB_END_TIME`).
+    static func runtimeDeadline(_ limits: Policy.Limits, environment: [String: String], start: Date) -> Date? {
+        var candidates: [Date] = []
+        if let runtime = limits.runtime { candidates.append(start.addingTimeInterval(runtime)) }
+        if let deadline = limits.deadline { candidates.append(Date(timeIntervalSince1970: deadline)) }
+        if candidates.isEmpty, let end = environment["SLURM_JOB_END_TIME"].flatMap(Double.init), end > 0 {
+            candidates.append(Date(timeIntervalSince1970: end))
+        }
+        return candidates.min()
     }
 
     /// Peak resident set size of this process (getrusage), in KiB.

@@ -1,0 +1,75 @@
+/// Why vigil stops an attempt.
+public enum StopCause: Sendable, Equatable {
+    /// A signal to vigil (SIGINT/SIGTERM/SIGHUP, or a scheduler's SIGUSR1).
+    case signal(Signal)
+    /// This invocation's runtime limit or deadline.
+    case runtimeLimit
+    /// The attempt's own time limit.
+    case attemptLimit
+    /// The run's total compute budget.
+    case totalBudget
+    /// No output and no new checkpoint for `limits.stall`.
+    case stall
+    /// A live rule matched an output line.
+    case liveRule(rule: String, line: String)
+    /// The trainer exited and left processes in its group.
+    case leftovers
+
+    /// The name recorded in the journal.
+    public var name: String {
+        switch self {
+        case .signal: return "signal"
+        case .runtimeLimit: return "runtime-limit"
+        case .attemptLimit: return "attempt-limit"
+        case .totalBudget: return "total-budget"
+        case .stall: return "stall"
+        case .liveRule: return "live-rule"
+        case .leftovers: return "leftovers"
+        }
+    }
+}
+
+/// The steps that stop an attempt: a value, walked one step at a time by the supervisor.
+public struct StopSequence: Sendable, Equatable {
+    public enum Step: Sendable, Equatable {
+        /// Send the checkpoint signal to the group, wait (up to `timeout`) for a new valid checkpoint.
+        case checkpoint(Signal, timeout: Double)
+        /// Send a signal to the trainer alone (a stack dump request), wait for it to end.
+        case signalLeader(Signal, wait: Double)
+        /// Send a signal to the whole group, wait for it to end.
+        case signalGroup(Signal, wait: Double)
+
+        public var wait: Double {
+            switch self {
+            case .checkpoint(_, let timeout): return timeout
+            case .signalLeader(_, let wait), .signalGroup(_, let wait): return wait
+            }
+        }
+    }
+
+    public var steps: [Step]
+
+    /// Checkpoint signal (when `checkpoint` and the policy has one) → wait → SIGTERM → grace → SIGKILL.
+    /// Without a way to see the new checkpoint (no `checkpoints.pattern`), the sequence starts at
+    /// SIGTERM, which the trainer protocol defines as "save if you can and exit".
+    public static func graceful(_ stop: Policy.Stop, checkpoint: Bool, canSeeCheckpoints: Bool = true) -> StopSequence {
+        var steps: [Step] = []
+        if checkpoint, canSeeCheckpoints, let signal = stop.checkpointSignal {
+            steps.append(.checkpoint(signal, timeout: stop.checkpointTimeout))
+        }
+        steps += [.signalGroup(.terminate, wait: stop.termGrace), .signalGroup(.kill, wait: 10)]
+        return StopSequence(steps: steps)
+    }
+
+    /// For a hung trainer: the dump signal to the trainer (faulthandler prints every thread's stack
+    /// and exits), then SIGTERM and SIGKILL to whatever is left.
+    public static func hung(_ stop: Policy.Stop) -> StopSequence {
+        var steps: [Step] = []
+        if let dump = stop.dumpSignal { steps.append(.signalLeader(dump, wait: min(stop.termGrace, 5))) }
+        steps += [.signalGroup(.terminate, wait: stop.termGrace), .signalGroup(.kill, wait: 10)]
+        return StopSequence(steps: steps)
+    }
+
+    /// SIGKILL at once (a second Ctrl-C).
+    public static let kill = StopSequence(steps: [.signalGroup(.kill, wait: 10)])
+}
