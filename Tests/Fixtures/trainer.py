@@ -102,6 +102,7 @@ def parse_args(argv):
     p.add_argument("--step-time", type=float, default=0.0, metavar="SECONDS", help="sleep per step")
     p.add_argument("--stderr-lines", type=int, default=0, metavar="N", help="lines to stderr per step")
     p.add_argument("--nan-at", type=int, metavar="STEP", help="print loss=nan from this step on")
+    p.add_argument("--nan-times", type=int, metavar="K", help="only in the first K runs (needs --state-file)")
 
     g = p.add_argument_group("checkpoints and resume")
     g.add_argument("--checkpoint-dir", default=os.environ.get("VIGIL_CHECKPOINT_DIR") or None, metavar="DIR",
@@ -139,6 +140,8 @@ def parse_args(argv):
     how.add_argument("--signal-self", metavar="SIG", help="kill itself with SIG instead of raising")
     g.add_argument("--crash-times", type=int, metavar="K", help="crash only the first K times (needs --state-file)")
     g.add_argument("--hang-at", type=int, metavar="STEP", help="print 'hanging' at this step and block")
+    g.add_argument("--pool-hang-at", type=int, metavar="STEP",
+                   help="at this step, hang in multiprocessing.Pool.map whose worker died (a real hang)")
     g.add_argument("--hang-times", type=int, metavar="K", help="hang only the first K times (needs --state-file)")
     g.add_argument("--state-file", metavar="PATH", help="JSON counters for --crash-times/--hang-times")
     g.add_argument("--error-file", action="store_true", help="write $VIGIL_ERROR_FILE before failing")
@@ -217,6 +220,10 @@ def bump_counter(path, key):
     return before
 
 
+def die_abruptly(_):
+    os._exit(1)
+
+
 class Trainer:
     def __init__(self, args):
         self.args = args
@@ -228,7 +235,9 @@ class Trainer:
     # ------------------------------------------------------------ checkpoints
 
     def loss_text(self, step):
-        nan = self.args.nan_at is not None and step >= self.args.nan_at
+        if not hasattr(self, "nan_enabled"):
+            self.nan_enabled = self.args.nan_at is not None and self.once_more("nan", self.args.nan_times)
+        nan = self.nan_enabled and step >= self.args.nan_at
         return "nan" if nan else f"{loss_at(step):.4f}"
 
     def save_checkpoint(self, reason):
@@ -384,6 +393,13 @@ class Trainer:
         err(f"error: still alive after {sig.name}")
         sys.exit(4)
 
+    def pool_hang(self):
+        """The classic: a Pool worker dies abruptly and map() waits forever for its result."""
+        import multiprocessing
+        out("waiting for the pool")
+        with multiprocessing.Pool(2) as pool:
+            pool.map(die_abruptly, [1, 2])
+
     def hang(self):
         out("hanging")
         while True:  # signal handlers run during sleep; SIGTERM's may end the process
@@ -405,6 +421,8 @@ class Trainer:
                 self.crash()
             if step == args.hang_at and self.once_more("hang", args.hang_times):
                 self.hang()
+            if step == args.pool_hang_at and self.once_more("hang", args.hang_times):
+                self.pool_hang()
             if args.checkpoint_every > 0 and step % args.checkpoint_every == 0:
                 self.save_periodic(step)
         out("done")

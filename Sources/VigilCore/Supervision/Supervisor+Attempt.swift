@@ -15,6 +15,10 @@ extension Supervisor {
         var step = 0
         var deadline = Date()
         var stepStarted = Date()
+        /// Valid checkpoints (name → modification time) when the checkpoint signal was sent: a new
+        /// checkpoint is one not among them. (File times come from a coarse clock and may read a few
+        /// milliseconds *before* the signal, so comparing times would miss a fast trainer.)
+        var checkpointsBefore: [String: Date] = [:]
     }
 
     /// How an attempt went, for the run loop.
@@ -110,7 +114,7 @@ extension Supervisor {
             guard let event = events.next(until: wake) else {
                 let now = Date()
                 if stop != nil {
-                    if checkpointStepSatisfied(&stop, since: stop!.stepStarted) {
+                    if checkpointStepSatisfied(&stop) {
                         advance(&stop, child, record)
                     } else if now >= stop!.deadline {
                         if case .checkpoint = stop!.sequence.steps[stop!.step] {
@@ -141,7 +145,7 @@ extension Supervisor {
                 handle(signal, &stop, child, record)
             case .checkpointFinished(let n, let name) where n == number:
                 lastCheckpoint = Date()
-                if stop != nil, checkpointStepSatisfied(&stop, since: stop!.stepStarted, name: name) {
+                if stop != nil, checkpointStepSatisfied(&stop, name: name) {
                     advance(&stop, child, record)
                 }
             case .liveMatch(let n, let rule, let line, let after) where n == number:
@@ -218,7 +222,8 @@ extension Supervisor {
             for item in moved { note("vigil: quarantined checkpoint \(item.name): \(item.reason)") }
             if !moved.isEmpty { result.quarantined = (result.quarantined ?? []) + moved }
         }
-        reviewCheckpoints(after: &result, status: status!, exitedAt: result.endedAt!, watched: preservedNames.current)
+        reviewCheckpoints(after: &result, status: status!, exitedAt: result.endedAt!, watched: preservedNames.current,
+                           before: plan.checkpointsBefore)
         result.signalsSent = child.sentSignals.map { sent in
             Journal.SentSignal(signal: sent.signal.name, at: sent.at, reason: stop?.reason ?? "")
         }
@@ -278,14 +283,17 @@ extension Supervisor {
 
     /// Whether the current step is the checkpoint step and a new valid checkpoint (named `name`, or
     /// any) was modified after `since`; records it.
-    private func checkpointStepSatisfied(_ stop: inout StopProgress?, since: Date, name: String? = nil) -> Bool {
+    private func checkpointStepSatisfied(_ stop: inout StopProgress?, name: String? = nil) -> Bool {
         guard let progress = stop, case .checkpoint = progress.sequence.steps[progress.step], let store = checkpointStore
         else { return false }
         let found = store.scan(.afterExit(exitedAt: Date(), killed: false))
-        guard let fresh = found.last(where: { $0.isValid && $0.modified >= since && (name == nil || $0.name == name) }) else {
+        guard let fresh = found.last(where: { checkpoint in
+            checkpoint.isValid && progress.checkpointsBefore[checkpoint.name] != checkpoint.modified
+                && (name == nil || checkpoint.name == name)
+        }) else {
             return false
         }
-        let after = DurationFormat.string(from: Date().timeIntervalSince(since))
+        let after = DurationFormat.string(from: Date().timeIntervalSince(progress.stepStarted))
         stop!.reason += "; checkpoint \(fresh.name) saved"
         note("vigil: the trainer saved \(fresh.name) (step \(fresh.step)) \(after) after the checkpoint signal")
         return true
@@ -325,6 +333,10 @@ extension Supervisor {
         let step = progress.sequence.steps[progress.step]
         switch step {
         case .checkpoint(let signal, _):
+            if let store = checkpointStore {
+                let valid = store.scan(.afterExit(exitedAt: Date(), killed: false)).filter(\.isValid)
+                progress.checkpointsBefore = Dictionary(valid.map { ($0.name, $0.modified) }, uniquingKeysWith: { a, _ in a })
+            }
             child.signalGroup(signal)
             record("sent \(signal.name) to the group: save a checkpoint")
         case .signalLeader(let signal, _):

@@ -7,6 +7,8 @@ struct AttemptPlan {
     var resumeFrom: Checkpoint?
     var quarantined: [CheckpointStore.Quarantined]
     var configHash: String?
+    /// Valid checkpoints (name → modification time) before the attempt: new ones are progress.
+    var checkpointsBefore: [String: Date] = [:]
 }
 
 extension Supervisor {
@@ -17,6 +19,7 @@ extension Supervisor {
         var quarantined: [CheckpointStore.Quarantined] = []
         var target: Checkpoint?
         var forceFresh = false
+        var checkpointsBefore: [String: Date] = [:]
 
         let configHash = try checkConfigChange(&forceFresh)
         if let store = checkpointStore {
@@ -30,6 +33,7 @@ extension Supervisor {
                 note("vigil: quarantined checkpoint \(item.name): \(item.reason) (moved to \(item.movedTo))")
             }
             target = store.resumeTarget(in: found.filter(\.isValid), notBefore: journal.freshSince)
+            checkpointsBefore = Dictionary(found.filter(\.isValid).map { ($0.name, $0.modified) }, uniquingKeysWith: { a, _ in a })
             if target == nil {
                 target = store.resumeTarget(in: store.scan(moment, in: store.preservedDirectory), notBefore: journal.freshSince)
             }
@@ -48,7 +52,7 @@ extension Supervisor {
         }
         guard resume, !policy.resume.args.isEmpty else {
             return AttemptPlan(argv: request.command, resumeArguments: [], resumeFrom: nil,
-                               quarantined: quarantined, configHash: configHash)
+                               quarantined: quarantined, configHash: configHash, checkpointsBefore: checkpointsBefore)
         }
         let arguments = policy.resume.args.map { argument in
             guard let target else { return argument }
@@ -57,7 +61,7 @@ extension Supervisor {
         }
         if let target { note("vigil: resuming from \(target.name) (step \(target.step))") }
         return AttemptPlan(argv: request.command + arguments, resumeArguments: arguments, resumeFrom: target,
-                           quarantined: quarantined, configHash: configHash)
+                           quarantined: quarantined, configHash: configHash, checkpointsBefore: checkpointsBefore)
     }
 
     /// The trainer's config file: the policy's `config.path`, else the trainer's `--config` value.
@@ -97,7 +101,10 @@ extension Supervisor {
     }
 
     /// After an attempt: quarantine what it left invalid, preserve, note progress, apply retention.
-    func reviewCheckpoints(after attempt: inout Journal.Attempt, status: Termination, exitedAt: Date, watched: [String]) {
+    func reviewCheckpoints(
+        after attempt: inout Journal.Attempt, status: Termination, exitedAt: Date, watched: [String],
+        before: [String: Date]
+    ) {
         guard let store = checkpointStore else { return }
         let found = store.scan(.afterExit(exitedAt: exitedAt, killed: status.isSignal))
         let quarantined = store.quarantineInvalid(found)
@@ -107,7 +114,7 @@ extension Supervisor {
         if !quarantined.isEmpty { attempt.quarantined = (attempt.quarantined ?? []) + quarantined }
         let valid = found.filter(\.isValid)
         attempt.checkpointAfter = valid.last?.path
-        attempt.madeProgress = valid.contains { $0.modified > attempt.startedAt }
+        attempt.madeProgress = valid.contains { before[$0.name] != $0.modified }
         if store.settings.preserve {
             var preserved = (attempt.preserved ?? []) + watched
             for checkpoint in valid where store.preserve(checkpoint.path) != nil {
