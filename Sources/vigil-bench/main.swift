@@ -9,10 +9,12 @@ func measure(_ iterations: Int, _ body: () -> Void) -> Double {
     return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 / Double(iterations)
 }
 
-let policy = try PolicyLoader(searchDirectories: [FileManager.default.currentDirectoryPath + "/policies"]).load("pytorch")
+let policy = try PolicyLoader(searchDirectories: [FileManager.default.currentDirectoryPath + "/policies"]).load(
+    "pytorch")
 var logLines: [String] = []
 for step in 0..<2000 {
-    logLines.append("Epoch 3/10 step \(step) loss=0.\(1000 + step % 900) lr=3.0e-4 grad_norm=1.2\(step % 10) tokens/s=41234")
+    logLines.append(
+        "Epoch 3/10 step \(step) loss=0.\(1000 + step % 900) lr=3.0e-4 grad_norm=1.2\(step % 10) tokens/s=41234")
 }
 let traceback = """
     Traceback (most recent call last):
@@ -40,8 +42,16 @@ let perChunk = measure(2000) {
 }
 let withoutPrefilter = patterns.filter { $0.prefilter == nil }.map(\.source)
 func pad(_ s: String) -> String { s.padding(toLength: 44, withPad: " ", startingAt: 0) }
-print(pad("classify 64 KiB tail (pytorch policy)") + String(format: "%8.3f ms  (target well under 1 ms) → %@ [%@]",
-      perClassification * 1000, verdict.verdict.rawValue, verdict.rule))
-print(pad("scan output, \(patterns.count) pytorch patterns") + String(format: "%8.0f MB/s (target ≥ 200 MB/s; %d false matches)",
-      Double(chunk.count) / perChunk / 1_048_576, matches))
-if !withoutPrefilter.isEmpty { print(pad("  patterns scanned by regex on every line") + withoutPrefilter.joined(separator: ", ")) }
+print(
+    pad("classify 64 KiB tail (pytorch policy)")
+        + String(
+            format: "%8.3f ms  (target well under 1 ms) → %@ [%@]",
+            perClassification * 1000, verdict.verdict.rawValue, verdict.rule))
+print(
+    pad("scan output, \(patterns.count) pytorch patterns")
+        + String(
+            format: "%8.0f MB/s (target ≥ 200 MB/s; %d false matches)",
+            Double(chunk.count) / perChunk / 1_048_576, matches))
+if !withoutPrefilter.isEmpty {
+    print(pad("  patterns scanned by regex on every line") + withoutPrefilter.joined(separator: ", "))
+}

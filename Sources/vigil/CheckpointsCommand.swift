@@ -17,7 +17,9 @@ let checkpointsHelp = """
     """
 
 func checkpointsCommand(_ arguments: inout Arguments) throws -> Int32 {
-    guard let sub = arguments.next() else { throw VigilError(.usage, "vigil checkpoints: expected list, prune or summary") }
+    guard let sub = arguments.next() else {
+        throw VigilError(.usage, "vigil checkpoints: expected list, prune or summary")
+    }
     if sub == "--help" || sub == "-h" {
         print(checkpointsHelp)
         return 0
@@ -52,13 +54,17 @@ func checkpointsCommand(_ arguments: inout Arguments) throws -> Int32 {
     var settings = try loader().load(policyName).checkpoints
     if let dir { settings.dir = dir }
     if let pattern {
-        guard pattern.contains("{step}") else { throw VigilError(.usage, "--pattern needs a {step} placeholder, e.g. model_ep{step}.pt") }
+        guard pattern.contains("{step}") else {
+            throw VigilError(.usage, "--pattern needs a {step} placeholder, e.g. model_ep{step}.pt")
+        }
         settings.pattern = pattern
     }
     if let metadata { settings.metadata = metadata }
     let cwd = FileManager.default.currentDirectoryPath
     guard let store = try CheckpointStore(settings: settings, workingDirectory: cwd) else {
-        throw VigilError(.usage, "no checkpoint pattern: give --pattern (e.g. model_ep{step}.pt) or a policy with checkpoints.pattern")
+        throw VigilError(
+            .usage,
+            "no checkpoint pattern: give --pattern (e.g. model_ep{step}.pt) or a policy with checkpoints.pattern")
     }
     guard FileManager.default.fileExists(atPath: store.directory) else {
         throw VigilError(.notFound, file: store.directory, "checkpoint directory not found")
@@ -68,7 +74,8 @@ func checkpointsCommand(_ arguments: inout Arguments) throws -> Int32 {
     var best = settings.retention.keepBest
     if let metric { best = RetentionRule.BestRule(metric: metric, order: best?.order ?? .max, count: best?.count ?? 1) }
     let bestRule = RetentionRule(keepLast: nil, keepEvery: nil, keepBest: best)
-    let bestPaths = best == nil ? [] : Set(RetentionPlan.make(found, rule: bestRule, resumeTarget: nil).keep.map(\.path))
+    let bestPaths =
+        best == nil ? [] : Set(RetentionPlan.make(found, rule: bestRule, resumeTarget: nil).keep.map(\.path))
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
     encoder.dateEncodingStrategy = .iso8601
@@ -81,7 +88,9 @@ func checkpointsCommand(_ arguments: inout Arguments) throws -> Int32 {
                 var resumeTarget: Bool
                 var best: Bool
             }
-            let rows = found.map { Row(checkpoint: $0, resumeTarget: $0.path == target?.path, best: bestPaths.contains($0.path)) }
+            let rows = found.map {
+                Row(checkpoint: $0, resumeTarget: $0.path == target?.path, best: bestPaths.contains($0.path))
+            }
             print(String(decoding: try encoder.encode(rows), as: UTF8.self))
             return 0
         }
@@ -89,23 +98,31 @@ func checkpointsCommand(_ arguments: inout Arguments) throws -> Int32 {
         for checkpoint in found {
             let mark = (checkpoint.path == target?.path ? ">" : " ") + (bestPaths.contains(checkpoint.path) ? "*" : " ")
             let age = DurationFormat.string(from: Date().timeIntervalSince(checkpoint.modified))
-            let metrics = checkpoint.metrics.keys.sorted().map { "\($0)=\(checkpoint.metrics[$0]!)" }.joined(separator: " ")
+            let metrics = checkpoint.metrics.keys.sorted().map { "\($0)=\(checkpoint.metrics[$0]!)" }.joined(
+                separator: " ")
             let state = checkpoint.invalidReason.map { "INVALID: \($0)" } ?? "valid"
-            print("\(mark) step \(String(checkpoint.step).padding(toLength: 7, withPad: " ", startingAt: 0)) "
-                + "\(byteCount(checkpoint.size).padding(toLength: 9, withPad: " ", startingAt: 0)) "
-                + "\(age.padding(toLength: 8, withPad: " ", startingAt: 0)) \(checkpoint.name)  \(state)"
-                + (metrics.isEmpty ? "" : "  \(metrics)"))
+            print(
+                "\(mark) step \(String(checkpoint.step).padding(toLength: 7, withPad: " ", startingAt: 0)) "
+                    + "\(byteCount(checkpoint.size).padding(toLength: 9, withPad: " ", startingAt: 0)) "
+                    + "\(age.padding(toLength: 8, withPad: " ", startingAt: 0)) \(checkpoint.name)  \(state)"
+                    + (metrics.isEmpty ? "" : "  \(metrics)"))
         }
-        if !found.isEmpty { print("> resume target" + (best == nil ? "" : ", * best by \(best!.metric) (\(best!.order.rawValue))")) }
+        if !found.isEmpty {
+            print("> resume target" + (best == nil ? "" : ", * best by \(best!.metric) (\(best!.order.rawValue))"))
+        }
     case "prune":
         guard !settings.retention.isEmpty else {
-            throw VigilError(.usage, "the policy has no retention (checkpoints.keepLast, keepEvery or keepBest): nothing would be pruned")
+            throw VigilError(
+                .usage,
+                "the policy has no retention (checkpoints.keepLast, keepEvery or keepBest): nothing would be pruned")
         }
         let protected = Set(found.filter { !$0.isValid }.map(\.path))
         let plan = RetentionPlan.make(found, rule: settings.retention, resumeTarget: target?.path, protected: protected)
         let removed = dryRun ? plan.remove.map(\.name) : store.apply(plan)
         if json {
-            print(String(decoding: try encoder.encode(["kept": plan.keep.map(\.name), "removed": removed]), as: UTF8.self))
+            print(
+                String(
+                    decoding: try encoder.encode(["kept": plan.keep.map(\.name), "removed": removed]), as: UTF8.self))
         } else {
             for checkpoint in plan.keep {
                 print("keep    \(checkpoint.name)  (\((plan.reasons[checkpoint.path] ?? []).joined(separator: ", ")))")

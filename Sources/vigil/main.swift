@@ -2,9 +2,9 @@ import Foundation
 import VigilCore
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// `vigil`: argument parsing, wiring and printing. Behaviour lives in VigilCore.
@@ -101,7 +101,12 @@ func main() -> Int32 {
             print(usage)
             return 0
         default:
-            throw VigilError(.usage, "unknown command '\(command)'" + (Spelling.nearest(command, in: ["run", "policy", "checkpoints"]).map { " (did you mean '\($0)'?)" } ?? ""))
+            throw VigilError(
+                .usage,
+                "unknown command '\(command)'"
+                    + (Spelling.nearest(command, in: ["run", "policy", "checkpoints"]).map {
+                        " (did you mean '\($0)'?)"
+                    } ?? ""))
         }
     } catch let error as VigilError {
         printError("vigil: \(error)")
@@ -114,8 +119,9 @@ func main() -> Int32 {
 }
 
 func loader() -> PolicyLoader {
-    PolicyLoader.standard(environment: ProcessInfo.processInfo.environment,
-                          workingDirectory: FileManager.default.currentDirectoryPath)
+    PolicyLoader.standard(
+        environment: ProcessInfo.processInfo.environment,
+        workingDirectory: FileManager.default.currentDirectoryPath)
 }
 
 func runCommand(_ arguments: inout Arguments) throws -> Int32 {
@@ -137,8 +143,11 @@ func runCommand(_ arguments: inout Arguments) throws -> Int32 {
     var stallTimeout: Double?
     var quiet = false
     var trainer: [String] = []
-    let known = ["--policy", "--name", "--fresh", "--log-dir", "--max-retries", "--backoff", "--backoff-max",
-                 "--resume-arg", "--no-resume-arg", "--checkpoint-dir", "--config", "--term-grace", "--time-limit", "--deadline", "--attempt-limit", "--stall-timeout", "--quiet", "--help"]
+    let known = [
+        "--policy", "--name", "--fresh", "--log-dir", "--max-retries", "--backoff", "--backoff-max",
+        "--resume-arg", "--no-resume-arg", "--checkpoint-dir", "--config", "--term-grace", "--time-limit", "--deadline",
+        "--attempt-limit", "--stall-timeout", "--quiet", "--help",
+    ]
     while let argument = arguments.next() {
         if argument == "--" {
             trainer = arguments.remaining
@@ -157,18 +166,24 @@ func runCommand(_ arguments: inout Arguments) throws -> Int32 {
         case "--name": name = try arguments.value(for: option, inline: inline)
         case "--fresh": fresh = true
         case "--log-dir": logDirectory = try arguments.value(for: option, inline: inline)
-        case "--max-retries": maxRetries = try Arguments.int(arguments.value(for: option, inline: inline), option: option)
+        case "--max-retries":
+            maxRetries = try Arguments.int(arguments.value(for: option, inline: inline), option: option)
         case "--backoff": backoff = try Arguments.duration(arguments.value(for: option, inline: inline), option: option)
-        case "--backoff-max": backoffMax = try Arguments.duration(arguments.value(for: option, inline: inline), option: option)
+        case "--backoff-max":
+            backoffMax = try Arguments.duration(arguments.value(for: option, inline: inline), option: option)
         case "--resume-arg": resumeArgs = (resumeArgs ?? []) + [try arguments.value(for: option, inline: inline)]
         case "--no-resume-arg": noResume = true
         case "--checkpoint-dir": checkpointDir = try arguments.value(for: option, inline: inline)
         case "--config": configFile = try arguments.value(for: option, inline: inline)
-        case "--term-grace": termGrace = try Arguments.duration(arguments.value(for: option, inline: inline), option: option)
+        case "--term-grace":
+            termGrace = try Arguments.duration(arguments.value(for: option, inline: inline), option: option)
         case "--quiet", "-q": quiet = true
-        case "--time-limit": timeLimit = try Arguments.duration(arguments.value(for: option, inline: inline), option: option)
-        case "--attempt-limit": attemptLimit = try Arguments.duration(arguments.value(for: option, inline: inline), option: option)
-        case "--stall-timeout": stallTimeout = try Arguments.duration(arguments.value(for: option, inline: inline), option: option)
+        case "--time-limit":
+            timeLimit = try Arguments.duration(arguments.value(for: option, inline: inline), option: option)
+        case "--attempt-limit":
+            attemptLimit = try Arguments.duration(arguments.value(for: option, inline: inline), option: option)
+        case "--stall-timeout":
+            stallTimeout = try Arguments.duration(arguments.value(for: option, inline: inline), option: option)
         case "--deadline": deadline = try parseDeadline(arguments.value(for: option, inline: inline))
         default: throw Arguments.unknown(option, known: known)
         }
@@ -197,8 +212,9 @@ func runCommand(_ arguments: inout Arguments) throws -> Int32 {
 
     let cwd = FileManager.default.currentDirectoryPath
     let logPath = logDirectory.hasPrefix("/") ? logDirectory : cwd + "/" + logDirectory
-    var request = RunRequest(command: trainer, policy: policy, logDirectory: logPath, workingDirectory: cwd,
-                             environment: ProcessInfo.processInfo.environment)
+    var request = RunRequest(
+        command: trainer, policy: policy, logDirectory: logPath, workingDirectory: cwd,
+        environment: ProcessInfo.processInfo.environment)
     request.name = name
     request.fresh = fresh
 
@@ -214,14 +230,17 @@ func parseDeadline(_ text: String) throws -> Double {
     if let seconds = Double(text), seconds > 1_000_000_000 { return seconds }
     if let date = Journal.date(fromTimestamp: text) { return date.timeIntervalSince1970 }
     let parts = text.split(separator: ":")
-    if parts.count == 2, let hour = Int(parts[0]), let minute = Int(parts[1]), (0..<24).contains(hour), (0..<60).contains(minute) {
+    if parts.count == 2, let hour = Int(parts[0]), let minute = Int(parts[1]), (0..<24).contains(hour),
+        (0..<60).contains(minute)
+    {
         let calendar = Calendar.current
         let now = Date()
         var when = calendar.date(bySettingHour: hour, minute: minute, second: 0, of: now)!
         if when <= now { when = calendar.date(byAdding: .day, value: 1, to: when)! }
         return when.timeIntervalSince1970
     }
-    throw VigilError(.usage, "--deadline expects Unix seconds, a time like 2026-11-23T18:00:00Z, or HH:MM; got '\(text)'")
+    throw VigilError(
+        .usage, "--deadline expects Unix seconds, a time like 2026-11-23T18:00:00Z, or HH:MM; got '\(text)'")
 }
 
 func policyCommand(_ arguments: inout Arguments) throws -> Int32 {
@@ -232,13 +251,19 @@ func policyCommand(_ arguments: inout Arguments) throws -> Int32 {
         return 0
     case "check":
         guard let spec = arguments.next(), !spec.hasPrefix("-") else {
-            if arguments.remaining.isEmpty { throw VigilError(.usage, "vigil policy check: expected a policy file or name") }
+            if arguments.remaining.isEmpty {
+                throw VigilError(.usage, "vigil policy check: expected a policy file or name")
+            }
             print(policyHelp)
             return 0
         }
-        if let extra = arguments.next() { throw VigilError(.usage, "vigil policy check: unexpected argument '\(extra)'") }
+        if let extra = arguments.next() {
+            throw VigilError(.usage, "vigil policy check: unexpected argument '\(extra)'")
+        }
         let policy = try loader().load(spec)
-        print("// \(policy.name): valid. Resolved from \(policy.sources.joined(separator: " → ")), \(policy.rules.count) rules.")
+        print(
+            "// \(policy.name): valid. Resolved from \(policy.sources.joined(separator: " → ")), \(policy.rules.count) rules."
+        )
         print(policy.resolvedTree.rendered())
         return 0
     case "explain":
@@ -255,7 +280,9 @@ func explainCommand(_ arguments: inout Arguments) throws -> Int32 {
     var errorFile: String?
     var sentByVigil = false
     var resumeArgs: [String] = []
-    let known = ["--policy", "--log", "--exit-code", "--signal", "--error-file", "--sent-by-vigil", "--resume-arg", "--help"]
+    let known = [
+        "--policy", "--log", "--exit-code", "--signal", "--error-file", "--sent-by-vigil", "--resume-arg", "--help",
+    ]
     while let argument = arguments.next() {
         let (option, inline) = Arguments.split(argument)
         switch option {
@@ -266,11 +293,15 @@ func explainCommand(_ arguments: inout Arguments) throws -> Int32 {
         case "--log": logFile = try arguments.value(for: option, inline: inline)
         case "--exit-code":
             let text = try arguments.value(for: option, inline: inline)
-            guard let code = Int32(text) else { throw VigilError(.usage, "--exit-code expects an integer, got '\(text)'") }
+            guard let code = Int32(text) else {
+                throw VigilError(.usage, "--exit-code expects an integer, got '\(text)'")
+            }
             status = .exited(code)
         case "--signal":
             let text = try arguments.value(for: option, inline: inline)
-            guard let signal = Signal(name: text) else { throw VigilError(.usage, "--signal: '\(text)' is not a signal name") }
+            guard let signal = Signal(name: text) else {
+                throw VigilError(.usage, "--signal: '\(text)' is not a signal name")
+            }
             status = .signaled(signal)
         case "--error-file": errorFile = try arguments.value(for: option, inline: inline)
         case "--sent-by-vigil": sentByVigil = true

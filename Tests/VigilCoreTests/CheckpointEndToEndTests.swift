@@ -4,7 +4,7 @@ import Testing
 @testable import VigilCore
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Checkpoint discovery, validity, quarantine, templates, progress, retention and preservation with
@@ -23,31 +23,38 @@ struct CheckpointEndToEndTests {
     func policy(_ extra: String = "", resume: String = #"args: ["--resume", "{checkpoint}"]"#) throws -> String {
         let path = dir + "/policy-\(UUID().uuidString.prefix(6)).json5"
         try """
-            {
-              restart: { maxRetries: 3, backoff: { initial: "10ms" } },
-              resume: { \(resume) },
-              checkpoints: { dir: "\(checkpoints)", pattern: "ckpt_step{step}.json", metadata: "{stem}.meta.json", settle: "1s", \(extra) },
-            }
-            """.write(toFile: path, atomically: true, encoding: .utf8)
+        {
+          restart: { maxRetries: 3, backoff: { initial: "10ms" } },
+          resume: { \(resume) },
+          checkpoints: { dir: "\(checkpoints)", pattern: "ckpt_step{step}.json", metadata: "{stem}.meta.json", settle: "1s", \(extra) },
+        }
+        """.write(toFile: path, atomically: true, encoding: .utf8)
         return path
     }
 
-    func vigil(_ name: String, policy: String, _ vigilArgs: [String] = [], _ trainerArgs: [String]) throws -> TestProcess {
-        try TestProcess.vigil(["run", "--name", name, "--log-dir", logs, "--policy", policy] + vigilArgs
-            + ["--", TestSupport.python, TestSupport.fixtureTrainer, "--checkpoint-dir", checkpoints] + trainerArgs)
+    func vigil(
+        _ name: String, policy: String, _ vigilArgs: [String] = [], _ trainerArgs: [String]
+    ) throws -> TestProcess {
+        try TestProcess.vigil(
+            ["run", "--name", name, "--log-dir", logs, "--policy", policy] + vigilArgs
+                + ["--", TestSupport.python, TestSupport.fixtureTrainer, "--checkpoint-dir", checkpoints] + trainerArgs)
     }
 
     func names(_ directory: String) -> [String] {
         ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).sorted()
     }
 
-    @Test("killed while writing its newest checkpoint: resumes from the previous valid one, the partial one is quarantined")
+    @Test(
+        "killed while writing its newest checkpoint: resumes from the previous valid one, the partial one is quarantined"
+    )
     func killedMidWrite() throws {
         defer { TestSupport.remove(dir) }
-        let vigil = try vigil("partial", policy: try policy(), [], [
-            "--steps", "5", "--die-writing-at", "3", "--die-writing-times", "1", "--state-file", dir + "/state",
-            "--print-env", "--metadata",
-        ])
+        let vigil = try vigil(
+            "partial", policy: try policy(), [],
+            [
+                "--steps", "5", "--die-writing-at", "3", "--die-writing-times", "1", "--state-file", dir + "/state",
+                "--print-env", "--metadata",
+            ])
         #expect(vigil.exitCode() == 0, "\(vigil.output)")
         let journal = try TestSupport.journal(logs, "partial")
         #expect(journal.attempts.count == 2)
@@ -75,7 +82,8 @@ struct CheckpointEndToEndTests {
     @Test("a new checkpoint refills the budget: crashing after every checkpoint still completes with max-retries 1")
     func progressRefillsBudget() throws {
         defer { TestSupport.remove(dir) }
-        let vigil = try vigil("progress", policy: try policy(), ["--max-retries", "1"], ["--steps", "6", "--crash-after-checkpoint"])
+        let vigil = try vigil(
+            "progress", policy: try policy(), ["--max-retries", "1"], ["--steps", "6", "--crash-after-checkpoint"])
         #expect(vigil.exitCode() == 0, "\(vigil.output)")
         let journal = try TestSupport.journal(logs, "progress")
         #expect(journal.attempts.count == 6)
@@ -83,8 +91,10 @@ struct CheckpointEndToEndTests {
         #expect(journal.attempts.map(\.resumeStep) == [nil, 1, 2, 3, 4, 5])
 
         let noRefill = dir + "/no-refill.json5"
-        try TestSupport.read(try policy()).replacingOccurrences(of: "maxRetries: 3", with: "maxRetries: 1, resetOnProgress: false")
-            .write(toFile: noRefill, atomically: true, encoding: .utf8)
+        try TestSupport.read(try policy()).replacingOccurrences(
+            of: "maxRetries: 3", with: "maxRetries: 1, resetOnProgress: false"
+        )
+        .write(toFile: noRefill, atomically: true, encoding: .utf8)
         TestSupport.remove(checkpoints)
         let strict = try self.vigil("strict", policy: noRefill, [], ["--steps", "6", "--crash-after-checkpoint"])
         #expect(strict.exitCode() == 2, "\(strict.output)")
@@ -94,8 +104,9 @@ struct CheckpointEndToEndTests {
     @Test("preserve: a trainer deleting each checkpoint after writing the next loses none of them")
     func preserve() throws {
         defer { TestSupport.remove(dir) }
-        let vigil = try vigil("keep", policy: try policy("preserve: true"), [],
-                              ["--steps", "6", "--delete-previous", "--metadata", "--step-time", "0.02"])
+        let vigil = try vigil(
+            "keep", policy: try policy("preserve: true"), [],
+            ["--steps", "6", "--delete-previous", "--metadata", "--step-time", "0.02"])
         #expect(vigil.exitCode() == 0, "\(vigil.output)")
         #expect(names(checkpoints).filter { $0.hasPrefix("ckpt_step") } == ["ckpt_step6.json", "ckpt_step6.meta.json"])
         let preserved = names(checkpoints + "/preserved")
@@ -111,7 +122,8 @@ struct CheckpointEndToEndTests {
     @Test("retention keeps the last N and the best, in the directory and in preserved/")
     func retentionAfterAttempts() throws {
         defer { TestSupport.remove(dir) }
-        let rules = #"keepLast: 2, keepBest: { metric: "total_profit", order: "max" }, onSuccess: "prune", preserve: true"#
+        let rules =
+            #"keepLast: 2, keepBest: { metric: "total_profit", order: "max" }, onSuccess: "prune", preserve: true"#
         let vigil = try vigil("retain", policy: try policy(rules), [], ["--steps", "9", "--metadata"])
         #expect(vigil.exitCode() == 0, "\(vigil.output)")
         // total_profit = 100·sin(0.7·step) + step peaks at step 2 among 1…9.
@@ -156,15 +168,19 @@ struct CheckpointEndToEndTests {
         #expect(!second.stdout.contains("step 2/5"))
     }
 
-    @Test("a config changed between invocations: resume, fresh and refuse each do what they say", arguments: ["resume", "fresh", "refuse"])
+    @Test(
+        "a config changed between invocations: resume, fresh and refuse each do what they say",
+        arguments: ["resume", "fresh", "refuse"])
     func configChange(onChange: String) throws {
         defer { TestSupport.remove(dir) }
         let config = dir + "/config.yaml"
         try "lr: 0.1\nbatch_size: 64\n".write(toFile: config, atomically: true, encoding: .utf8)
         let policy = try policy(resume: #"args: ["--resume", "{checkpoint}"]"#)
         let withConfig = dir + "/with-config.json5"
-        try TestSupport.read(policy).replacingOccurrences(of: "restart:", with: "config: { path: \"\(config)\", onChange: \"\(onChange)\" },\n  restart:")
-            .write(toFile: withConfig, atomically: true, encoding: .utf8)
+        try TestSupport.read(policy).replacingOccurrences(
+            of: "restart:", with: "config: { path: \"\(config)\", onChange: \"\(onChange)\" },\n  restart:"
+        )
+        .write(toFile: withConfig, atomically: true, encoding: .utf8)
         let args = ["--steps", "4", "--hang-at", "2", "--hang-times", "1", "--state-file", dir + "/state"]
         let first = try vigil("cfg", policy: withConfig, [], args)
         #expect(first.waitForLine(containing: "hanging"))
@@ -205,8 +221,9 @@ struct CheckpointEndToEndTests {
         try "{\"step\": 7, \"lo".write(toFile: checkpoints + "/ckpt_step7.json", atomically: true, encoding: .utf8)
         // Written moments ago: age them past the settle time, as a checkpoint directory looks later.
         for name in names(checkpoints) {
-            try FileManager.default.setAttributes([.modificationDate: Date(timeIntervalSinceNow: -60)],
-                                                  ofItemAtPath: checkpoints + "/" + name)
+            try FileManager.default.setAttributes(
+                [.modificationDate: Date(timeIntervalSinceNow: -60)],
+                ofItemAtPath: checkpoints + "/" + name)
         }
         let common = ["--dir", checkpoints, "--pattern", "ckpt_step{step}.json", "--metadata", "{stem}.meta.json"]
         let list = try TestProcess.vigil(["checkpoints", "list", "--metric", "total_profit"] + common)
@@ -228,7 +245,8 @@ struct CheckpointEndToEndTests {
         #expect(names(checkpoints).contains("ckpt_step1.json"))
         let prune = try TestProcess.vigil(["checkpoints", "prune", "--policy", policyFile])
         #expect(prune.exitCode() == 0)
-        #expect(names(checkpoints).filter { $0.hasPrefix("ckpt_step") && !$0.contains("meta") }
-            == ["ckpt_step5.json", "ckpt_step6.json", "ckpt_step7.json"])
+        #expect(
+            names(checkpoints).filter { $0.hasPrefix("ckpt_step") && !$0.contains("meta") }
+                == ["ckpt_step5.json", "ckpt_step6.json", "ckpt_step7.json"])
     }
 }

@@ -4,7 +4,7 @@ import Testing
 @testable import VigilCore
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// SHA-256 against the NIST vectors, sidecar verification, and each format check with a complete file and a
@@ -77,9 +77,11 @@ final class CheckpointFormatTests {
     func nistVectors() {
         #expect(digest("") == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
         #expect(digest("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
-        #expect(digest("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq")
-            == "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1")
-        let long = "abcdefghbcdefghicdefghijdefghijkefghijklfghijklmghijklmnhijklmnoijklmnopjklmnopqklmnopqrlmnopqrs"
+        #expect(
+            digest("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq")
+                == "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1")
+        let long =
+            "abcdefghbcdefghicdefghijdefghijkefghijklfghijklmghijklmnhijklmnoijklmnopjklmnopqklmnopqrlmnopqrs"
             + "mnopqrstnopqrstu"
         #expect(digest(long) == "cf5b16a778af8380036ce59e7b0492370b249b11e8f07a51afac45037afee9d1")
         let million = "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0"
@@ -100,15 +102,19 @@ final class CheckpointFormatTests {
                 step = step % 197 + 13  // crosses block boundaries at every phase
             }
         }
-        #expect(SHA256.hexString(hasher.finalize())
-            == "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0")
+        #expect(
+            SHA256.hexString(hasher.finalize())
+                == "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0")
         // Padding edge cases: 55, 56, 63, 64 and 65 bytes (one or two final blocks).
-        #expect(digest(String(repeating: "a", count: 55))
-            == "9f4390f8d30c2dd92ec9f095b65e2b9ae9b0a925a5258e241c9f1e910f734318")
-        #expect(digest(String(repeating: "a", count: 56))
-            == "b35439a4ac6f0948b6d6f9e3c6af0f5f590ce20f1bde7090ef7970686ec6738a")
-        #expect(digest(String(repeating: "a", count: 64))
-            == "ffe054fe7ae0cb6dc65c3af9b61d5209f439851db43d0ba5997337df154668eb")
+        #expect(
+            digest(String(repeating: "a", count: 55))
+                == "9f4390f8d30c2dd92ec9f095b65e2b9ae9b0a925a5258e241c9f1e910f734318")
+        #expect(
+            digest(String(repeating: "a", count: 56))
+                == "b35439a4ac6f0948b6d6f9e3c6af0f5f590ce20f1bde7090ef7970686ec6738a")
+        #expect(
+            digest(String(repeating: "a", count: 64))
+                == "ffe054fe7ae0cb6dc65c3af9b61d5209f439851db43d0ba5997337df154668eb")
     }
 
     @Test("Hashing a file streams it in chunks and matches sha256sum")
@@ -139,8 +145,10 @@ final class CheckpointFormatTests {
     @Test("Directory hash: sorted relative paths, sizes and content hashes; symbolic links ignored")
     func directoryHash() throws {
         func makeTree(_ root: String, reversed: Bool) throws {
-            var files: [(String, [UInt8])] = [("a.txt", Array("alpha".utf8)), ("sub/b.bin", [0, 1, 2]),
-                                              ("sub/deeper/c", [])]
+            var files: [(String, [UInt8])] = [
+                ("a.txt", Array("alpha".utf8)), ("sub/b.bin", [0, 1, 2]),
+                ("sub/deeper/c", []),
+            ]
             if reversed { files.reverse() }
             for (name, bytes) in files {
                 let path = root + "/" + name
@@ -173,8 +181,9 @@ final class CheckpointFormatTests {
         try write("model.bin.sha256", "\(digest("weights").uppercased()) *model.bin\n")
         #expect(CheckpointFormat.verifySHA256Sidecar(for: path, isDirectory: false) == .complete("sha256 verified"))
         try write("model.bin.sha256", "\(digest("other"))  model.bin\n")
-        #expect(CheckpointFormat.verifySHA256Sidecar(for: path, isDirectory: false)
-            == .incomplete("sha256 mismatch: expected \(digest("other")), got \(digest("weights"))"))
+        #expect(
+            CheckpointFormat.verifySHA256Sidecar(for: path, isDirectory: false)
+                == .incomplete("sha256 mismatch: expected \(digest("other")), got \(digest("weights"))"))
         try write("model.bin.sha256", "not a digest\n")
         #expect(isIncomplete(CheckpointFormat.verifySHA256Sidecar(for: path, isDirectory: false) ?? .unknown))
 
@@ -182,8 +191,9 @@ final class CheckpointFormatTests {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         try Data("w".utf8).write(to: URL(fileURLWithPath: directory + "/weights"))
         try write("ckpt-10.sha256", "\(try SHA256.hex(ofDirectory: directory))  ckpt-10\n")
-        #expect(CheckpointFormat.verifySHA256Sidecar(for: directory, isDirectory: true)
-            == .complete("sha256 verified"))
+        #expect(
+            CheckpointFormat.verifySHA256Sidecar(for: directory, isDirectory: true)
+                == .complete("sha256 verified"))
         try Data("W".utf8).write(to: URL(fileURLWithPath: directory + "/weights"))
         #expect(isIncomplete(CheckpointFormat.verifySHA256Sidecar(for: directory, isDirectory: true) ?? .unknown))
     }
@@ -192,7 +202,8 @@ final class CheckpointFormatTests {
 
     @Test("zip family: torch-style .pt, .zip, zip64, np.savez; truncated copies are incomplete")
     func zipFamily() throws {
-        try python("""
+        try python(
+            """
             import zipfile, numpy as np
             for name in ["model.pt", "archive.zip"]:
                 with zipfile.ZipFile(name, "w") as z:
@@ -228,7 +239,8 @@ final class CheckpointFormatTests {
 
     @Test("safetensors: header length, JSON header and data_offsets against the file size")
     func safetensors() throws {
-        let header = #"{"__metadata__":{"format":"pt"},"w":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]},"#
+        let header =
+            #"{"__metadata__":{"format":"pt"},"w":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]},"#
             + #""b":{"dtype":"F32","shape":[2],"data_offsets":[16,24]}}"#
         var bytes = withUnsafeBytes(of: UInt64(header.utf8.count).littleEndian) { Array($0) }
         bytes += Array(header.utf8) + [UInt8](repeating: 0x3f, count: 24)
@@ -253,7 +265,8 @@ final class CheckpointFormatTests {
 
     @Test("npy: header shape and dtype give the data size, v1 and v2 headers")
     func npy() throws {
-        try python("""
+        try python(
+            """
             import numpy as np
             np.save("floats.npy", np.arange(12, dtype=np.float32).reshape(3, 4))
             np.save("scalar.npy", np.int64(7))
@@ -281,7 +294,8 @@ final class CheckpointFormatTests {
         for index in 0..<60 {
             model += "Tree=\(index)\nnum_leaves=2\nsplit_feature=1\nthreshold=0.5\nleaf_value=0.1 -0.1\n\n"
         }
-        model += "end of trees\n\nfeature_importances:\nf1=60\n\nparameters:\n[boosting: gbdt]\n"
+        model +=
+            "end of trees\n\nfeature_importances:\nf1=60\n\nparameters:\n[boosting: gbdt]\n"
             + "end of parameters\n\npandas_categorical:null\n"
         let path = try write("lgbm_round60.txt", model)
         #expect(isComplete(check(path)), "\(check(path))")

@@ -5,7 +5,7 @@ import Testing
 @testable import VigilCore
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The workarounds of PROCESS-NOTES.md, each proven with a real Python child.
@@ -25,10 +25,12 @@ struct ChildProcessTests {
                 executable: TestSupport.python, arguments: ["python3", TestSupport.fixtureTrainer] + trainerArgs,
                 environment: ProcessInfo.processInfo.environment
             ) { status in events.post("exit \(status)") }
-            pump = OutputPump(log: log, passthrough: false, tailBytes: tailBytes, lineObserver: { _, line in
-                lines.withLock { $0.append(String(line)) }
-                events.post("line \(line)")
-            }, onClosed: { events.post("closed") })
+            pump = OutputPump(
+                log: log, passthrough: false, tailBytes: tailBytes,
+                lineObserver: { _, line in
+                    lines.withLock { $0.append(String(line)) }
+                    events.post("line \(line)")
+                }, onClosed: { events.post("closed") })
             pump.start(stdoutFD: child.stdoutFD, stderrFD: child.stderrFD)
         }
 
@@ -141,7 +143,11 @@ struct ChildProcessTests {
         #expect(total.dropFirst().allSatisfy { $0 == 1_000_000 })
 
         let small = RotatingLog(path: dir + "/b.log", maxBytes: 100, backups: 2)
-        for _ in 0..<10 { _ = Array(repeating: UInt8(ascii: "x"), count: 60).withUnsafeBytes { small.write($0.baseAddress!, count: 60) } }
+        for _ in 0..<10 {
+            _ = Array(repeating: UInt8(ascii: "x"), count: 60).withUnsafeBytes {
+                small.write($0.baseAddress!, count: 60)
+            }
+        }
         small.close()
         #expect(FileManager.default.fileExists(atPath: dir + "/b.log.2"))
         #expect(!FileManager.default.fileExists(atPath: dir + "/b.log.3"))

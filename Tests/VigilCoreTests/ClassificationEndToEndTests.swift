@@ -4,7 +4,7 @@ import Testing
 @testable import VigilCore
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Verdicts as `vigil run` reaches them with real trainers, and `vigil policy` agreeing with it.
@@ -18,18 +18,23 @@ struct ClassificationEndToEndTests {
     }
 
     func run(_ name: String, policy: String = "python", _ trainerArgs: [String]) throws -> TestProcess {
-        try TestProcess.vigil([
-            "run", "--name", name, "--log-dir", logs, "--checkpoint-dir", dir + "/ckpt", "--policy", policy,
-            "--backoff", "0.05s", "--max-retries", "2",
-            "--", TestSupport.python, TestSupport.fixtureTrainer,
-        ] + trainerArgs)
+        try TestProcess.vigil(
+            [
+                "run", "--name", name, "--log-dir", logs, "--checkpoint-dir", dir + "/ckpt", "--policy", policy,
+                "--backoff", "0.05s", "--max-retries", "2",
+                "--", TestSupport.python, TestSupport.fixtureTrainer,
+            ] + trainerArgs)
     }
 
     @Test("ModuleNotFoundError: one attempt, exit 1, the verdict names the rule and the exception")
     func unrecoverableImport() throws {
         defer { TestSupport.remove(dir) }
-        let vigil = try run("import", ["--crash-at", "1", "--exception", "ModuleNotFoundError",
-                                       "--message", "No module named 'torchvision'"])
+        let vigil = try run(
+            "import",
+            [
+                "--crash-at", "1", "--exception", "ModuleNotFoundError",
+                "--message", "No module named 'torchvision'",
+            ])
         #expect(vigil.exitCode() == 1, "\(vigil.output)")
         let journal = try TestSupport.journal(logs, "import")
         #expect(journal.state == .failed)
@@ -44,8 +49,12 @@ struct ClassificationEndToEndTests {
     @Test("a recoverable Python error is restarted and the run completes")
     func recoverableRestarted() throws {
         defer { TestSupport.remove(dir) }
-        let vigil = try run("value", ["--steps", "3", "--crash-at", "2", "--exception", "ValueError", "--chained",
-                                      "--crash-times", "1", "--state-file", dir + "/state"])
+        let vigil = try run(
+            "value",
+            [
+                "--steps", "3", "--crash-at", "2", "--exception", "ValueError", "--chained",
+                "--crash-times", "1", "--state-file", dir + "/state",
+            ])
         #expect(vigil.exitCode() == 0, "\(vigil.output)")
         let attempts = try TestSupport.journal(logs, "value").attempts
         #expect(attempts.count == 2)
@@ -57,8 +66,12 @@ struct ClassificationEndToEndTests {
     func outsideSigkill() throws {
         defer { TestSupport.remove(dir) }
         let pidFile = dir + "/pids"
-        let vigil = try run("killed", policy: "pytorch", ["--steps", "3", "--hang-at", "1", "--hang-times", "1",
-                                                           "--state-file", dir + "/state", "--pid-file", pidFile])
+        let vigil = try run(
+            "killed", policy: "pytorch",
+            [
+                "--steps", "3", "--hang-at", "1", "--hang-times", "1",
+                "--state-file", dir + "/state", "--pid-file", pidFile,
+            ])
         #expect(vigil.waitForLine(containing: "hanging"))
         let trainer = try #require(TestSupport.pids(in: pidFile).first)
         kill(trainer, SIGKILL)
@@ -73,8 +86,13 @@ struct ClassificationEndToEndTests {
     func explainAgreesWithRun() throws {
         defer { TestSupport.remove(dir) }
         let cases: [(String, [String])] = [
-            ("oom", ["--crash-at", "1", "--exception", "torch.cuda.OutOfMemoryError", "--message",
-                     "CUDA out of memory. Tried to allocate 2.00 GiB"]),
+            (
+                "oom",
+                [
+                    "--crash-at", "1", "--exception", "torch.cuda.OutOfMemoryError", "--message",
+                    "CUDA out of memory. Tried to allocate 2.00 GiB",
+                ]
+            ),
             ("chained", ["--crash-at", "1", "--exception", "FileNotFoundError", "--chained"]),
             ("exit3", ["--crash-at", "1", "--exit-code", "3"]),
             ("segv", ["--crash-at", "1", "--signal-self", "SEGV"]),
@@ -88,8 +106,11 @@ struct ClassificationEndToEndTests {
             case .exited(let code): status = ["--exit-code", String(code)]
             case .signaled(let signal): status = ["--signal", signal.name]
             }
-            let explain = try TestProcess.vigil(["policy", "explain", "--policy", "pytorch",
-                                                 "--log", "\(logs)/\(name)/\(attempt.log)"] + status)
+            let explain = try TestProcess.vigil(
+                [
+                    "policy", "explain", "--policy", "pytorch",
+                    "--log", "\(logs)/\(name)/\(attempt.log)",
+                ] + status)
             #expect(explain.exitCode() == 0)
             let verdict = try #require(attempt.verdict)
             #expect(explain.stdout.contains("class:  \(verdict.verdict.rawValue)"), "\(name): \(explain.output)")
@@ -102,17 +123,25 @@ struct ClassificationEndToEndTests {
     func malformedPolicyRunsNothing() throws {
         defer { TestSupport.remove(dir) }
         let cases: [(String, String)] = [
-            ("{ restart: { maxRetires: 3 } }", "restart.maxRetires: unknown key 'maxRetires' (did you mean 'maxRetries'?)"),
+            (
+                "{ restart: { maxRetires: 3 } }",
+                "restart.maxRetires: unknown key 'maxRetires' (did you mean 'maxRetries'?)"
+            ),
             ("{ restart: { maxRetries: \"three\" } }", "restart.maxRetries: expected an integer, got a string"),
             ("{\n  restart: {\n    maxRetries: 3\n    backoff: {},\n  },\n}", "syntax error at line 4"),
-            ("{ rules: [ { name: \"x\", class: \"recoverable\", output: [\"(unclosed\"] } ] }", "rule 'x': invalid regular expression"),
+            (
+                "{ rules: [ { name: \"x\", class: \"recoverable\", output: [\"(unclosed\"] } ] }",
+                "rule 'x': invalid regular expression"
+            ),
         ]
         for (index, (text, message)) in cases.enumerated() {
             let path = "\(dir)/bad-\(index).json5"
             try text.write(toFile: path, atomically: true, encoding: .utf8)
             let marker = "\(dir)/ran-\(index)"
-            let vigil = try TestProcess.vigil(["run", "--log-dir", logs, "--policy", path, "--",
-                                               "/usr/bin/touch", marker])
+            let vigil = try TestProcess.vigil([
+                "run", "--log-dir", logs, "--policy", path, "--",
+                "/usr/bin/touch", marker,
+            ])
             #expect(vigil.exitCode() == 78, "\(vigil.output)")
             #expect(vigil.stderr.contains(path), "\(vigil.stderr)")
             #expect(vigil.stderr.contains(message), "\(vigil.stderr)")

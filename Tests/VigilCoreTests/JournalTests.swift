@@ -5,7 +5,9 @@ import Testing
 
 @Suite("Journal, run names, backoff")
 struct JournalTests {
-    @Test("timestamps round-trip at millisecond resolution", arguments: [0.0, 1_700_000_000.123, 1_795_000_123.999, 951_782_400.5])
+    @Test(
+        "timestamps round-trip at millisecond resolution",
+        arguments: [0.0, 1_700_000_000.123, 1_795_000_123.999, 951_782_400.5])
     func timestamps(seconds: Double) throws {
         let date = Date(timeIntervalSince1970: seconds)
         let text = Journal.timestamp(date)
@@ -20,13 +22,16 @@ struct JournalTests {
     @Test("a journal survives encoding and decoding unchanged")
     func journalRoundTrip() throws {
         let now = Date(timeIntervalSince1970: 1_795_000_000.25)
-        var journal = Journal(run: "train-1", runID: "id", command: ["python3", "train.py"], workingDirectory: "/w",
-                              policy: "pytorch", now: now)
-        var attempt = Journal.Attempt(number: 1, argv: ["python3", "train.py"], startedAt: now, supervisorPID: 42,
-                                      log: "attempt-001.log")
+        var journal = Journal(
+            run: "train-1", runID: "id", command: ["python3", "train.py"], workingDirectory: "/w",
+            policy: "pytorch", now: now)
+        var attempt = Journal.Attempt(
+            number: 1, argv: ["python3", "train.py"], startedAt: now, supervisorPID: 42,
+            log: "attempt-001.log")
         attempt.exit = .signaled(.kill)
-        attempt.verdict = Verdict(verdict: .recoverable, rule: "oom-killed", reason: "r",
-                                  exception: PythonException(type: "MemoryError", message: ""))
+        attempt.verdict = Verdict(
+            verdict: .recoverable, rule: "oom-killed", reason: "r",
+            exception: PythonException(type: "MemoryError", message: ""))
         attempt.signalsSent = [Journal.SentSignal(signal: "TERM", at: now, reason: "stop")]
         journal.attempts = [attempt]
         let dir = try TestSupport.temporaryDirectory()
@@ -57,13 +62,24 @@ struct JournalTests {
 
     @Test("the default run name is stable for the same command and place, and differs otherwise")
     func runNames() throws {
-        let a = RunDirectory.defaultName(command: ["python3", "train.py", "--config", "c.yaml"], workingDirectory: "/w")
-        #expect(a == RunDirectory.defaultName(command: ["python3", "train.py", "--config", "c.yaml"], workingDirectory: "/w"))
+        let a = RunDirectory.defaultName(
+            command: ["python3", "train.py", "--config", "c.yaml"], workingDirectory: "/w")
+        #expect(
+            a
+                == RunDirectory.defaultName(
+                    command: ["python3", "train.py", "--config", "c.yaml"], workingDirectory: "/w"))
         #expect(a.hasPrefix("train-"))
-        #expect(a != RunDirectory.defaultName(command: ["python3", "train.py", "--config", "d.yaml"], workingDirectory: "/w"))
-        #expect(a != RunDirectory.defaultName(command: ["python3", "train.py", "--config", "c.yaml"], workingDirectory: "/v"))
-        #expect(RunDirectory.defaultName(command: ["torchrun", "--nproc_per_node=2", "src/fit.py"], workingDirectory: "/")
-            .hasPrefix("fit-"))
+        #expect(
+            a
+                != RunDirectory.defaultName(
+                    command: ["python3", "train.py", "--config", "d.yaml"], workingDirectory: "/w"))
+        #expect(
+            a
+                != RunDirectory.defaultName(
+                    command: ["python3", "train.py", "--config", "c.yaml"], workingDirectory: "/v"))
+        #expect(
+            RunDirectory.defaultName(command: ["torchrun", "--nproc_per_node=2", "src/fit.py"], workingDirectory: "/")
+                .hasPrefix("fit-"))
         #expect(throws: VigilError.self) { try RunDirectory.validate(name: "../etc") }
         #expect(throws: VigilError.self) { try RunDirectory.validate(name: "") }
         try RunDirectory.validate(name: "exp-3_lr.1e-4")
@@ -79,20 +95,26 @@ struct JournalTests {
         #expect(Backoff(initial: 0, factor: 2, maximum: 5, jitter: 0.5).delay(afterFailure: 4, unit: 0.9) == 0)
     }
 
-    @Test("the output prefilter finds a literal every match needs, or declines", arguments: [
-        ("CUDA out of memory", ["CUDA out of memory"], false),
-        ("(?i)loss[=: ]+(nan|inf)", ["loss"], true),
-        ("(?:NCCL|RCCL) error", [" error"], false),
-        ("Watchdog caught collective operation timeout", ["Watchdog caught collective operation timeout"], false),
-        ("^(?:\\[\\w+\\]:\\s*)?(?:\\w+\\.)*(?:ModuleNotFoundError|TabError)(?::|$)", ["ModuleNotFoundError", "TabError"], false),
-        ("DataLoader worker \\(pid", ["DataLoader worker (pid"], false),
-        ("colou?r map", ["r map"], false),
-        ("\\d+ errors?", [" error"], false),
-    ])
+    @Test(
+        "the output prefilter finds a literal every match needs, or declines",
+        arguments: [
+            ("CUDA out of memory", ["CUDA out of memory"], false),
+            ("(?i)loss[=: ]+(nan|inf)", ["loss"], true),
+            ("(?:NCCL|RCCL) error", [" error"], false),
+            ("Watchdog caught collective operation timeout", ["Watchdog caught collective operation timeout"], false),
+            (
+                "^(?:\\[\\w+\\]:\\s*)?(?:\\w+\\.)*(?:ModuleNotFoundError|TabError)(?::|$)",
+                ["ModuleNotFoundError", "TabError"], false
+            ),
+            ("DataLoader worker \\(pid", ["DataLoader worker (pid"], false),
+            ("colou?r map", ["r map"], false),
+            ("\\d+ errors?", [" error"], false),
+        ])
     func prefilter(pattern: String, literals: [String], ignoresCase: Bool) throws {
         let prefilter = try #require(LiteralPrefilter(pattern: pattern))
-        #expect(prefilter.alternatives.map { String(decoding: $0, as: UTF8.self) }.sorted()
-            == literals.map { ignoresCase ? $0.lowercased() : $0 }.sorted())
+        #expect(
+            prefilter.alternatives.map { String(decoding: $0, as: UTF8.self) }.sorted()
+                == literals.map { ignoresCase ? $0.lowercased() : $0 }.sorted())
         #expect(prefilter.ignoresCase == ignoresCase)
     }
 

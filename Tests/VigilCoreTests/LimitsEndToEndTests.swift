@@ -4,7 +4,7 @@ import Testing
 @testable import VigilCore
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Time limits, the stop sequence with its checkpoint signal, stalls and live rules, with the
@@ -22,33 +22,40 @@ struct LimitsEndToEndTests {
     func policy(_ sections: String, base: String? = nil) throws -> String {
         let path = dir + "/policy-\(UUID().uuidString.prefix(6)).json5"
         try """
-            {
-              \(base.map { "extends: \"\($0)\"," } ?? "")
-              restart: { maxRetries: 3, backoff: { initial: "10ms" } },
-              resume: { args: ["--resume", "{checkpoint}"] },
-              checkpoints: { dir: "\(checkpoints)", pattern: "ckpt_step{step}.json", settle: "1s" },
-              \(sections)
-            }
-            """.write(toFile: path, atomically: true, encoding: .utf8)
+        {
+          \(base.map { "extends: \"\($0)\"," } ?? "")
+          restart: { maxRetries: 3, backoff: { initial: "10ms" } },
+          resume: { args: ["--resume", "{checkpoint}"] },
+          checkpoints: { dir: "\(checkpoints)", pattern: "ckpt_step{step}.json", settle: "1s" },
+          \(sections)
+        }
+        """.write(toFile: path, atomically: true, encoding: .utf8)
         return path
     }
 
-    func vigil(_ name: String, policy: String, _ vigilArgs: [String] = [], _ trainerArgs: [String]) throws -> TestProcess {
-        try TestProcess.vigil(["run", "--name", name, "--log-dir", logs, "--policy", policy] + vigilArgs
-            + ["--", TestSupport.python, TestSupport.fixtureTrainer, "--checkpoint-dir", checkpoints] + trainerArgs)
+    func vigil(
+        _ name: String, policy: String, _ vigilArgs: [String] = [], _ trainerArgs: [String]
+    ) throws -> TestProcess {
+        try TestProcess.vigil(
+            ["run", "--name", name, "--log-dir", logs, "--policy", policy] + vigilArgs
+                + ["--", TestSupport.python, TestSupport.fixtureTrainer, "--checkpoint-dir", checkpoints] + trainerArgs)
     }
 
     func seconds(_ a: Date, _ b: Date) -> Double { b.timeIntervalSince(a) }
 
     func event(_ attempt: Journal.Attempt, _ text: String) throws -> Journal.StopEvent {
-        try #require(attempt.stopEvents?.first { $0.event.contains(text) }, "no stop event '\(text)' in \(attempt.stopEvents ?? [])")
+        try #require(
+            attempt.stopEvents?.first { $0.event.contains(text) },
+            "no stop event '\(text)' in \(attempt.stopEvents ?? [])")
     }
 
     @Test("attempt limit: USR1 first, the new checkpoint is waited for, then TERM; the next attempt resumes from it")
     func attemptLimit() throws {
         defer { TestSupport.remove(dir) }
-        let policy = try policy(#"limits: { attempt: "2s" }, stop: { checkpointLead: "500ms", checkpointTimeout: "5s", termGrace: "2s" },"#)
-        let vigil = try vigil("limit", policy: policy, [], ["--steps", "60", "--step-time", "0.05", "--checkpoint-every", "0"])
+        let policy = try policy(
+            #"limits: { attempt: "2s" }, stop: { checkpointLead: "500ms", checkpointTimeout: "5s", termGrace: "2s" },"#)
+        let vigil = try vigil(
+            "limit", policy: policy, [], ["--steps", "60", "--step-time", "0.05", "--checkpoint-every", "0"])
         #expect(vigil.exitCode() == 0, "\(vigil.output)")
         let attempts = try TestSupport.journal(logs, "limit").attempts
         #expect(attempts.count >= 2)
@@ -57,8 +64,9 @@ struct LimitsEndToEndTests {
         #expect(first.verdict?.rule == "attempt-time-limit")
         let usr1 = try event(first, "sent USR1")
         let term = try event(first, "sent TERM")
-        #expect(first.stopEvents?.firstIndex { $0.event.contains("USR1") }
-            ?? 0 < first.stopEvents?.firstIndex { $0.event.contains("TERM") } ?? 0)
+        #expect(
+            first.stopEvents?.firstIndex { $0.event.contains("USR1") }
+                ?? 0 < first.stopEvents?.firstIndex { $0.event.contains("TERM") } ?? 0)
         // The phases, each within its bound: USR1 at limit − lead, TERM once the checkpoint is there.
         #expect(seconds(first.startedAt, usr1.at) >= 1.45 && seconds(first.startedAt, usr1.at) < 2.5)
         #expect(seconds(usr1.at, term.at) < 5, "TERM waited for the whole checkpoint timeout")
@@ -74,10 +82,12 @@ struct LimitsEndToEndTests {
         defer { TestSupport.remove(dir) }
         let pidFile = dir + "/pids"
         let policy = try policy(#"stop: { checkpointTimeout: "600ms", termGrace: "600ms" },"#)
-        let vigil = try vigil("deaf", policy: policy, [], [
-            "--usr1", "ignore", "--ignore-term", "--workers", "2", "--workers-ignore-term", "--pid-file", pidFile,
-            "--hang-at", "1",
-        ])
+        let vigil = try vigil(
+            "deaf", policy: policy, [],
+            [
+                "--usr1", "ignore", "--ignore-term", "--workers", "2", "--workers-ignore-term", "--pid-file", pidFile,
+                "--hang-at", "1",
+            ])
         #expect(vigil.waitForLine(containing: "hanging"))
         let pids = TestSupport.pids(in: pidFile)
         vigil.send(.terminate)
@@ -127,7 +137,8 @@ struct LimitsEndToEndTests {
     @Test("limits.total spent across invocations: exit 2 with the reason")
     func totalBudget() throws {
         defer { TestSupport.remove(dir) }
-        let policy = try policy(#"limits: { total: "2s" }, stop: { checkpointLead: "200ms", checkpointTimeout: "3s", termGrace: "2s" },"#)
+        let policy = try policy(
+            #"limits: { total: "2s" }, stop: { checkpointLead: "200ms", checkpointTimeout: "3s", termGrace: "2s" },"#)
         let args = ["--steps", "100", "--step-time", "0.05", "--checkpoint-every", "0"]
         let first = try vigil("total", policy: policy, ["--time-limit", "1.2s"], args)
         #expect(first.exitCode() == 75, "\(first.output)")
@@ -141,7 +152,8 @@ struct LimitsEndToEndTests {
         #expect(journal.attempts.last?.stopCause == "total-budget")
     }
 
-    @Test("SIGTERM and SIGUSR1 to vigil run the checkpoint sequence, then exit 75", arguments: [Signal.terminate, .user1])
+    @Test(
+        "SIGTERM and SIGUSR1 to vigil run the checkpoint sequence, then exit 75", arguments: [Signal.terminate, .user1])
     func signalsToVigil(signal: Signal) throws {
         defer { TestSupport.remove(dir) }
         let policy = try policy(#"stop: { checkpointTimeout: "5s", termGrace: "2s" },"#)
@@ -160,9 +172,11 @@ struct LimitsEndToEndTests {
     func stall() throws {
         defer { TestSupport.remove(dir) }
         let policy = try policy(#"limits: { stall: "1s" }, stop: { termGrace: "1s" },"#, base: "python")
-        let vigil = try vigil("hung", policy: policy, [], [
-            "--steps", "3", "--pool-hang-at", "2", "--hang-times", "1", "--state-file", dir + "/state",
-        ])
+        let vigil = try vigil(
+            "hung", policy: policy, [],
+            [
+                "--steps", "3", "--pool-hang-at", "2", "--hang-times", "1", "--state-file", dir + "/state",
+            ])
         #expect(vigil.exitCode() == 0, "\(vigil.output)")
         let attempts = try TestSupport.journal(logs, "hung").attempts
         #expect(attempts.count == 2)
@@ -179,13 +193,18 @@ struct LimitsEndToEndTests {
         #expect(attempts[1].resumeStep == 1)  // it hung in step 2, before checkpointing it
     }
 
-    @Test("a loss turning to nan: the live rule stops the trainer within a line, the post-NaN checkpoint is not resumed from")
+    @Test(
+        "a loss turning to nan: the live rule stops the trainer within a line, the post-NaN checkpoint is not resumed from"
+    )
     func nanLoss() throws {
         defer { TestSupport.remove(dir) }
         let policy = try policy("", base: "pytorch")
-        let vigil = try vigil("nan", policy: policy, [], [
-            "--steps", "8", "--step-time", "0.2", "--nan-at", "4", "--nan-times", "1", "--state-file", dir + "/state",
-        ])
+        let vigil = try vigil(
+            "nan", policy: policy, [],
+            [
+                "--steps", "8", "--step-time", "0.2", "--nan-at", "4", "--nan-times", "1", "--state-file",
+                dir + "/state",
+            ])
         #expect(vigil.exitCode() == 0, "\(vigil.output)")
         let attempts = try TestSupport.journal(logs, "nan").attempts
         #expect(attempts.count == 2)
@@ -206,10 +225,13 @@ struct LimitsEndToEndTests {
         defer { TestSupport.remove(dir) }
         // The trainer ignores SIGTERM, so it writes more checkpoints after the NaN until SIGKILL.
         let policy = try policy(#"stop: { termGrace: "700ms" },"#, base: "pytorch")
-        let vigil = try vigil("poison", policy: policy, [], [
-            "--steps", "12", "--step-time", "0.1", "--nan-at", "4", "--nan-times", "1", "--state-file", dir + "/state",
-            "--ignore-term",
-        ])
+        let vigil = try vigil(
+            "poison", policy: policy, [],
+            [
+                "--steps", "12", "--step-time", "0.1", "--nan-at", "4", "--nan-times", "1", "--state-file",
+                dir + "/state",
+                "--ignore-term",
+            ])
         #expect(vigil.exitCode() == 0, "\(vigil.output)")
         let attempts = try TestSupport.journal(logs, "poison").attempts
         #expect(attempts.count == 2)

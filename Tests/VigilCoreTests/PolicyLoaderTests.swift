@@ -68,7 +68,8 @@ struct PolicyLoaderTests {
             "unknown top-level key", "{ rule: [] }", key: "rule", "unknown key 'rule'", "did you mean 'rules'?"),
         MalformedPolicy(
             "unknown key without a close match lists the known ones", "{ stop: { whenever: 1 } }",
-            key: "stop.whenever", "unknown key 'whenever'", "known keys here: checkpointLead, checkpointSignal, checkpointTimeout, dumpSignal, termGrace"),
+            key: "stop.whenever", "unknown key 'whenever'",
+            "known keys here: checkpointLead, checkpointSignal, checkpointTimeout, dumpSignal, termGrace"),
         MalformedPolicy(
             "unknown key inside a rule",
             "{ rules: [{ name: 'oom', class: 'recoverable', exitCode: [137] }] }", key: "rules[0].exitCode",
@@ -364,7 +365,8 @@ struct PolicyLoaderTests {
             policy.rules.map(\.name) == [
                 "a-first", "shared", "permission-error",  // a's
                 "b-first", "b-last",  // b's, without the one a replaced
-                "attempt-time-limit", "hung", "command-not-found", "command-not-executable", "any-failure",  // the default's
+                // the default's:
+                "attempt-time-limit", "hung", "command-not-found", "command-not-executable", "any-failure",
             ])
         let shared = try #require(policy.rules.first { $0.name == "shared" })
         #expect(shared.verdict == .unrecoverable)

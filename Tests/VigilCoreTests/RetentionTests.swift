@@ -11,12 +11,15 @@ struct RetentionTests {
     static let epoch = Date(timeIntervalSince1970: 1_700_000_000)
 
     /// A checkpoint at `step`; `second` orders ones with the same step.
-    static func checkpoint(_ step: Int, _ metrics: [String: Double] = [:], invalid: String? = nil,
-                           second: Double = 0, name: String? = nil, size: Int = 1000) -> Checkpoint {
+    static func checkpoint(
+        _ step: Int, _ metrics: [String: Double] = [:], invalid: String? = nil,
+        second: Double = 0, name: String? = nil, size: Int = 1000
+    ) -> Checkpoint {
         let name = name ?? "model_\(step).pt"
-        return Checkpoint(path: "/ck/" + name, name: name, step: step, isDirectory: false, size: size,
-                          modified: epoch.addingTimeInterval(Double(step) + second), metrics: metrics,
-                          invalidReason: invalid)
+        return Checkpoint(
+            path: "/ck/" + name, name: name, step: step, isDirectory: false, size: size,
+            modified: epoch.addingTimeInterval(Double(step) + second), metrics: metrics,
+            invalidReason: invalid)
     }
 
     static func path(_ step: Int) -> String { "/ck/model_\(step).pt" }
@@ -45,40 +48,53 @@ struct RetentionTests {
         var testDescription: String { label }
     }
 
-    static func best(_ order: RetentionRule.Order, _ count: Int,
-                     _ metric: String = "profit") -> RetentionRule.BestRule {
+    static func best(
+        _ order: RetentionRule.Order, _ count: Int,
+        _ metric: String = "profit"
+    ) -> RetentionRule.BestRule {
         RetentionRule.BestRule(metric: metric, order: order, count: count)
     }
 
     static let cases: [RetentionCase] = [
         RetentionCase(label: "keepLast 3", rule: RetentionRule(keepLast: 3), kept: [80, 90, 100]),
-        RetentionCase(label: "keepLast 1, no resume target", rule: RetentionRule(keepLast: 1), resume: nil,
-                      kept: [100]),
+        RetentionCase(
+            label: "keepLast 1, no resume target", rule: RetentionRule(keepLast: 1), resume: nil,
+            kept: [100]),
         RetentionCase(label: "keepLast larger than the set", rule: RetentionRule(keepLast: 50), kept: validSteps),
-        RetentionCase(label: "keepEvery 30 (+ resume target)", rule: RetentionRule(keepEvery: 30),
-                      kept: [30, 60, 90, 100]),
-        RetentionCase(label: "keepEvery 20 skips the invalid one", rule: RetentionRule(keepEvery: 20),
-                      kept: [20, 40, 60, 80, 100]),
-        RetentionCase(label: "keepEvery 30, no resume target", rule: RetentionRule(keepEvery: 30), resume: nil,
-                      kept: [30, 60, 90]),
-        RetentionCase(label: "keepBest max 2 ignores the invalid best", rule: RetentionRule(keepBest: best(.max, 2)),
-                      kept: [40, 90, 100]),
+        RetentionCase(
+            label: "keepEvery 30 (+ resume target)", rule: RetentionRule(keepEvery: 30),
+            kept: [30, 60, 90, 100]),
+        RetentionCase(
+            label: "keepEvery 20 skips the invalid one", rule: RetentionRule(keepEvery: 20),
+            kept: [20, 40, 60, 80, 100]),
+        RetentionCase(
+            label: "keepEvery 30, no resume target", rule: RetentionRule(keepEvery: 30), resume: nil,
+            kept: [30, 60, 90]),
+        RetentionCase(
+            label: "keepBest max 2 ignores the invalid best", rule: RetentionRule(keepBest: best(.max, 2)),
+            kept: [40, 90, 100]),
         RetentionCase(label: "keepBest min 2", rule: RetentionRule(keepBest: best(.min, 2)), kept: [60, 100]),
         RetentionCase(label: "keepBest min 3", rule: RetentionRule(keepBest: best(.min, 3)), kept: [30, 60, 100]),
-        RetentionCase(label: "keepBest min by loss", rule: RetentionRule(keepBest: best(.min, 1, "loss")),
-                      resume: nil, kept: [100]),
-        RetentionCase(label: "keepBest count above the eligible ones skips the one without the metric",
-                      rule: RetentionRule(keepBest: best(.max, 20)), resume: nil,
-                      kept: [10, 20, 30, 40, 60, 80, 90, 100]),
-        RetentionCase(label: "keepBest on a metric nobody has", rule: RetentionRule(keepBest: best(.max, 3, "acc")),
-                      kept: [100]),
-        RetentionCase(label: "keepLast 2 + keepBest max 1", rule: RetentionRule(keepLast: 2, keepBest: best(.max, 1)),
-                      kept: [40, 90, 100]),
-        RetentionCase(label: "keepLast 2 + keepEvery 40 + keepBest min 1",
-                      rule: RetentionRule(keepLast: 2, keepEvery: 40, keepBest: best(.min, 1)),
-                      kept: [40, 60, 80, 90, 100]),
-        RetentionCase(label: "keepEvery 100 + keepBest max 1, resume target in the middle",
-                      rule: RetentionRule(keepEvery: 100, keepBest: best(.max, 1)), resume: 30, kept: [30, 40, 100]),
+        RetentionCase(
+            label: "keepBest min by loss", rule: RetentionRule(keepBest: best(.min, 1, "loss")),
+            resume: nil, kept: [100]),
+        RetentionCase(
+            label: "keepBest count above the eligible ones skips the one without the metric",
+            rule: RetentionRule(keepBest: best(.max, 20)), resume: nil,
+            kept: [10, 20, 30, 40, 60, 80, 90, 100]),
+        RetentionCase(
+            label: "keepBest on a metric nobody has", rule: RetentionRule(keepBest: best(.max, 3, "acc")),
+            kept: [100]),
+        RetentionCase(
+            label: "keepLast 2 + keepBest max 1", rule: RetentionRule(keepLast: 2, keepBest: best(.max, 1)),
+            kept: [40, 90, 100]),
+        RetentionCase(
+            label: "keepLast 2 + keepEvery 40 + keepBest min 1",
+            rule: RetentionRule(keepLast: 2, keepEvery: 40, keepBest: best(.min, 1)),
+            kept: [40, 60, 80, 90, 100]),
+        RetentionCase(
+            label: "keepEvery 100 + keepBest max 1, resume target in the middle",
+            rule: RetentionRule(keepEvery: 100, keepBest: best(.max, 1)), resume: 30, kept: [30, 40, 100]),
         RetentionCase(label: "keepEvery 0 keeps nothing by itself", rule: RetentionRule(keepEvery: 0), kept: [100]),
     ]
 
@@ -111,8 +127,9 @@ struct RetentionTests {
     @Test("reasons say every rule that keeps a checkpoint, in a fixed order")
     func reasons() {
         let rule = RetentionRule(keepLast: 2, keepEvery: 50, keepBest: Self.best(.min, 2))
-        let plan = RetentionPlan.make(Self.fixture, rule: rule, resumeTarget: Self.path(100),
-                                      protected: [Self.path(20)])
+        let plan = RetentionPlan.make(
+            Self.fixture, rule: rule, resumeTarget: Self.path(100),
+            protected: [Self.path(20)])
         #expect(plan.reasons[Self.path(100)] == ["resume target", "last 2", "best profit", "every 50"])
         #expect(plan.reasons[Self.path(90)] == ["last 2"])
         #expect(plan.reasons[Self.path(60)] == ["best profit"])
@@ -123,8 +140,9 @@ struct RetentionTests {
 
     @Test("protected paths are never removed; an invalid protected one stays out of the plan")
     func protectedPaths() {
-        let plan = RetentionPlan.make(Self.fixture, rule: RetentionRule(keepLast: 1), resumeTarget: Self.path(100),
-                                      protected: [Self.path(10), Self.path(50), "/elsewhere/x.pt"])
+        let plan = RetentionPlan.make(
+            Self.fixture, rule: RetentionRule(keepLast: 1), resumeTarget: Self.path(100),
+            protected: [Self.path(10), Self.path(50), "/elsewhere/x.pt"])
         #expect(plan.keep.map(\.step) == [10, 100])
         #expect(plan.remove.map(\.step) == [20, 30, 40, 60, 70, 80, 90])
         #expect(plan.reasons["/elsewhere/x.pt"] == nil)
@@ -146,18 +164,21 @@ struct RetentionTests {
         let older = Self.checkpoint(100, ["profit": 1], second: 0, name: "a_100.pt")
         let newer = Self.checkpoint(100, ["profit": 1], second: 5, name: "b_100.pt")
         let earlier = Self.checkpoint(90, ["profit": 0])
-        let plan = RetentionPlan.make([newer, earlier, older], rule: RetentionRule(keepLast: 1),
-                                      resumeTarget: newer.path)
+        let plan = RetentionPlan.make(
+            [newer, earlier, older], rule: RetentionRule(keepLast: 1),
+            resumeTarget: newer.path)
         #expect(plan.keep == [newer])
         #expect(plan.remove == [earlier, older])
         let two = RetentionPlan.make([newer, earlier, older], rule: RetentionRule(keepLast: 2), resumeTarget: nil)
         #expect(two.keep == [older, newer])
         // Equal metric values: the newer one ranks first.
-        let best = RetentionPlan.make([newer, earlier, older], rule: RetentionRule(keepBest: Self.best(.max, 1)),
-                                      resumeTarget: nil)
+        let best = RetentionPlan.make(
+            [newer, earlier, older], rule: RetentionRule(keepBest: Self.best(.max, 1)),
+            resumeTarget: nil)
         #expect(best.keep == [newer])
-        let every = RetentionPlan.make([newer, earlier, older], rule: RetentionRule(keepEvery: 100),
-                                       resumeTarget: nil)
+        let every = RetentionPlan.make(
+            [newer, earlier, older], rule: RetentionRule(keepEvery: 100),
+            resumeTarget: nil)
         #expect(every.keep == [older, newer])
     }
 
@@ -167,16 +188,18 @@ struct RetentionTests {
             Self.checkpoint(10, ["loss": .nan]), Self.checkpoint(20, ["loss": -.infinity]),
             Self.checkpoint(30, ["loss": 0.5]), Self.checkpoint(40, ["loss": 0.7]),
         ]
-        let plan = RetentionPlan.make(checkpoints, rule: RetentionRule(keepBest: Self.best(.min, 1, "loss")),
-                                      resumeTarget: Self.path(40))
+        let plan = RetentionPlan.make(
+            checkpoints, rule: RetentionRule(keepBest: Self.best(.min, 1, "loss")),
+            resumeTarget: Self.path(40))
         #expect(plan.keep.map(\.step) == [30, 40])
     }
 
     @Test("a path listed twice is planned for once")
     func duplicatePaths() {
         let c = Self.checkpoint(10)
-        let plan = RetentionPlan.make([c, c, Self.checkpoint(20)], rule: RetentionRule(keepLast: 1),
-                                      resumeTarget: nil)
+        let plan = RetentionPlan.make(
+            [c, c, Self.checkpoint(20)], rule: RetentionRule(keepLast: 1),
+            resumeTarget: nil)
         #expect(plan.keep.map(\.step) == [20])
         #expect(plan.remove.map(\.step) == [10])
     }
@@ -209,16 +232,19 @@ struct RetentionTests {
             step += i > 0 && roll == 0 ? 0 : (roll == 9 ? 20 : 10)
             var metrics: [String: Double] = [:]
             if Int.random(in: 0..<100, using: &rng) >= 15 {
-                metrics[metric] = ties
+                metrics[metric] =
+                    ties
                     ? Double(Int.random(in: -3...3, using: &rng))
                     : drift * Double(i) + Double.random(in: -50...50, using: &rng)
             }
             if Bool.random(using: &rng) { metrics["loss"] = Double.random(in: 0...5, using: &rng) }
             let invalid = Int.random(in: 0..<10, using: &rng) == 0 ? "partial write" : nil
             if invalid != nil, Bool.random(using: &rng) { metrics[metric] = 1e9 }
-            result.append(Checkpoint(path: "/ck/c\(i)_\(step).pt", name: "c\(i)_\(step).pt", step: step,
-                                     isDirectory: false, size: 100, modified: epoch.addingTimeInterval(Double(i)),
-                                     metrics: metrics, invalidReason: invalid))
+            result.append(
+                Checkpoint(
+                    path: "/ck/c\(i)_\(step).pt", name: "c\(i)_\(step).pt", step: step,
+                    isDirectory: false, size: 100, modified: epoch.addingTimeInterval(Double(i)),
+                    metrics: metrics, invalidReason: invalid))
         }
         result.shuffle(using: &rng)
         return result
@@ -279,8 +305,10 @@ struct RetentionTests {
 /// `vigil checkpoints summary`.
 @Suite("Checkpoint summary")
 struct CheckpointSummaryTests {
-    static func checkpoint(_ step: Int, _ metrics: [String: Double] = [:], invalid: String? = nil,
-                           size: Int = 1000) -> Checkpoint {
+    static func checkpoint(
+        _ step: Int, _ metrics: [String: Double] = [:], invalid: String? = nil,
+        size: Int = 1000
+    ) -> Checkpoint {
         RetentionTests.checkpoint(step, metrics, invalid: invalid, size: size)
     }
 
@@ -332,23 +360,27 @@ struct CheckpointSummaryTests {
         let checkpoints = steps.map { Self.checkpoint($0) } + [Self.checkpoint(50, invalid: "partial write")]
         let summary = CheckpointSummary(checkpoints, bestMetric: nil)
         #expect(summary.interval == 10)
-        #expect(summary.gaps == [
-            .init(after: 40, before: 60, interval: 10, missing: 1),
-            .init(after: 80, before: 110, interval: 10, missing: 2),
-        ])
-        #expect(summary.gaps.first?.description
-            == "no checkpoint between steps 40 and 60: expected every 10, about 1 missing")
+        #expect(
+            summary.gaps == [
+                .init(after: 40, before: 60, interval: 10, missing: 1),
+                .init(after: 80, before: 110, interval: 10, missing: 2),
+            ])
+        #expect(
+            summary.gaps.first?.description
+                == "no checkpoint between steps 40 and 60: expected every 10, about 1 missing")
         #expect(summary.rendered().contains("every 10 steps; no checkpoint between steps 40 and 60"))
     }
 
-    @Test("gaps: regular, duplicate steps, an even number of intervals", arguments: [
-        ([100, 200, 300, 400], 100.0, []),
-        ([5, 10, 15, 20, 20, 25], 5.0, []),
-        ([10, 20, 40, 60], 20.0, []),
-        ([10, 20, 30, 45, 75], 12.5, [[45, 75]]),
-        ([10, 20, 35, 80], 15.0, [[35, 80]]),
-        ([0, 1000, 1001, 1002, 2000], 499.5, [[0, 1000], [1002, 2000]]),
-    ] as [([Int], Double, [[Int]])])
+    @Test(
+        "gaps: regular, duplicate steps, an even number of intervals",
+        arguments: [
+            ([100, 200, 300, 400], 100.0, []),
+            ([5, 10, 15, 20, 20, 25], 5.0, []),
+            ([10, 20, 40, 60], 20.0, []),
+            ([10, 20, 30, 45, 75], 12.5, [[45, 75]]),
+            ([10, 20, 35, 80], 15.0, [[35, 80]]),
+            ([0, 1000, 1001, 1002, 2000], 499.5, [[0, 1000], [1002, 2000]]),
+        ] as [([Int], Double, [[Int]])])
     func gapCases(_ steps: [Int], _ interval: Double, _ gaps: [[Int]]) {
         let summary = CheckpointSummary(steps.map { Self.checkpoint($0) }, bestMetric: nil)
         #expect(summary.interval == interval)
@@ -358,8 +390,9 @@ struct CheckpointSummaryTests {
     @Test("no interval with fewer than two distinct valid steps")
     func noInterval() {
         #expect(CheckpointSummary([Self.checkpoint(10)], bestMetric: nil).interval == nil)
-        #expect(CheckpointSummary([Self.checkpoint(10), Self.checkpoint(20, invalid: "x")], bestMetric: nil)
-            .interval == nil)
+        #expect(
+            CheckpointSummary([Self.checkpoint(10), Self.checkpoint(20, invalid: "x")], bestMetric: nil)
+                .interval == nil)
         let empty = CheckpointSummary([], bestMetric: nil)
         #expect(empty.interval == nil && empty.gaps.isEmpty && empty.firstStep == nil && empty.resumeTarget == nil)
         #expect(empty.rendered() == "no checkpoints")
@@ -369,23 +402,26 @@ struct CheckpointSummaryTests {
         values.enumerated().map { checkpoint(($0.offset + 1) * 10, [name: $0.element]) }
     }
 
-    @Test("trend", arguments: [
-        ([2.0, 1.5, 1.1, 0.8, 0.6], nil, .falling),
-        ([2.0, 1.5, 1.1, 0.8, 0.6], .min, .improving),
-        ([2.0, 1.5, 1.1, 0.8, 0.6], .max, .worsening),
-        ([1.0, 3.0, 2.0, 5.0, 6.0], nil, .rising),
-        ([1.0, 3.0, 2.0, 5.0, 6.0], .max, .improving),
-        ([1.0, 3.0, 2.0, 5.0, 6.0], .min, .worsening),
-        ([100.0, 100.3, 99.9, 100.5, 100.2], nil, .flat),
-        ([100.0, 100.3, 99.9, 100.5, 100.2], .max, .flat),
-        ([-5.0, -2.0, 0.0, 2.0, 5.0], nil, .rising),
-        ([0.0, 0.0, 0.0], nil, .flat),
-        ([3.0, 1.0, 3.0, 1.0, 3.0], nil, .flat),
-        ([7.0], .max, .flat),
-    ] as [([Double], RetentionRule.Order?, CheckpointSummary.Trend)])
+    @Test(
+        "trend",
+        arguments: [
+            ([2.0, 1.5, 1.1, 0.8, 0.6], nil, .falling),
+            ([2.0, 1.5, 1.1, 0.8, 0.6], .min, .improving),
+            ([2.0, 1.5, 1.1, 0.8, 0.6], .max, .worsening),
+            ([1.0, 3.0, 2.0, 5.0, 6.0], nil, .rising),
+            ([1.0, 3.0, 2.0, 5.0, 6.0], .max, .improving),
+            ([1.0, 3.0, 2.0, 5.0, 6.0], .min, .worsening),
+            ([100.0, 100.3, 99.9, 100.5, 100.2], nil, .flat),
+            ([100.0, 100.3, 99.9, 100.5, 100.2], .max, .flat),
+            ([-5.0, -2.0, 0.0, 2.0, 5.0], nil, .rising),
+            ([0.0, 0.0, 0.0], nil, .flat),
+            ([3.0, 1.0, 3.0, 1.0, 3.0], nil, .flat),
+            ([7.0], .max, .flat),
+        ] as [([Double], RetentionRule.Order?, CheckpointSummary.Trend)])
     func trend(_ values: [Double], _ order: RetentionRule.Order?, _ trend: CheckpointSummary.Trend) throws {
-        let summary = CheckpointSummary(Self.series("m", values) + Self.series("other", [1, 2, 3]),
-                                        bestMetric: order.map { .init(metric: "m", order: $0) })
+        let summary = CheckpointSummary(
+            Self.series("m", values) + Self.series("other", [1, 2, 3]),
+            bestMetric: order.map { .init(metric: "m", order: $0) })
         let stats = try #require(summary.metrics.first { $0.name == "m" })
         #expect(stats.trend == trend)
         #expect(summary.metrics.first { $0.name == "other" }?.trend == .rising)
@@ -416,13 +452,14 @@ struct CheckpointSummaryTests {
         var checkpoints = Self.series("total_profit", [3.1, 10, 25, 53.2, 50.4])
         checkpoints.append(Self.checkpoint(60, invalid: "partial write", size: 1_000_000_000))
         let summary = CheckpointSummary(checkpoints, bestMetric: .init(metric: "total_profit", order: .max, count: 2))
-        #expect(summary.rendered() == """
-            6 checkpoints (5 valid, 1 invalid), 954 MB, steps 10–60
-            resume target: step 50 (/ck/model_50.pt)
-            best total_profit (max): 53.2 at step 40
-            total_profit: 3.1 → 50.4 (min 3.1, max 53.2, 5 values), improving
-            every 10 steps, no gaps
-            """)
+        #expect(
+            summary.rendered() == """
+                6 checkpoints (5 valid, 1 invalid), 954 MB, steps 10–60
+                resume target: step 50 (/ck/model_50.pt)
+                best total_profit (max): 53.2 at step 40
+                total_profit: 3.1 → 50.4 (min 3.1, max 53.2, 5 values), improving
+                every 10 steps, no gaps
+                """)
         let data = try JSONEncoder().encode(summary)
         let decoded = try JSONDecoder().decode(CheckpointSummary.self, from: data)
         #expect(decoded == summary)
@@ -432,15 +469,19 @@ struct CheckpointSummaryTests {
         #expect(((object["metrics"] as? [[String: Any]])?.first)?["trend"] as? String == "improving")
     }
 
-    @Test("sizes and numbers are written compactly", arguments: [
-        (0, "0 B"), (512, "512 B"), (1536, "1.5 KB"), (10 << 20, "10 MB"), (1_288_490_189, "1.2 GB"),
-    ] as [(Int, String)])
+    @Test(
+        "sizes and numbers are written compactly",
+        arguments: [
+            (0, "0 B"), (512, "512 B"), (1536, "1.5 KB"), (10 << 20, "10 MB"), (1_288_490_189, "1.2 GB"),
+        ] as [(Int, String)])
     func bytes(_ count: Int, _ text: String) {
         #expect(CheckpointSummary.bytes(count) == text)
     }
 
-    @Test("numbers", arguments: [(53.2, "53.2"), (0.1 + 0.2, "0.3"), (12, "12"), (-4, "-4"), (1e-7, "1e-07")]
-          as [(Double, String)])
+    @Test(
+        "numbers",
+        arguments: [(53.2, "53.2"), (0.1 + 0.2, "0.3"), (12, "12"), (-4, "-4"), (1e-7, "1e-07")]
+            as [(Double, String)])
     func numbers(_ value: Double, _ text: String) {
         #expect(CheckpointSummary.number(value) == text)
     }

@@ -4,7 +4,7 @@ import Testing
 @testable import VigilCore
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// `vigil run` as a user sees it: the built binary, the Python fixture trainer, exit codes and files.
@@ -27,9 +27,12 @@ struct RunEndToEndTests {
     @Test("a crash at step N is restarted with --resume and completes: exit 0, both attempts in the journal")
     func crashThenResume() throws {
         defer { TestSupport.remove(dir) }
-        let vigil = try TestProcess.vigil(runArguments("crash", [], [
-            "--steps", "6", "--crash-at", "3", "--crash-times", "1", "--state-file", dir + "/state.json",
-        ]))
+        let vigil = try TestProcess.vigil(
+            runArguments(
+                "crash", [],
+                [
+                    "--steps", "6", "--crash-at", "3", "--crash-times", "1", "--state-file", dir + "/state.json",
+                ]))
         #expect(vigil.exitCode() == 0, "\(vigil.output)")
         let journal = try TestSupport.journal(logs, "crash")
         #expect(journal.state == .succeeded)
@@ -52,8 +55,8 @@ struct RunEndToEndTests {
         defer { TestSupport.remove(dir) }
         let policy = dir + "/backoff.json5"
         try """
-            { restart: { maxRetries: 3, backoff: { initial: "100ms", factor: 2, max: "250ms", jitter: 0 } } }
-            """.write(toFile: policy, atomically: true, encoding: .utf8)
+        { restart: { maxRetries: 3, backoff: { initial: "100ms", factor: 2, max: "250ms", jitter: 0 } } }
+        """.write(toFile: policy, atomically: true, encoding: .utf8)
         let vigil = try TestProcess.vigil([
             "run", "--name", "always", "--log-dir", logs, "--checkpoint-dir", checkpoints, "--policy", policy, "--",
             TestSupport.python, TestSupport.fixtureTrainer, "--crash-at", "1", "--exception", "ValueError",
@@ -76,10 +79,12 @@ struct RunEndToEndTests {
     func sigtermThenContinue() throws {
         defer { TestSupport.remove(dir) }
         let pidFile = dir + "/pids"
-        let args = runArguments("term", [], [
-            "--steps", "3", "--workers", "3", "--pid-file", pidFile, "--hang-at", "1", "--hang-times", "1",
-            "--state-file", dir + "/state.json",
-        ])
+        let args = runArguments(
+            "term", [],
+            [
+                "--steps", "3", "--workers", "3", "--pid-file", pidFile, "--hang-at", "1", "--hang-times", "1",
+                "--state-file", dir + "/state.json",
+            ])
         let vigil = try TestProcess.vigil(args)
         #expect(vigil.waitForLine(containing: "hanging"), "\(vigil.output)")
         let pids = TestSupport.pids(in: pidFile)
@@ -106,9 +111,12 @@ struct RunEndToEndTests {
     func ignoresSigterm() throws {
         defer { TestSupport.remove(dir) }
         let pidFile = dir + "/pids"
-        let vigil = try TestProcess.vigil(runArguments("stubborn", ["--term-grace", "0.5s"], [
-            "--ignore-term", "--workers", "2", "--workers-ignore-term", "--pid-file", pidFile, "--hang-at", "1",
-        ]))
+        let vigil = try TestProcess.vigil(
+            runArguments(
+                "stubborn", ["--term-grace", "0.5s"],
+                [
+                    "--ignore-term", "--workers", "2", "--workers-ignore-term", "--pid-file", pidFile, "--hang-at", "1",
+                ]))
         #expect(vigil.waitForLine(containing: "hanging"), "\(vigil.output)")
         let pids = TestSupport.pids(in: pidFile)
         vigil.send(.interrupt)
@@ -125,10 +133,12 @@ struct RunEndToEndTests {
     func orphanAfterSupervisorDies() throws {
         defer { TestSupport.remove(dir) }
         let pidFile = dir + "/pids"
-        let args = runArguments("orphan", [], [
-            "--steps", "3", "--workers", "1", "--pid-file", pidFile, "--hang-at", "1", "--hang-times", "1",
-            "--state-file", dir + "/state.json",
-        ])
+        let args = runArguments(
+            "orphan", [],
+            [
+                "--steps", "3", "--workers", "1", "--pid-file", pidFile, "--hang-at", "1", "--hang-times", "1",
+                "--state-file", dir + "/state.json",
+            ])
         let first = try TestProcess.vigil(args)
         #expect(first.waitForLine(containing: "hanging"), "\(first.output)")
         let orphans = TestSupport.pids(in: pidFile)
@@ -220,7 +230,8 @@ struct RunEndToEndTests {
     @Test("the trainer gets the VIGIL_* environment of the trainer protocol")
     func trainerEnvironment() throws {
         defer { TestSupport.remove(dir) }
-        let vigil = try TestProcess.vigil(runArguments("env", ["--max-retries", "4"], ["--print-env", "--steps", "1"]))
+        let vigil = try TestProcess.vigil(
+            runArguments("env", ["--max-retries", "4"], ["--print-env", "--steps", "1"]))
         #expect(vigil.exitCode() == 0)
         let line = try #require(vigil.stdout.split(separator: "\n").first { $0.hasPrefix("env: ") })
         let env = try JSONDecoder().decode([String: String].self, from: Data(line.dropFirst(5).utf8))

@@ -20,8 +20,10 @@ public struct Checkpoint: Sendable, Equatable, Codable {
     /// Nil when valid; otherwise why it cannot be resumed from.
     public var invalidReason: String?
 
-    public init(path: String, name: String, step: Int, isDirectory: Bool, size: Int, modified: Date,
-                metrics: [String: Double] = [:], sidecars: [String] = [], invalidReason: String? = nil) {
+    public init(
+        path: String, name: String, step: Int, isDirectory: Bool, size: Int, modified: Date,
+        metrics: [String: Double] = [:], sidecars: [String] = [], invalidReason: String? = nil
+    ) {
         self.path = path
         self.name = name
         self.step = step

@@ -1,9 +1,9 @@
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// What a format check found out about a checkpoint file.
@@ -85,7 +85,8 @@ public enum CheckpointFormat {
         } catch {
             return .unknown
         }
-        return actual == expected ? .complete("sha256 verified")
+        return actual == expected
+            ? .complete("sha256 verified")
             : .incomplete("sha256 mismatch: expected \(expected), got \(actual)")
     }
 

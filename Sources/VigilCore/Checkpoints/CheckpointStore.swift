@@ -1,9 +1,9 @@
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// The checkpoint directory as the policy describes it: discovery, validity, quarantine, retention.
@@ -64,19 +64,22 @@ public struct CheckpointStore: Sendable {
     func inspect(_ path: String, name: String, step: Int, moment: Moment) -> Checkpoint {
         var info = stat()
         guard lstat(path, &info) == 0 else {
-            return Checkpoint(path: path, name: name, step: step, isDirectory: false, size: 0, modified: Date(),
-                              invalidReason: "vanished while being inspected")
+            return Checkpoint(
+                path: path, name: name, step: step, isDirectory: false, size: 0, modified: Date(),
+                invalidReason: "vanished while being inspected")
         }
         let isDirectory = (info.st_mode & S_IFMT) == S_IFDIR
         let isLink = (info.st_mode & S_IFMT) == S_IFLNK
         #if canImport(Glibc)
-        let modified = Date(timeIntervalSince1970: Double(info.st_mtim.tv_sec) + Double(info.st_mtim.tv_nsec) / 1e9)
+            let modified = Date(timeIntervalSince1970: Double(info.st_mtim.tv_sec) + Double(info.st_mtim.tv_nsec) / 1e9)
         #else
-        let modified = Date(timeIntervalSince1970: Double(info.st_mtimespec.tv_sec) + Double(info.st_mtimespec.tv_nsec) / 1e9)
+            let modified = Date(
+                timeIntervalSince1970: Double(info.st_mtimespec.tv_sec) + Double(info.st_mtimespec.tv_nsec) / 1e9)
         #endif
-        var checkpoint = Checkpoint(path: path, name: name, step: step, isDirectory: isDirectory,
-                                    size: isDirectory ? CheckpointStore.treeSize(path) : Int(info.st_size),
-                                    modified: modified)
+        var checkpoint = Checkpoint(
+            path: path, name: name, step: step, isDirectory: isDirectory,
+            size: isDirectory ? CheckpointStore.treeSize(path) : Int(info.st_size),
+            modified: modified)
         if isLink {
             checkpoint.invalidReason = "is a symbolic link (never followed, never removed)"
             return checkpoint
@@ -94,12 +97,15 @@ public struct CheckpointStore: Sendable {
     /// Why `checkpoint` cannot be resumed from, or nil.
     func problem(with checkpoint: Checkpoint, sidecar: String?, moment: Moment) -> String? {
         let lower = checkpoint.name.lowercased()
-        if let marker = CheckpointStore.temporaryMarkers.first(where: { lower.hasSuffix($0) }) ?? (lower.hasPrefix(".") ? "." : nil) {
+        if let marker = CheckpointStore.temporaryMarkers.first(where: { lower.hasSuffix($0) })
+            ?? (lower.hasPrefix(".") ? "." : nil)
+        {
             return "temporary or partial name ('\(marker)')"
         }
         if checkpoint.size == 0 { return checkpoint.isDirectory ? "empty directory" : "empty file" }
         if case .live(let now) = moment, now.timeIntervalSince(checkpoint.modified) < settings.settle {
-            return "still being written (modified \(DurationFormat.string(from: max(0, now.timeIntervalSince(checkpoint.modified)))) ago)"
+            return
+                "still being written (modified \(DurationFormat.string(from: max(0, now.timeIntervalSince(checkpoint.modified)))) ago)"
         }
         var proven: String?
         if checkpoint.isDirectory, let marker = settings.marker {
@@ -108,7 +114,8 @@ public struct CheckpointStore: Sendable {
             }
             proven = "marker present"
         }
-        if let verdict = CheckpointFormat.verifySHA256Sidecar(for: checkpoint.path, isDirectory: checkpoint.isDirectory) {
+        if let verdict = CheckpointFormat.verifySHA256Sidecar(for: checkpoint.path, isDirectory: checkpoint.isDirectory)
+        {
             switch verdict {
             case .incomplete(let why): return why
             case .complete(let what): proven = what
@@ -176,7 +183,9 @@ public struct CheckpointStore: Sendable {
         var total = 0
         while let relative = enumerator.nextObject() as? String {
             var info = stat()
-            if lstat(path + "/" + relative, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG { total += Int(info.st_size) }
+            if lstat(path + "/" + relative, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG {
+                total += Int(info.st_size)
+            }
         }
         return total
     }
@@ -206,8 +215,10 @@ public struct CheckpointStore: Sendable {
             }
             guard rename(checkpoint.path, target) == 0 else { continue }
             for sidecar in checkpoint.sidecars {
-                rename(sidecar, quarantineDirectory + "/" + (target as NSString).lastPathComponent + "."
-                    + (sidecar as NSString).lastPathComponent)
+                rename(
+                    sidecar,
+                    quarantineDirectory + "/" + (target as NSString).lastPathComponent + "."
+                        + (sidecar as NSString).lastPathComponent)
             }
             try? AtomicFile.write(Data("\(reason)\n".utf8), to: target + ".reason")
             moved.append(Quarantined(name: checkpoint.name, step: checkpoint.step, reason: reason, movedTo: target))

@@ -99,8 +99,9 @@ public struct CheckpointSummary: Sendable, Equatable, Codable {
         resumeStep = valid.last?.step
         bestRule = bestMetric
         if let rule = bestMetric, let top = rule.ranked(valid).first {
-            best = Best(metric: rule.metric, order: rule.order, step: top.checkpoint.step, value: top.value,
-                        path: top.checkpoint.path)
+            best = Best(
+                metric: rule.metric, order: rule.order, step: top.checkpoint.step, value: top.value,
+                path: top.checkpoint.path)
         } else {
             best = nil
         }
@@ -154,10 +155,11 @@ public struct CheckpointSummary: Sendable, Equatable, Codable {
         } else {
             trend = change > 0 ? .rising : .falling
         }
-        return MetricStats(name: name, count: points.count, nonFinite: all.count - points.count,
-                           min: values.min()!, max: values.max()!, first: first.value, last: last.value,
-                           firstStep: first.step, lastStep: last.step, slope: slope,
-                           change: change.isFinite ? change : 0, trend: trend)
+        return MetricStats(
+            name: name, count: points.count, nonFinite: all.count - points.count,
+            min: values.min()!, max: values.max()!, first: first.value, last: last.value,
+            firstStep: first.step, lastStep: last.step, slope: slope,
+            change: change.isFinite ? change : 0, trend: trend)
     }
 
     static func median(_ values: [Double]) -> Double? {

@@ -91,8 +91,10 @@ public struct RetentionPlan: Sendable, Equatable {
     /// Checkpoints with the same step are separate files, ordered by `Checkpoint.byStep`. A checkpoint
     /// lacking the `keepBest` metric is not eligible for "best". When `rule.isEmpty` nothing is removed.
     /// A path listed twice is planned for once (its first occurrence).
-    public static func make(_ checkpoints: [Checkpoint], rule: RetentionRule, resumeTarget: String?,
-                            protected: Set<String> = []) -> RetentionPlan {
+    public static func make(
+        _ checkpoints: [Checkpoint], rule: RetentionRule, resumeTarget: String?,
+        protected: Set<String> = []
+    ) -> RetentionPlan {
         var seen = Set<String>()
         let valid = checkpoints.filter { $0.isValid && seen.insert($0.path).inserted }.sorted(by: ordered)
         var reasons: [String: [String]] = [:]

@@ -1,9 +1,9 @@
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// SHA-256 (FIPS 180-4) without CryptoKit, which Linux lacks: used to verify `NAME.sha256` sidecars and to

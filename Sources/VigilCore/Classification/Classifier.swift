@@ -29,8 +29,9 @@ public struct Classifier: Sendable {
                 return Verdict(verdict: rule.verdict, rule: rule.name, reason: reason, exception: exception)
             }
         }
-        return Verdict(verdict: .recoverable, rule: "no-rule-matched",
-                       reason: "no rule matched \(describe(outcome.status)); retrying", exception: exception)
+        return Verdict(
+            verdict: .recoverable, rule: "no-rule-matched",
+            reason: "no rule matched \(describe(outcome.status)); retrying", exception: exception)
     }
 
     /// The trainer's own CLI refused the resume arguments (argparse, click): retrying repeats it.
@@ -47,14 +48,17 @@ public struct Classifier: Sendable {
             guard line.contains(flag), let signature = signatures.first(where: { line.contains($0) }) else { continue }
             _ = signature
             let shown = outcome.resumeArguments.joined(separator: " ")
-            return "the trainer does not accept the resume argument '\(shown)' (it printed: \(line.trimmingCharacters(in: .whitespaces))); "
+            return
+                "the trainer does not accept the resume argument '\(shown)' (it printed: \(line.trimmingCharacters(in: .whitespaces))); "
                 + "set resume.args in the policy or --resume-arg to what it understands, or use --no-resume-arg"
         }
         return nil
     }
 
     /// The evidence for `rule`, or nil when it does not match.
-    func match(_ rule: Rule, _ outcome: AttemptOutcome, _ exception: PythonException?, _ tail: SearchableTail) -> String? {
+    func match(
+        _ rule: Rule, _ outcome: AttemptOutcome, _ exception: PythonException?, _ tail: SearchableTail
+    ) -> String? {
         var evidence: [String] = []
         if let codes = rule.exitCodes {
             guard case .exited(let code) = outcome.status, codes.contains(Int(code)) else { return nil }
@@ -88,7 +92,8 @@ public struct Classifier: Sendable {
         if let matcher = rule.errorFile {
             guard let file = outcome.errorFile else { return nil }
             if let types = matcher.type {
-                guard let type = file.type, types.contains(where: PythonException(type: type, message: "").matches) else {
+                guard let type = file.type, types.contains(where: PythonException(type: type, message: "").matches)
+                else {
                     return nil
                 }
             }
@@ -106,7 +111,10 @@ public struct Classifier: Sendable {
     /// Whether the attempt looks out-of-memory killed, and why.
     func oomEvidence(_ outcome: AttemptOutcome) -> (Bool, String) {
         if let kills = outcome.oomKills, kills > 0 {
-            return (true, "the kernel's OOM killer fired \(kills) time\(kills == 1 ? "" : "s") in this cgroup during the attempt")
+            return (
+                true,
+                "the kernel's OOM killer fired \(kills) time\(kills == 1 ? "" : "s") in this cgroup during the attempt"
+            )
         }
         if case .signaled(let signal) = outcome.status, signal == .kill, !outcome.signalSentByVigil {
             return (true, "killed by SIGKILL that vigil did not send: suspected out-of-memory kill")

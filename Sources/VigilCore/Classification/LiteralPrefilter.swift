@@ -27,9 +27,13 @@ public struct LiteralPrefilter: Sendable, Equatable {
         if source.contains("(?i") || source.contains("(?x") || source.contains("(?s") { return nil }
         var sets = LiteralPrefilter.requiredSets(Array(source)[...]).map { $0.map { Array(String($0).utf8) } }
         if ignoresCase {
-            sets = sets.filter { $0.allSatisfy { $0.allSatisfy { $0 < 0x80 } } }.map { $0.map { $0.map(LiteralPrefilter.lower) } }
+            sets = sets.filter { $0.allSatisfy { $0.allSatisfy { $0 < 0x80 } } }.map {
+                $0.map { $0.map(LiteralPrefilter.lower) }
+            }
         }
-        sets = sets.filter { $0.allSatisfy { $0.count >= 3 } }.map { Array(Set($0)).sorted { $0.lexicographicallyPrecedes($1) } }
+        sets = sets.filter { $0.allSatisfy { $0.count >= 3 } }.map {
+            Array(Set($0)).sorted { $0.lexicographicallyPrecedes($1) }
+        }
         guard !sets.isEmpty else { return nil }
         self.required = sets.sorted { ($0.map(\.count).min()!, -$0.count) > ($1.map(\.count).min()!, -$1.count) }
         self.ignoresCase = ignoresCase

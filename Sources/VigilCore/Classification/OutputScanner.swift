@@ -72,7 +72,9 @@ public struct OutputScanner: Sendable {
                 continue
             }
             let text = String(decoding: UnsafeRawBufferPointer(rebasing: chunk[line]), as: UTF8.self)
-            if pattern.firstMatch(in: text) != nil { return (line.lowerBound, Match(pattern: pattern.source, line: text)) }
+            if pattern.firstMatch(in: text) != nil {
+                return (line.lowerBound, Match(pattern: pattern.source, line: text))
+            }
             searchFrom = line.upperBound + 1
         }
         return nil

@@ -79,14 +79,17 @@ public struct PythonException: Sendable, Equatable, Codable {
                         if !prefix.isEmpty, more.hasPrefix(prefix) { more.removeFirst(prefix.count) }
                         if more.trimmingCharacters(in: .whitespaces).isEmpty || more.contains(header)
                             || message.count > 2000 || exceptionLine(more) != nil && more.first != " "
-                        { break }
+                        {
+                            break
+                        }
                         if more.hasPrefix("  File ") { break }
                         message += "\n" + more
                         block.append(more)
                         next += 1
                         if next - index > 20 { break }
                     }
-                    return PythonException(type: parsed.type, message: message, traceback: block.joined(separator: "\n"))
+                    return PythonException(
+                        type: parsed.type, message: message, traceback: block.joined(separator: "\n"))
                 }
                 index += 1
             }
@@ -94,7 +97,8 @@ public struct PythonException: Sendable, Equatable, Codable {
         for line in lines.reversed() {
             let trimmed = line.trimmingCharacters(in: .whitespaces)
             if let parsed = exceptionLine(trimmed),
-                parsed.type.hasSuffix("Error") || parsed.type.hasSuffix("Exception") || parsed.type.hasSuffix("Interrupt")
+                parsed.type.hasSuffix("Error") || parsed.type.hasSuffix("Exception")
+                    || parsed.type.hasSuffix("Interrupt")
             {
                 return PythonException(type: parsed.type, message: parsed.message, traceback: nil)
             }
@@ -137,8 +141,9 @@ public struct PythonException: Sendable, Equatable, Codable {
         // A bare word is an exception only if it is named like one (KeyboardInterrupt, MemoryError).
         let last = namePart.split(separator: ".").last ?? namePart
         guard last.first?.isUppercase == true || last.first == "_" else { return nil }
-        if message.isEmpty && !(last.hasSuffix("Error") || last.hasSuffix("Exception") || last.hasSuffix("Interrupt")
-            || last == "SystemExit" || last == "StopIteration")
+        if message.isEmpty
+            && !(last.hasSuffix("Error") || last.hasSuffix("Exception") || last.hasSuffix("Interrupt")
+                || last == "SystemExit" || last == "StopIteration")
         {
             return nil
         }

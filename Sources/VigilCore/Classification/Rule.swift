@@ -55,7 +55,9 @@ public struct ExitCodeSet: Sendable, Equatable, CustomStringConvertible {
     }
 
     public var description: String {
-        let list = ranges.map { $0.lowerBound == $0.upperBound ? "\($0.lowerBound)" : "\($0.lowerBound)-\($0.upperBound)" }
+        let list = ranges.map {
+            $0.lowerBound == $0.upperBound ? "\($0.lowerBound)" : "\($0.lowerBound)-\($0.upperBound)"
+        }
         return (negated ? "not in " : "") + list.joined(separator: ", ")
     }
 }

@@ -1,9 +1,9 @@
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// A run's directory under the log directory (`logs/<run>/`), its journal and its lock.
@@ -56,7 +56,8 @@ public struct RunDirectory: Sendable {
 
     /// Moves the run's directory aside (`<run>.<timestamp>`) so a fresh run starts empty.
     public func archive(now: Date) throws -> String {
-        let stamp = Journal.timestamp(now).replacingOccurrences(of: ":", with: "").replacingOccurrences(of: ".", with: "-")
+        let stamp = Journal.timestamp(now).replacingOccurrences(of: ":", with: "").replacingOccurrences(
+            of: ".", with: "-")
         let target = "\(path).\(stamp)"
         guard rename(path, target) == 0 else {
             throw VigilError(.io, file: path, "cannot move the old run aside: \(String(cString: strerror(errno)))")

@@ -2,9 +2,9 @@ import CVigil
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Drains a child's stdout and stderr, each on its own thread with blocking `read(2)` into a 64 KiB
@@ -100,7 +100,9 @@ public final class OutputPump: @unchecked Sendable {
         }
         var partialLine: [UInt8] = []
         var carry: [UInt8] = []  // the unfinished last line, scanned again with the next chunk
-        var fds = [pollfd(fd: fd, events: Int16(POLLIN), revents: 0), pollfd(fd: wake.read, events: Int16(POLLIN), revents: 0)]
+        var fds = [
+            pollfd(fd: fd, events: Int16(POLLIN), revents: 0), pollfd(fd: wake.read, events: Int16(POLLIN), revents: 0),
+        ]
         while true {
             // poll only so that cancel() can end a read that a stray descendant keeps open.
             let ready = poll(&fds, 2, -1)
@@ -132,7 +134,9 @@ public final class OutputPump: @unchecked Sendable {
 
     /// Checks complete lines against the live rules; reports the first match once. Checkpoints
     /// modified after `previousRead` may postdate the matching line (it was not read before then).
-    private func scanLive(_ scanner: OutputScanner, _ chunk: UnsafeRawBufferPointer, _ carry: inout [UInt8], _ previousRead: Date) {
+    private func scanLive(
+        _ scanner: OutputScanner, _ chunk: UnsafeRawBufferPointer, _ carry: inout [UInt8], _ previousRead: Date
+    ) {
         guard !state.withLock({ $0.liveMatched }) else { return }
         guard let lastNewline = chunk.lastIndex(of: 0x0A) else {
             carry.append(contentsOf: chunk)
@@ -148,10 +152,12 @@ public final class OutputPump: @unchecked Sendable {
         }
         carry.removeAll(keepingCapacity: true)
         if lastNewline + 1 < chunk.count { carry.append(contentsOf: chunk[(lastNewline + 1)...]) }
-        if let match, state.withLock({ s -> Bool in
-            defer { s.liveMatched = true }
-            return !s.liveMatched
-        }) {
+        if let match,
+            state.withLock({ s -> Bool in
+                defer { s.liveMatched = true }
+                return !s.liveMatched
+            })
+        {
             onLiveMatch?(match, previousRead)
         }
     }

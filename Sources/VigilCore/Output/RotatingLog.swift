@@ -1,9 +1,9 @@
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// An attempt's log file, size-capped: past `maxBytes` it is renamed to `NAME.1` (older ones shift to
@@ -79,9 +79,9 @@ public final class RotatingLog: @unchecked Sendable {
         if fd >= 0 {
             fsync(fd)
             #if canImport(Glibc)
-            Glibc.close(fd)
+                Glibc.close(fd)
             #else
-            Darwin.close(fd)
+                Darwin.close(fd)
             #endif
             fd = -1
         }
@@ -99,9 +99,9 @@ public final class RotatingLog: @unchecked Sendable {
 
     private func rotate() {
         #if canImport(Glibc)
-        Glibc.close(fd)
+            Glibc.close(fd)
         #else
-        Darwin.close(fd)
+            Darwin.close(fd)
         #endif
         fd = -1
         if backups == 0 {

@@ -35,7 +35,9 @@ public enum JSONValue: Sendable, Equatable, Decodable {
         // `1.5e+` that Foundation's JSON5 reader turns into a silent integer.
         let text = String(decoding: data, as: UTF8.self)
         if let issue = JSON5Locator.firstIssue(in: text) {
-            throw VigilError(.invalidPolicy, file: file, "syntax error at line \(issue.line), column \(issue.column): \(issue.message)")
+            throw VigilError(
+                .invalidPolicy, file: file,
+                "syntax error at line \(issue.line), column \(issue.column): \(issue.message)")
         }
         let decoder = JSONDecoder()
         decoder.allowsJSON5 = true

@@ -27,9 +27,11 @@ extension Policy {
             var members: [String: JSONValue] = ["name": .string(rule.name), "class": .string(rule.verdict.rawValue)]
             if let reason = rule.reason { members["reason"] = .string(reason) }
             if let codes = rule.exitCodes {
-                let list = JSONValue.array(codes.ranges.map {
-                    $0.lowerBound == $0.upperBound ? .int($0.lowerBound) : .string("\($0.lowerBound)-\($0.upperBound)")
-                })
+                let list = JSONValue.array(
+                    codes.ranges.map {
+                        $0.lowerBound == $0.upperBound
+                            ? .int($0.lowerBound) : .string("\($0.lowerBound)-\($0.upperBound)")
+                    })
                 members["exitCodes"] = codes.negated ? .object(["notIn": list]) : list
             }
             if let signals = rule.signals { members["signals"] = .array(signals.map { .string($0.name) }) }

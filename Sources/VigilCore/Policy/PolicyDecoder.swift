@@ -43,7 +43,8 @@ enum PolicyDecoder {
                     policy.stop.checkpointSignal = nil
                 } else {
                     guard let signal = Signal(name: v) else {
-                        throw section.fail("checkpointSignal", "expected a signal name such as \"USR1\" (or \"none\"), got \"\(v)\"")
+                        throw section.fail(
+                            "checkpointSignal", "expected a signal name such as \"USR1\" (or \"none\"), got \"\(v)\"")
                     }
                     policy.stop.checkpointSignal = signal
                 }
@@ -56,7 +57,8 @@ enum PolicyDecoder {
                     policy.stop.dumpSignal = nil
                 } else {
                     guard let signal = Signal(name: v) else {
-                        throw section.fail("dumpSignal", "expected a signal name such as \"ABRT\" (or \"none\"), got \"\(v)\"")
+                        throw section.fail(
+                            "dumpSignal", "expected a signal name such as \"ABRT\" (or \"none\"), got \"\(v)\"")
                     }
                     policy.stop.dumpSignal = signal
                 }
@@ -106,8 +108,12 @@ enum PolicyDecoder {
     private static func checkpoints(_ section: inout ObjectReader, _ checkpoints: inout Policy.Checkpoints) throws {
         if let v = try section.string("dir") { checkpoints.dir = v }
         if let v = try section.string("pattern") {
-            guard v.contains("{step}") else { throw section.fail("pattern", "expected a name with a {step} placeholder, got \"\(v)\"") }
-            guard !v.contains("/") else { throw section.fail("pattern", "expected a name inside the checkpoint directory (no '/'), got \"\(v)\"") }
+            guard v.contains("{step}") else {
+                throw section.fail("pattern", "expected a name with a {step} placeholder, got \"\(v)\"")
+            }
+            guard !v.contains("/") else {
+                throw section.fail("pattern", "expected a name inside the checkpoint directory (no '/'), got \"\(v)\"")
+            }
             checkpoints.pattern = v
         }
         if let v = try section.string("metadata") {
@@ -122,11 +128,14 @@ enum PolicyDecoder {
         if let v = try section.int("keepLast", min: 1) { checkpoints.retention.keepLast = v }
         if let v = try section.int("keepEvery", min: 1) { checkpoints.retention.keepEvery = v }
         if var best = try section.object("keepBest") {
-            guard let metric = try best.string("metric") else { throw best.fail("metric", "keepBest needs the metric's name") }
+            guard let metric = try best.string("metric") else {
+                throw best.fail("metric", "keepBest needs the metric's name")
+            }
             let order = try best.choice("order", RetentionRule.Order.allCases.map(\.rawValue)) ?? "max"
             let count = try best.int("count", min: 1) ?? 1
             try best.finish()
-            checkpoints.retention.keepBest = RetentionRule.BestRule(metric: metric, order: RetentionRule.Order(rawValue: order)!, count: count)
+            checkpoints.retention.keepBest = RetentionRule.BestRule(
+                metric: metric, order: RetentionRule.Order(rawValue: order)!, count: count)
         }
         if let v = try section.choice("onSuccess", Policy.Checkpoints.OnSuccess.allCases.map(\.rawValue)) {
             checkpoints.onSuccess = Policy.Checkpoints.OnSuccess(rawValue: v)!
@@ -139,14 +148,17 @@ enum PolicyDecoder {
         let checkpoints = policy.checkpoints
         if checkpoints.pattern == nil {
             let needing = [
-                checkpoints.metadata != nil ? "metadata" : nil, checkpoints.retention.isEmpty ? nil : "keepLast/keepEvery/keepBest",
+                checkpoints.metadata != nil ? "metadata" : nil,
+                checkpoints.retention.isEmpty ? nil : "keepLast/keepEvery/keepBest",
                 checkpoints.preserve ? "preserve" : nil, checkpoints.onSuccess != .keep ? "onSuccess" : nil,
                 policy.resume.when == .whenCheckpointExists ? "resume.when: when-checkpoint-exists" : nil,
-                policy.resume.args.contains { $0.contains("{checkpoint}") || $0.contains("{step}") } ? "{checkpoint} in resume.args" : nil,
+                policy.resume.args.contains { $0.contains("{checkpoint}") || $0.contains("{step}") }
+                    ? "{checkpoint} in resume.args" : nil,
             ].compactMap { $0 }
             if !needing.isEmpty {
-                throw VigilError(.invalidPolicy, file: file, key: "checkpoints.pattern",
-                                 "\(needing.joined(separator: ", ")) need a checkpoint pattern such as \"model_ep{step}.pt\"")
+                throw VigilError(
+                    .invalidPolicy, file: file, key: "checkpoints.pattern",
+                    "\(needing.joined(separator: ", ")) need a checkpoint pattern such as \"model_ep{step}.pt\"")
             }
         }
     }
@@ -166,14 +178,17 @@ enum PolicyDecoder {
         if let names = try reader.strings("signals") {
             rule.signals = try names.map { text in
                 guard let signal = Signal(name: text) else {
-                    throw reader.fail("signals", "rule '\(name)': '\(text)' is not a signal name (e.g. KILL, SEGV, TERM)")
+                    throw reader.fail(
+                        "signals", "rule '\(name)': '\(text)' is not a signal name (e.g. KILL, SEGV, TERM)")
                 }
                 return signal
             }
         }
         rule.exception = try reader.strings("exception")
         if let sources = try reader.strings("output") {
-            rule.output = try sources.map { try pattern($0, rule: name, key: reader.keyPath("output"), file: reader.file) }
+            rule.output = try sources.map {
+                try pattern($0, rule: name, key: reader.keyPath("output"), file: reader.file)
+            }
         }
         rule.oomKilled = try reader.bool("oomKilled")
         rule.timedOut = try reader.bool("timedOut")
@@ -189,10 +204,14 @@ enum PolicyDecoder {
             rule.errorFile = matcher
         }
         if rule.live {
-            let others = rule.exitCodes != nil || rule.signals != nil || rule.exception != nil || rule.oomKilled != nil
+            let others =
+                rule.exitCodes != nil || rule.signals != nil || rule.exception != nil || rule.oomKilled != nil
                 || rule.timedOut != nil || rule.stalled != nil || rule.errorFile != nil
             guard rule.output != nil, !others else {
-                throw reader.fail("live", "rule '\(name)': a live rule is checked on each output line while the trainer runs, so it needs `output` patterns and no other matcher")
+                throw reader.fail(
+                    "live",
+                    "rule '\(name)': a live rule is checked on each output line while the trainer runs, so it needs `output` patterns and no other matcher"
+                )
             }
         }
         return rule
@@ -202,8 +221,9 @@ enum PolicyDecoder {
         do {
             return try Pattern(source)
         } catch {
-            throw VigilError(.invalidPolicy, file: file, key: key,
-                             "rule '\(rule)': invalid regular expression /\(source)/ (\(error.localizedDescription))")
+            throw VigilError(
+                .invalidPolicy, file: file, key: key,
+                "rule '\(rule)': invalid regular expression /\(source)/ (\(error.localizedDescription))")
         }
     }
 
@@ -216,7 +236,9 @@ enum PolicyDecoder {
             case .int(let code): return [code...code]
             case .string(let text):
                 let parts = text.split(separator: "-", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
-                if parts.count == 2, let low = Int(parts[0]), let high = Int(parts[1]), low <= high { return [low...high] }
+                if parts.count == 2, let low = Int(parts[0]), let high = Int(parts[1]), low <= high {
+                    return [low...high]
+                }
                 if parts.count == 1, let code = Int(parts[0]) { return [code...code] }
                 throw fail("expected an exit code or a range like \"3-9\", got \"\(text)\"")
             case .array(let items): return try items.flatMap { try ranges($0) }

@@ -45,8 +45,9 @@ public struct PolicyLoader: Sendable {
             let tree = try JSONValue.parseJSON5(source.text, file: source.file)
             if case .object(let members) = tree, let parent = members["extends"] {
                 guard case .string(let parentSpec) = parent else {
-                    throw VigilError(.invalidPolicy, file: source.file, key: "extends",
-                                     "expected the name or path of a policy, got \(parent.typeName) \(parent.preview)")
+                    throw VigilError(
+                        .invalidPolicy, file: source.file, key: "extends",
+                        "expected the name or path of a policy, got \(parent.typeName) \(parent.preview)")
                 }
                 // A parent is looked up next to its child first: an embedded policy's parent is
                 // the embedded one, not whatever file of that name is on the search path.
@@ -55,8 +56,9 @@ public struct PolicyLoader: Sendable {
                 next = nil
             }
         }
-        let base = Source(name: "default", file: "<embedded default>",
-                          text: Data(EmbeddedPolicies.text(named: "default")!.utf8), directory: nil)
+        let base = Source(
+            name: "default", file: "<embedded default>",
+            text: Data(EmbeddedPolicies.text(named: "default")!.utf8), directory: nil)
         let layers = [base] + chain.reversed()
         var policy = Policy(name: chain.first?.name ?? "default", sources: layers.map(\.file))
         var rules: [Rule] = []
@@ -85,18 +87,23 @@ public struct PolicyLoader: Sendable {
         let looksLikePath = spec.contains("/") || spec.hasSuffix(".json5") || spec.hasSuffix(".json")
         if looksLikePath {
             var path = spec
-            if !spec.hasPrefix("/"), let directory, directory != PolicyLoader.embeddedMarker { path = directory + "/" + spec }
+            if !spec.hasPrefix("/"), let directory, directory != PolicyLoader.embeddedMarker {
+                path = directory + "/" + spec
+            }
             guard let data = FileManager.default.contents(atPath: path) else {
                 var isDirectory: ObjCBool = false
                 if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) {
-                    throw VigilError(.notFound, file: path, isDirectory.boolValue ? "is a directory, not a policy file" : "cannot be read")
+                    throw VigilError(
+                        .notFound, file: path,
+                        isDirectory.boolValue ? "is a directory, not a policy file" : "cannot be read")
                 }
                 throw VigilError(.notFound, file: path, "policy file not found")
             }
             let name = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
             return Source(name: name, file: path, text: data, directory: (path as NSString).deletingLastPathComponent)
         }
-        let directories = (directory.flatMap { $0 == PolicyLoader.embeddedMarker ? nil : [$0] } ?? []) + searchDirectories
+        let directories =
+            (directory.flatMap { $0 == PolicyLoader.embeddedMarker ? nil : [$0] } ?? []) + searchDirectories
         for dir in directories {
             for ext in ["json5", "json"] {
                 let path = "\(dir)/\(spec).\(ext)"
@@ -109,6 +116,9 @@ public struct PolicyLoader: Sendable {
             return Source(name: spec, file: "<embedded \(spec)>", text: Data(text.utf8), directory: nil)
         }
         let shipped = EmbeddedPolicies.names.joined(separator: ", ")
-        throw VigilError(.notFound, "no policy named '\(spec)' (looked in \(directories.joined(separator: ", ")); shipped policies: \(shipped))")
+        throw VigilError(
+            .notFound,
+            "no policy named '\(spec)' (looked in \(directories.joined(separator: ", ")); shipped policies: \(shipped))"
+        )
     }
 }

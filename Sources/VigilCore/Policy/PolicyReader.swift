@@ -12,8 +12,9 @@ struct ObjectReader {
         self.file = file
         self.path = path
         guard case .object(let members) = value else {
-            throw VigilError(.invalidPolicy, file: file, key: path.isEmpty ? nil : path,
-                             "expected an object, got \(value.typeName) \(value.preview)")
+            throw VigilError(
+                .invalidPolicy, file: file, key: path.isEmpty ? nil : path,
+                "expected an object, got \(value.typeName) \(value.preview)")
         }
         self.members = members
     }
@@ -98,8 +99,9 @@ struct ObjectReader {
         case .array(let items):
             return try items.enumerated().map { index, item in
                 guard case .string(let s) = item else {
-                    throw VigilError(.invalidPolicy, file: file, key: "\(keyPath(key))[\(index)]",
-                                     "expected a string, got \(item.typeName) \(item.preview)")
+                    throw VigilError(
+                        .invalidPolicy, file: file, key: "\(keyPath(key))[\(index)]",
+                        "expected a string, got \(item.typeName) \(item.preview)")
                 }
                 return s
             }

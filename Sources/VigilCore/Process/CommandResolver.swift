@@ -1,9 +1,9 @@
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Finds the executable of a trainer command the way a shell would, without a shell.
@@ -17,7 +17,8 @@ public enum CommandResolver {
             try checkExecutable(absolute, shownAs: command)
             return (absolute as NSString).standardizingPath
         }
-        let directories = (path ?? "/usr/local/bin:/usr/bin:/bin").split(separator: ":", omittingEmptySubsequences: false)
+        let directories = (path ?? "/usr/local/bin:/usr/bin:/bin").split(
+            separator: ":", omittingEmptySubsequences: false)
         var deniedCandidate: String?
         for directory in directories {
             let dir = directory.isEmpty ? workingDirectory : String(directory)

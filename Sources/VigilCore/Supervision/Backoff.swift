@@ -14,8 +14,9 @@ public struct Backoff: Sendable, Equatable {
     }
 
     public init(_ restart: Policy.Restart) {
-        self.init(initial: restart.backoffInitial, factor: restart.backoffFactor,
-                  maximum: restart.backoffMax, jitter: restart.backoffJitter)
+        self.init(
+            initial: restart.backoffInitial, factor: restart.backoffFactor,
+            maximum: restart.backoffMax, jitter: restart.backoffJitter)
     }
 
     /// The delay before restart number `failure` (1-based) without jitter.

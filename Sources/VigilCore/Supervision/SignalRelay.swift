@@ -2,9 +2,9 @@ import CVigil
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Turns signals sent to vigil into events: a real handler (not SIG_IGN, which a child would

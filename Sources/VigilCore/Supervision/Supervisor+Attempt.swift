@@ -1,9 +1,9 @@
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 extension Supervisor {
@@ -34,7 +34,8 @@ extension Supervisor {
         let argv = plan.argv
         let resumeArguments = plan.resumeArguments
         let logName = directory.attemptLogName(number)
-        var attempt = Journal.Attempt(number: number, argv: argv, startedAt: Date(), supervisorPID: getpid(), log: logName)
+        var attempt = Journal.Attempt(
+            number: number, argv: argv, startedAt: Date(), supervisorPID: getpid(), log: logName)
         attempt.resumeFrom = plan.resumeFrom?.path
         attempt.resumeStep = plan.resumeFrom?.step
         attempt.quarantined = plan.quarantined.isEmpty ? nil : plan.quarantined
@@ -43,7 +44,8 @@ extension Supervisor {
         unlink(errorFile)
         let policy = request.policy
         let output = policy.output
-        let log = RotatingLog(path: directory.path + "/" + logName, maxBytes: output.logMaxBytes, backups: output.logBackups)
+        let log = RotatingLog(
+            path: directory.path + "/" + logName, maxBytes: output.logMaxBytes, backups: output.logBackups)
         let oomBefore = oomCounter.count()
         let events = self.events
 
@@ -80,11 +82,15 @@ extension Supervisor {
 
         let liveRules = policy.rules.filter(\.live)
         let liveScanner = liveRules.isEmpty ? nil : OutputScanner(patterns: liveRules.flatMap { $0.output ?? [] })
-        let pump = OutputPump(log: log, passthrough: output.passthrough, tailBytes: output.tailBytes,
-                              liveScanner: liveScanner, onLiveMatch: { match, poisonedAfter in
-            let rule = liveRules.first { $0.output?.contains { $0.source == match.pattern } == true }?.name ?? "live"
-            events.post(.liveMatch(attempt: number, rule: rule, line: match.line, poisonedAfter: poisonedAfter))
-        }) {
+        let pump = OutputPump(
+            log: log, passthrough: output.passthrough, tailBytes: output.tailBytes,
+            liveScanner: liveScanner,
+            onLiveMatch: { match, poisonedAfter in
+                let rule =
+                    liveRules.first { $0.output?.contains { $0.source == match.pattern } == true }?.name ?? "live"
+                events.post(.liveMatch(attempt: number, rule: rule, line: match.line, poisonedAfter: poisonedAfter))
+            }
+        ) {
             events.post(.outputClosed(attempt: number))
         }
         pump.start(stdoutFD: child.stdoutFD, stderrFD: child.stderrFD)
@@ -108,8 +114,10 @@ extension Supervisor {
                 wake = min(current.deadline, Date().addingTimeInterval(0.25))  // also re-scan (no inotify)
             }
             if stop == nil {
-                wake = [trigger, policy.limits.stall.map { max(pump.lastActivity, lastCheckpoint).addingTimeInterval($0) }]
-                    .compactMap { $0 }.min()
+                wake = [
+                    trigger, policy.limits.stall.map { max(pump.lastActivity, lastCheckpoint).addingTimeInterval($0) },
+                ]
+                .compactMap { $0 }.min()
             }
             guard let event = events.next(until: wake) else {
                 let now = Date()
@@ -118,21 +126,34 @@ extension Supervisor {
                         advance(&stop, child, record)
                     } else if now >= stop!.deadline {
                         if case .checkpoint = stop!.sequence.steps[stop!.step] {
-                            record("no new checkpoint within \(DurationFormat.string(from: stop!.sequence.steps[stop!.step].wait))")
+                            record(
+                                "no new checkpoint within \(DurationFormat.string(from: stop!.sequence.steps[stop!.step].wait))"
+                            )
                         }
                         advance(&stop, child, record)
                     }
-                } else if let stall = policy.limits.stall, now.timeIntervalSince(max(pump.lastActivity, lastCheckpoint)) >= stall {
+                } else if let stall = policy.limits.stall,
+                    now.timeIntervalSince(max(pump.lastActivity, lastCheckpoint)) >= stall
+                {
                     let quiet = DurationFormat.string(from: stall)
-                    begin(&stop, .stall, "stalled: no output and no new checkpoint for \(quiet)", .hung(policy.stop), child, record)
+                    begin(
+                        &stop, .stall, "stalled: no output and no new checkpoint for \(quiet)", .hung(policy.stop),
+                        child, record)
                 } else if let trigger, now >= trigger, let earliest {
                     let reason: String
                     switch earliest.cause {
                     case .runtimeLimit: reason = "the runtime limit ends at \(Journal.timestamp(earliest.date))"
-                    case .attemptLimit: reason = "the attempt time limit (\(DurationFormat.string(from: policy.limits.attempt ?? 0))) is reached"
-                    default: reason = "the run's total compute budget (\(DurationFormat.string(from: policy.limits.total ?? 0))) is spent"
+                    case .attemptLimit:
+                        reason =
+                            "the attempt time limit (\(DurationFormat.string(from: policy.limits.attempt ?? 0))) is reached"
+                    default:
+                        reason =
+                            "the run's total compute budget (\(DurationFormat.string(from: policy.limits.total ?? 0))) is spent"
                     }
-                    begin(&stop, earliest.cause, reason, .graceful(policy.stop, checkpoint: true, canSeeCheckpoints: checkpointStore != nil), child, record)
+                    begin(
+                        &stop, earliest.cause, reason,
+                        .graceful(policy.stop, checkpoint: true, canSeeCheckpoints: checkpointStore != nil), child,
+                        record)
                 }
                 continue
             }
@@ -151,9 +172,12 @@ extension Supervisor {
             case .liveMatch(let n, let rule, let line, let after) where n == number:
                 if stop == nil || stop!.cause.isGracefulStop {
                     poisonedAfter = after
-                    note("vigil: live rule '\(rule)' matched: \(line.trimmingCharacters(in: .whitespaces)); stopping without a checkpoint")
-                    begin(&stop, .liveRule(rule: rule, line: line), "live rule '\(rule)' matched",
-                          .graceful(policy.stop, checkpoint: false), child, record)
+                    note(
+                        "vigil: live rule '\(rule)' matched: \(line.trimmingCharacters(in: .whitespaces)); stopping without a checkpoint"
+                    )
+                    begin(
+                        &stop, .liveRule(rule: rule, line: line), "live rule '\(rule)' matched",
+                        .graceful(policy.stop, checkpoint: false), child, record)
                 }
             default:
                 break
@@ -192,7 +216,9 @@ extension Supervisor {
             let deadline = Date().addingTimeInterval(2)
             while !outputClosed, let event = events.next(until: deadline) {
                 if case .outputClosed(let n) = event, n == number { outputClosed = true }
-                if case .signal(let signal) = event, Supervisor.stopSignalSet.contains(signal) { stopSignals.append(signal) }
+                if case .signal(let signal) = event, Supervisor.stopSignalSet.contains(signal) {
+                    stopSignals.append(signal)
+                }
             }
             if !outputClosed {
                 note("vigil: a process outside the trainer's group still holds its output open; no longer reading it")
@@ -212,18 +238,21 @@ extension Supervisor {
         result.exit = status
         journal.computeSeconds += result.duration ?? 0
         if let poisonedAfter, let store = checkpointStore {
-            let poisoned = store.scan(.afterExit(exitedAt: result.endedAt!, killed: true)).filter { $0.modified > poisonedAfter }
-                .map { checkpoint -> Checkpoint in
-                    var marked = checkpoint
-                    marked.invalidReason = "poisoned: written after live rule '\(stop?.cause.liveRuleName ?? "")' matched"
-                    return marked
-                }
+            let poisoned = store.scan(.afterExit(exitedAt: result.endedAt!, killed: true)).filter {
+                $0.modified > poisonedAfter
+            }
+            .map { checkpoint -> Checkpoint in
+                var marked = checkpoint
+                marked.invalidReason = "poisoned: written after live rule '\(stop?.cause.liveRuleName ?? "")' matched"
+                return marked
+            }
             let moved = store.quarantineInvalid(poisoned)
             for item in moved { note("vigil: quarantined checkpoint \(item.name): \(item.reason)") }
             if !moved.isEmpty { result.quarantined = (result.quarantined ?? []) + moved }
         }
-        reviewCheckpoints(after: &result, status: status!, exitedAt: result.endedAt!, watched: preservedNames.current,
-                           before: plan.checkpointsBefore)
+        reviewCheckpoints(
+            after: &result, status: status!, exitedAt: result.endedAt!, watched: preservedNames.current,
+            before: plan.checkpointsBefore)
         result.signalsSent = child.sentSignals.map { sent in
             Journal.SentSignal(signal: sent.signal.name, at: sent.at, reason: stop?.reason ?? "")
         }
@@ -233,7 +262,9 @@ extension Supervisor {
         result.logError = log.firstError
         result.logBytesDropped = log.droppedBytes > 0 ? log.droppedBytes : nil
         if let error = log.firstError {
-            note("vigil: warning: \(error); \(log.droppedBytes) bytes of output were not logged (the trainer was not blocked)")
+            note(
+                "vigil: warning: \(error); \(log.droppedBytes) bytes of output were not logged (the trainer was not blocked)"
+            )
         }
         let sentByVigil: Bool
         if case .signaled(let signal)? = status {
@@ -250,12 +281,14 @@ extension Supervisor {
             resumeArguments: resumeArguments)
         switch stop?.cause {
         case .signal?, .runtimeLimit?, .totalBudget?:
-            result.verdict = Verdict(verdict: .ignore, rule: "stopped-by-vigil", reason: stop!.reason, exception: outcome.exception)
+            result.verdict = Verdict(
+                verdict: .ignore, rule: "stopped-by-vigil", reason: stop!.reason, exception: outcome.exception)
         case .liveRule(let name, let line)?:
             let rule = policy.rules.first { $0.name == name }
             let why = rule?.reason ?? name
-            result.verdict = Verdict(verdict: rule?.verdict ?? .recoverable, rule: name,
-                                     reason: "\(why) (live: \(line.trimmingCharacters(in: .whitespaces)))", exception: outcome.exception)
+            result.verdict = Verdict(
+                verdict: rule?.verdict ?? .recoverable, rule: name,
+                reason: "\(why) (live: \(line.trimmingCharacters(in: .whitespaces)))", exception: outcome.exception)
         case .stall?:
             outcome.stalled = true
             result.stackDump = Supervisor.stackDump(in: tail.stderr)
@@ -269,28 +302,35 @@ extension Supervisor {
         journal.attempts[index] = result
         try save()
         let verdict = result.verdict!
-        note("vigil: attempt \(number) ended: \(status!) after \(DurationFormat.string(from: result.duration ?? 0)) → \(verdict.verdict.rawValue) [\(verdict.rule)]: \(verdict.reason)")
+        note(
+            "vigil: attempt \(number) ended: \(status!) after \(DurationFormat.string(from: result.duration ?? 0)) → \(verdict.verdict.rawValue) [\(verdict.rule)]: \(verdict.reason)"
+        )
         return AttemptResult(record: result, cause: stop?.cause)
     }
 
     /// The end of a faulthandler dump ("Fatal Python error" / "Thread 0x…") in a hung trainer's stderr.
     static func stackDump(in lines: [String]) -> String? {
-        guard let start = lines.firstIndex(where: {
-            $0.hasPrefix("Fatal Python error") || $0.hasPrefix("Current thread 0x") || $0.hasPrefix("Thread 0x")
-        }) else { return nil }
+        guard
+            let start = lines.firstIndex(where: {
+                $0.hasPrefix("Fatal Python error") || $0.hasPrefix("Current thread 0x") || $0.hasPrefix("Thread 0x")
+            })
+        else { return nil }
         return lines[start...].prefix(400).joined(separator: "\n")
     }
 
     /// Whether the current step is the checkpoint step and a new valid checkpoint (named `name`, or
     /// any) was modified after `since`; records it.
     private func checkpointStepSatisfied(_ stop: inout StopProgress?, name: String? = nil) -> Bool {
-        guard let progress = stop, case .checkpoint = progress.sequence.steps[progress.step], let store = checkpointStore
+        guard let progress = stop, case .checkpoint = progress.sequence.steps[progress.step],
+            let store = checkpointStore
         else { return false }
         let found = store.scan(.afterExit(exitedAt: Date(), killed: false))
-        guard let fresh = found.last(where: { checkpoint in
-            checkpoint.isValid && progress.checkpointsBefore[checkpoint.name] != checkpoint.modified
-                && (name == nil || checkpoint.name == name)
-        }) else {
+        guard
+            let fresh = found.last(where: { checkpoint in
+                checkpoint.isValid && progress.checkpointsBefore[checkpoint.name] != checkpoint.modified
+                    && (name == nil || checkpoint.name == name)
+            })
+        else {
             return false
         }
         let after = DurationFormat.string(from: Date().timeIntervalSince(progress.stepStarted))
@@ -301,14 +341,20 @@ extension Supervisor {
 
     /// A signal to vigil: INT/TERM/HUP/USR1 start the stop sequence (checkpoint first); a second
     /// INT/TERM/HUP kills the group at once.
-    private func handle(_ signal: Signal, _ stop: inout StopProgress?, _ child: ChildProcess,
-                        _ record: (String) -> Void) {
+    private func handle(
+        _ signal: Signal, _ stop: inout StopProgress?, _ child: ChildProcess,
+        _ record: (String) -> Void
+    ) {
         guard Supervisor.stopSignalSet.contains(signal) || signal == .user1 else { return }
         stopSignals.append(signal)
         guard let current = stop else {
-            note("vigil: got \(signal); asking the trainer to checkpoint, then stopping it (a second Ctrl-C kills it at once)")
-            begin(&stop, .signal(signal), "vigil received \(signal)", .graceful(request.policy.stop, checkpoint: true, canSeeCheckpoints: checkpointStore != nil),
-                  child, record)
+            note(
+                "vigil: got \(signal); asking the trainer to checkpoint, then stopping it (a second Ctrl-C kills it at once)"
+            )
+            begin(
+                &stop, .signal(signal), "vigil received \(signal)",
+                .graceful(request.policy.stop, checkpoint: true, canSeeCheckpoints: checkpointStore != nil),
+                child, record)
             return
         }
         if signal != .user1, current.sequence != .kill {
@@ -320,8 +366,10 @@ extension Supervisor {
         }
     }
 
-    private func begin(_ stop: inout StopProgress?, _ cause: StopCause, _ reason: String, _ sequence: StopSequence,
-                       _ child: ChildProcess, _ record: (String) -> Void) {
+    private func begin(
+        _ stop: inout StopProgress?, _ cause: StopCause, _ reason: String, _ sequence: StopSequence,
+        _ child: ChildProcess, _ record: (String) -> Void
+    ) {
         record("stop: \(reason)")
         stop = StopProgress(cause: cause, reason: reason, sequence: sequence)
         perform(&stop, child, record)
@@ -335,7 +383,8 @@ extension Supervisor {
         case .checkpoint(let signal, _):
             if let store = checkpointStore {
                 let valid = store.scan(.afterExit(exitedAt: Date(), killed: false)).filter(\.isValid)
-                progress.checkpointsBefore = Dictionary(valid.map { ($0.name, $0.modified) }, uniquingKeysWith: { a, _ in a })
+                progress.checkpointsBefore = Dictionary(
+                    valid.map { ($0.name, $0.modified) }, uniquingKeysWith: { a, _ in a })
             }
             child.signalGroup(signal)
             record("sent \(signal.name) to the group: save a checkpoint")

@@ -24,18 +24,21 @@ extension Supervisor {
         let configHash = try checkConfigChange(&forceFresh)
         if let store = checkpointStore {
             let previous = journal.attempts.last
-            let moment: CheckpointStore.Moment = previous.flatMap { attempt in
-                attempt.endedAt.map { .afterExit(exitedAt: $0, killed: attempt.exit.map(\.isSignal) ?? true) }
-            } ?? .afterExit(exitedAt: Date(), killed: false)
+            let moment: CheckpointStore.Moment =
+                previous.flatMap { attempt in
+                    attempt.endedAt.map { .afterExit(exitedAt: $0, killed: attempt.exit.map(\.isSignal) ?? true) }
+                } ?? .afterExit(exitedAt: Date(), killed: false)
             let found = store.scan(moment)
             quarantined = store.quarantineInvalid(found)
             for item in quarantined {
                 note("vigil: quarantined checkpoint \(item.name): \(item.reason) (moved to \(item.movedTo))")
             }
             target = store.resumeTarget(in: found.filter(\.isValid), notBefore: journal.freshSince)
-            checkpointsBefore = Dictionary(found.filter(\.isValid).map { ($0.name, $0.modified) }, uniquingKeysWith: { a, _ in a })
+            checkpointsBefore = Dictionary(
+                found.filter(\.isValid).map { ($0.name, $0.modified) }, uniquingKeysWith: { a, _ in a })
             if target == nil {
-                target = store.resumeTarget(in: store.scan(moment, in: store.preservedDirectory), notBefore: journal.freshSince)
+                target = store.resumeTarget(
+                    in: store.scan(moment, in: store.preservedDirectory), notBefore: journal.freshSince)
             }
         }
 
@@ -51,8 +54,9 @@ extension Supervisor {
             note("vigil: no valid checkpoint to resume from; starting attempt \(number) fresh")
         }
         guard resume, !policy.resume.args.isEmpty else {
-            return AttemptPlan(argv: request.command, resumeArguments: [], resumeFrom: nil,
-                               quarantined: quarantined, configHash: configHash, checkpointsBefore: checkpointsBefore)
+            return AttemptPlan(
+                argv: request.command, resumeArguments: [], resumeFrom: nil,
+                quarantined: quarantined, configHash: configHash, checkpointsBefore: checkpointsBefore)
         }
         let arguments = policy.resume.args.map { argument in
             guard let target else { return argument }
@@ -60,8 +64,9 @@ extension Supervisor {
                 .replacingOccurrences(of: "{step}", with: String(target.step))
         }
         if let target { note("vigil: resuming from \(target.name) (step \(target.step))") }
-        return AttemptPlan(argv: request.command + arguments, resumeArguments: arguments, resumeFrom: target,
-                           quarantined: quarantined, configHash: configHash, checkpointsBefore: checkpointsBefore)
+        return AttemptPlan(
+            argv: request.command + arguments, resumeArguments: arguments, resumeFrom: target,
+            quarantined: quarantined, configHash: configHash, checkpointsBefore: checkpointsBefore)
     }
 
     /// The trainer's config file: the policy's `config.path`, else the trainer's `--config` value.
@@ -94,8 +99,9 @@ extension Supervisor {
             journal.freshSince = Date()
             forceFresh = true
         case .refuse:
-            throw VigilError(.invalidConfig, file: path,
-                             "\(what) (config.onChange: refuse); restore it, or start over with --fresh")
+            throw VigilError(
+                .invalidConfig, file: path,
+                "\(what) (config.onChange: refuse); restore it, or start over with --fresh")
         }
         return hash
     }
@@ -128,7 +134,9 @@ extension Supervisor {
         } else if store.settings.onSuccess == .remove {
             let plan = RetentionPlan(keep: [], remove: valid, reasons: [:])
             attempt.pruned = store.apply(plan)
-            note("vigil: the run succeeded; removed its \(attempt.pruned?.count ?? 0) checkpoints (checkpoints.onSuccess: remove)")
+            note(
+                "vigil: the run succeeded; removed its \(attempt.pruned?.count ?? 0) checkpoints (checkpoints.onSuccess: remove)"
+            )
         }
     }
 
@@ -144,7 +152,9 @@ extension Supervisor {
             let plan = RetentionPlan.make(found, rule: rule, resumeTarget: target?.path, protected: protected)
             removed += store.apply(plan)
         }
-        if !removed.isEmpty { note("vigil: retention removed \(removed.count) checkpoint(s): \(removed.joined(separator: ", "))") }
+        if !removed.isEmpty {
+            note("vigil: retention removed \(removed.count) checkpoint(s): \(removed.joined(separator: ", "))")
+        }
         return removed.isEmpty ? nil : removed
     }
 
@@ -164,7 +174,8 @@ extension Supervisor {
             return try? NSRegularExpression(pattern: "^" + escaped + "$")
         }
         return CheckpointWatcher(directory: store.directory) { name in
-            let matchesSidecar = sidecar.map { $0.firstMatch(in: name, range: NSRange(name.startIndex..., in: name)) != nil } ?? false
+            let matchesSidecar =
+                sidecar.map { $0.firstMatch(in: name, range: NSRange(name.startIndex..., in: name)) != nil } ?? false
             let isCheckpoint = pattern.step(of: name) != nil
             if isCheckpoint { events.post(.checkpointFinished(attempt: number, name: name)) }
             guard preserving, isCheckpoint || matchesSidecar || name.hasSuffix(".sha256") else { return }

@@ -1,9 +1,9 @@
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// What reaches the supervisor while it waits: every wait is on one of these, never a sleep.
@@ -35,8 +35,10 @@ public struct RunRequest: Sendable {
     /// The environment the trainer inherits (vigil's own, usually).
     public var environment: [String: String]
 
-    public init(command: [String], policy: Policy, logDirectory: String, workingDirectory: String,
-                environment: [String: String]) {
+    public init(
+        command: [String], policy: Policy, logDirectory: String, workingDirectory: String,
+        environment: [String: String]
+    ) {
         self.command = command
         self.policy = policy
         self.logDirectory = logDirectory
@@ -64,8 +66,10 @@ public final class Supervisor: @unchecked Sendable {
     /// Signals that asked vigil to stop, in order (a second one escalates).
     var stopSignals: [Signal] = []
 
-    public init(request: RunRequest, events: EventQueue<SupervisorEvent> = EventQueue(),
-                note: @escaping @Sendable (String) -> Void) {
+    public init(
+        request: RunRequest, events: EventQueue<SupervisorEvent> = EventQueue(),
+        note: @escaping @Sendable (String) -> Void
+    ) {
         self.request = request
         self.events = events
         self.note = note
@@ -76,12 +80,16 @@ public final class Supervisor: @unchecked Sendable {
     /// Returns the exit code for `vigil run`; errors of vigil itself (usage, missing command,
     /// unwritable directory) throw.
     public func run() throws -> ExitCode {
-        runtimeDeadline = Supervisor.runtimeDeadline(request.policy.limits, environment: request.environment, start: Date())
+        runtimeDeadline = Supervisor.runtimeDeadline(
+            request.policy.limits, environment: request.environment, start: Date())
         let executable = try CommandResolver.resolve(
             request.command[0], path: request.environment["PATH"], workingDirectory: request.workingDirectory)
-        let name = request.name ?? RunDirectory.defaultName(command: request.command, workingDirectory: request.workingDirectory)
+        let name =
+            request.name
+            ?? RunDirectory.defaultName(command: request.command, workingDirectory: request.workingDirectory)
         if request.name != nil { try RunDirectory.validate(name: name) }
-        checkpointStore = try CheckpointStore(settings: request.policy.checkpoints, workingDirectory: request.workingDirectory)
+        checkpointStore = try CheckpointStore(
+            settings: request.policy.checkpoints, workingDirectory: request.workingDirectory)
         directory = RunDirectory(logDirectory: request.logDirectory, name: name)
         try directory.create()
         lock = try takeLock()
@@ -89,7 +97,9 @@ public final class Supervisor: @unchecked Sendable {
         var existing = try Journal.read(from: directory.journalPath)
         if let old = existing, request.fresh {
             let archived = try directory.archive(now: Date())
-            note("vigil: --fresh: moved the previous run (\(old.attempts.count) attempts, \(old.state.rawValue)) to \(archived)")
+            note(
+                "vigil: --fresh: moved the previous run (\(old.attempts.count) attempts, \(old.state.rawValue)) to \(archived)"
+            )
             lock = nil
             try directory.create()
             lock = try takeLock()
@@ -97,21 +107,28 @@ public final class Supervisor: @unchecked Sendable {
         }
         if let old = existing, old.state.isFinished {
             let code = old.outcome?.exitCode ?? 0
-            note("vigil: run '\(name)' already finished: \(old.outcome?.reason ?? old.state.rawValue). Nothing to do; use --fresh to start over.")
+            note(
+                "vigil: run '\(name)' already finished: \(old.outcome?.reason ?? old.state.rawValue). Nothing to do; use --fresh to start over."
+            )
             return ExitCode(rawValue: code) ?? .success
         }
         let now = Date()
-        journal = existing ?? Journal(
-            run: name, runID: UUID().uuidString.lowercased(), command: request.command,
-            workingDirectory: request.workingDirectory, policy: request.policy.name, now: now)
+        journal =
+            existing
+            ?? Journal(
+                run: name, runID: UUID().uuidString.lowercased(), command: request.command,
+                workingDirectory: request.workingDirectory, policy: request.policy.name, now: now)
         if existing != nil {
-            note("vigil: continuing run '\(name)' (\(journal.attempts.count) attempt\(journal.attempts.count == 1 ? "" : "s") so far)")
+            note(
+                "vigil: continuing run '\(name)' (\(journal.attempts.count) attempt\(journal.attempts.count == 1 ? "" : "s") so far)"
+            )
             try recoverOrphan()
         }
         closeDeadInvocations()
-        journal.invocations.append(Journal.Invocation(
-            pid: getpid(), processStartTime: ProcessTable.startTime(of: getpid()),
-            host: ProcessInfo.processInfo.hostName, startedAt: now))
+        journal.invocations.append(
+            Journal.Invocation(
+                pid: getpid(), processStartTime: ProcessTable.startTime(of: getpid()),
+                host: ProcessInfo.processInfo.hostName, startedAt: now))
         journal.state = .running
         try save()
 
@@ -127,10 +144,13 @@ public final class Supervisor: @unchecked Sendable {
         if let lock = try RunLock.acquire(directory.lockPath) { return lock }
         var holder = ""
         if let other = try? Journal.read(from: directory.journalPath), let invocation = other.invocations.last {
-            holder = " by vigil pid \(invocation.pid) on \(invocation.host), started \(Journal.timestamp(invocation.startedAt))"
+            holder =
+                " by vigil pid \(invocation.pid) on \(invocation.host), started \(Journal.timestamp(invocation.startedAt))"
         }
-        throw VigilError(.runBusy, file: directory.path,
-                         "run '\(directory.name)' is already being supervised\(holder); wait for it, stop it with `vigil stop`, or pick another --name")
+        throw VigilError(
+            .runBusy, file: directory.path,
+            "run '\(directory.name)' is already being supervised\(holder); wait for it, stop it with `vigil stop`, or pick another --name"
+        )
     }
 
     // MARK: - The attempt loop
@@ -140,15 +160,20 @@ public final class Supervisor: @unchecked Sendable {
         let backoff = Backoff(policy.restart)
         while true {
             if let signal = stopSignals.first {
-                return try finish(.stopped, .resumable, "stopped by \(signal) before the next attempt; run the same command again to continue")
+                return try finish(
+                    .stopped, .resumable,
+                    "stopped by \(signal) before the next attempt; run the same command again to continue")
             }
             if let total = policy.limits.total, journal.computeSeconds >= total {
-                return try finish(.gaveUp, .retriesExhausted,
-                                  "the run's total compute budget (\(DurationFormat.string(from: total))) is spent")
+                return try finish(
+                    .gaveUp, .retriesExhausted,
+                    "the run's total compute budget (\(DurationFormat.string(from: total))) is spent")
             }
             if let deadline = runtimeDeadline, deadline.timeIntervalSinceNow < max(policy.limits.minAttempt, 0.001) {
-                return try finish(.stopped, .resumable,
-                                  "less than limits.minAttempt (\(DurationFormat.string(from: policy.limits.minAttempt))) is left before the runtime deadline; run the same command again to continue")
+                return try finish(
+                    .stopped, .resumable,
+                    "less than limits.minAttempt (\(DurationFormat.string(from: policy.limits.minAttempt))) is left before the runtime deadline; run the same command again to continue"
+                )
             }
             let result = try runAttempt(executable: executable)
             let record = result.record
@@ -156,11 +181,15 @@ public final class Supervisor: @unchecked Sendable {
             let index = journal.attempts.count - 1
             switch result.cause {
             case .signal?:
-                return try finish(.stopped, .resumable, "\(record.stopReason ?? "stopped"); run the same command again to continue")
+                return try finish(
+                    .stopped, .resumable, "\(record.stopReason ?? "stopped"); run the same command again to continue")
             case .runtimeLimit?:
-                return try finish(.stopped, .resumable, "\(record.stopReason ?? "runtime limit"); run the same command again to continue")
+                return try finish(
+                    .stopped, .resumable,
+                    "\(record.stopReason ?? "runtime limit"); run the same command again to continue")
             case .totalBudget?:
-                return try finish(.gaveUp, .retriesExhausted, "\(record.stopReason ?? "the run's total compute budget is spent")")
+                return try finish(
+                    .gaveUp, .retriesExhausted, "\(record.stopReason ?? "the run's total compute budget is spent")")
             default:
                 break
             }
@@ -168,7 +197,8 @@ public final class Supervisor: @unchecked Sendable {
             case .success:
                 return try finish(.succeeded, .success, "the trainer finished successfully (attempt \(record.number))")
             case .unrecoverable:
-                return try finish(.failed, .unrecoverable, "unrecoverable failure in attempt \(record.number): \(verdict.reason)")
+                return try finish(
+                    .failed, .unrecoverable, "unrecoverable failure in attempt \(record.number): \(verdict.reason)")
             case .ignore:
                 journal.attempts[index].countedAgainstBudget = false
             case .recoverable:
@@ -182,24 +212,33 @@ public final class Supervisor: @unchecked Sendable {
                 journal.attempts[index].countedAgainstBudget = true
                 if journal.consecutiveFailures > policy.restart.maxRetries {
                     let retries = policy.restart.maxRetries
-                    return try finish(.gaveUp, .retriesExhausted,
-                                      "gave up after \(journal.consecutiveFailures) consecutive failures (max-retries \(retries)); last: \(verdict.reason)")
+                    return try finish(
+                        .gaveUp, .retriesExhausted,
+                        "gave up after \(journal.consecutiveFailures) consecutive failures (max-retries \(retries)); last: \(verdict.reason)"
+                    )
                 }
             }
             let delay = backoff.delay(afterFailure: max(1, journal.consecutiveFailures), unit: Double.random(in: 0..<1))
             journal.attempts[index].backoffSeconds = delay
             journal.state = .backingOff
             try save()
-            let budget = verdict.verdict == .ignore ? "not counted" : "\(journal.consecutiveFailures)/\(policy.restart.maxRetries)"
+            let budget =
+                verdict.verdict == .ignore
+                ? "not counted" : "\(journal.consecutiveFailures)/\(policy.restart.maxRetries)"
             let restartAt = Date().addingTimeInterval(delay)
-            if let deadline = runtimeDeadline, deadline.timeIntervalSince(restartAt) < max(policy.limits.minAttempt, 0.001) {
-                return try finish(.stopped, .resumable,
-                                  "not enough time left before the runtime deadline for another attempt; run the same command again to continue")
+            if let deadline = runtimeDeadline,
+                deadline.timeIntervalSince(restartAt) < max(policy.limits.minAttempt, 0.001)
+            {
+                return try finish(
+                    .stopped, .resumable,
+                    "not enough time left before the runtime deadline for another attempt; run the same command again to continue"
+                )
             }
             note("vigil: restarting in \(DurationFormat.string(from: delay)) (retry \(budget))")
             if waitForBackoff(until: restartAt) {
-                return try finish(.stopped, .resumable,
-                                  "stopped by \(stopSignals[0]) while waiting to restart; run the same command again to continue")
+                return try finish(
+                    .stopped, .resumable,
+                    "stopped by \(stopSignals[0]) while waiting to restart; run the same command again to continue")
             }
             journal.state = .running
         }
@@ -236,7 +275,8 @@ public final class Supervisor: @unchecked Sendable {
     func environment(forAttempt number: Int, resumeFrom: Checkpoint?, deadline: Date?) -> [String: String] {
         var environment = request.environment
         let policy = request.policy
-        let checkpointDir = policy.checkpoints.dir.hasPrefix("/")
+        let checkpointDir =
+            policy.checkpoints.dir.hasPrefix("/")
             ? policy.checkpoints.dir : request.workingDirectory + "/" + policy.checkpoints.dir
         environment["VIGIL_RUN_ID"] = journal.runID
         environment["VIGIL_RUN_NAME"] = journal.run
@@ -249,7 +289,9 @@ public final class Supervisor: @unchecked Sendable {
         if let deadline { environment["VIGIL_DEADLINE"] = String(Int(deadline.timeIntervalSince1970)) }
         if environment["PYTHONUNBUFFERED"] == nil { environment["PYTHONUNBUFFERED"] = "1" }
         // A hung trainer is asked for its stacks with SIGABRT, which Python's faulthandler answers.
-        if policy.limits.stall != nil, environment["PYTHONFAULTHANDLER"] == nil { environment["PYTHONFAULTHANDLER"] = "1" }
+        if policy.limits.stall != nil, environment["PYTHONFAULTHANDLER"] == nil {
+            environment["PYTHONFAULTHANDLER"] = "1"
+        }
         return environment
     }
 
@@ -264,9 +306,12 @@ public final class Supervisor: @unchecked Sendable {
         if let pid = attempt.pid, let recorded = attempt.processStartTime,
             ProcessTable.startTime(of: pid) == recorded
         {
-            note("vigil: attempt \(attempt.number)'s trainer (pid \(pid)) outlived its supervisor; stopping its process group")
+            note(
+                "vigil: attempt \(attempt.number)'s trainer (pid \(pid)) outlived its supervisor; stopping its process group"
+            )
             journal.attempts[index].signalsSent += stopOrphanGroup(pid)
-            reason = "its supervisor (pid \(attempt.supervisorPID)) died; the orphaned trainer (pid \(pid)) was stopped by the next vigil"
+            reason =
+                "its supervisor (pid \(attempt.supervisorPID)) died; the orphaned trainer (pid \(pid)) was stopped by the next vigil"
         }
         journal.attempts[index].endedAt = Date()
         journal.attempts[index].stopReason = reason
@@ -303,14 +348,14 @@ public final class Supervisor: @unchecked Sendable {
     static func peakMemoryKiB() -> Int {
         var usage = rusage()
         #if os(Linux)
-        getrusage(RUSAGE_SELF.rawValue, &usage)
+            getrusage(RUSAGE_SELF.rawValue, &usage)
         #else
-        getrusage(RUSAGE_SELF, &usage)
+            getrusage(RUSAGE_SELF, &usage)
         #endif
         #if os(Linux)
-        return Int(usage.ru_maxrss)
+            return Int(usage.ru_maxrss)
         #else
-        return Int(usage.ru_maxrss) / 1024  // bytes on Darwin
+            return Int(usage.ru_maxrss) / 1024  // bytes on Darwin
         #endif
     }
 

@@ -57,9 +57,9 @@ public struct VigilError: Error, Sendable, CustomStringConvertible {
     }
 
     public var description: String {
-        var where_ = ""
-        if let file { where_ += file }
-        if let key { where_ += where_.isEmpty ? key : ": \(key)" }
-        return where_.isEmpty ? message : "\(where_): \(message)"
+        var location = ""
+        if let file { location += file }
+        if let key { location += location.isEmpty ? key : ": \(key)" }
+        return location.isEmpty ? message : "\(location): \(message)"
     }
 }

@@ -4,7 +4,7 @@ import Testing
 @testable import VigilCore
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Paths and helpers shared by the tests.
@@ -17,12 +17,15 @@ enum TestSupport {
     }()
 
     static let fixtureTrainer = repositoryRoot + "/Tests/Fixtures/trainer.py"
-    static let python = (try? CommandResolver.resolve("python3", path: ProcessInfo.processInfo.environment["PATH"],
-                                                       workingDirectory: "/")) ?? "/usr/bin/python3"
+    static let python =
+        (try? CommandResolver.resolve(
+            "python3", path: ProcessInfo.processInfo.environment["PATH"],
+            workingDirectory: "/")) ?? "/usr/bin/python3"
 
     /// The `vigil` executable built next to the test bundle.
     static let vigilBinary: String = {
-        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
+        let exe =
+            (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
             ?? CommandLine.arguments[0]
         var directory = URL(fileURLWithPath: exe).deletingLastPathComponent()
         if directory.lastPathComponent == "MacOS" {  // macOS bundle layout: …/X.xctest/Contents/MacOS
@@ -83,16 +86,20 @@ final class TestProcess: @unchecked Sendable {
         child = try ChildProcess.spawn(executable: arguments[0], arguments: arguments, environment: environment) {
             status in box.current?.finished(status)
         }
-        pump = OutputPump(log: nil, passthrough: false, tailBytes: 1 << 20, lineObserver: { stream, line in
-            box.current?.append(stream, String(line))
-        }, onClosed: { box.current?.outputClosed() })
+        pump = OutputPump(
+            log: nil, passthrough: false, tailBytes: 1 << 20,
+            lineObserver: { stream, line in
+                box.current?.append(stream, String(line))
+            }, onClosed: { box.current?.outputClosed() })
         box.withLock { $0 = self }
         if let status = child.exitStatus { finished(status) }
         pump.start(stdoutFD: child.stdoutFD, stderrFD: child.stderrFD)
     }
 
     /// Runs the built vigil with `arguments`.
-    static func vigil(_ arguments: [String], environment: [String: String] = ProcessInfo.processInfo.environment)
+    static func vigil(
+        _ arguments: [String], environment: [String: String] = ProcessInfo.processInfo.environment
+    )
         throws -> TestProcess
     {
         try TestProcess([TestSupport.vigilBinary] + arguments, environment: environment)
