@@ -10,388 +10,388 @@ public enum EmbeddedPolicies {
         switch name {
         case "default":
             return ##"""
-// The default policy: compiled into vigil and underneath every other policy.
-// Any non-zero exit is recoverable, except what retrying cannot fix.
-// Every key is documented in docs/policy.md.
-{
-  description: "Any failure is retried, except a command that cannot be found or run.",
+                // The default policy: compiled into vigil and underneath every other policy.
+                // Any non-zero exit is recoverable, except what retrying cannot fix.
+                // Every key is documented in docs/policy.md.
+                {
+                  description: "Any failure is retried, except a command that cannot be found or run.",
 
-  restart: {
-    maxRetries: 3,          // consecutive recoverable failures before giving up (exit 2)
-    backoff: { initial: "1s", factor: 2, max: "60s", jitter: 0.1 },
-    healthyAfter: "10m",    // an attempt that lived this long starts a fresh series of failures
-  },
+                  restart: {
+                    maxRetries: 3,          // consecutive recoverable failures before giving up (exit 2)
+                    backoff: { initial: "1s", factor: 2, max: "60s", jitter: 0.1 },
+                    healthyAfter: "10m",    // an attempt that lived this long starts a fresh series of failures
+                  },
 
-  resume: {
-    args: ["--resume"],     // appended to the trainer command when it restarts
-    when: "after-failure",  // or "never"
-  },
+                  resume: {
+                    args: ["--resume"],     // appended to the trainer command when it restarts
+                    when: "after-failure",  // or "never"
+                  },
 
-  output: {
-    logMaxBytes: "100MB",   // attempt-NNN.log is rotated past this size
-    logBackups: 3,          // attempt-NNN.log.1 … .3 kept
-    tailBytes: "64KiB",     // of each stream, kept in memory for classification
-    passthrough: true,      // copy the trainer's output to vigil's stdout/stderr
-  },
+                  output: {
+                    logMaxBytes: "100MB",   // attempt-NNN.log is rotated past this size
+                    logBackups: 3,          // attempt-NNN.log.1 … .3 kept
+                    tailBytes: "64KiB",     // of each stream, kept in memory for classification
+                    passthrough: true,      // copy the trainer's output to vigil's stdout/stderr
+                  },
 
-  limits: {
-    // runtime: "6h",       // this invocation's budget (a CI job's limit); then checkpoint, stop, exit 75
-    // attempt: "12h",      // one attempt's wall clock; then checkpoint, stop, classified timedOut
-    // total: "48h",        // compute across all invocations of the run; then exit 2
-    minAttempt: "0s",       // don't start an attempt with less than this left of the runtime
-    // stall: "30m",        // no output and no new checkpoint this long: hung
-  },
+                  limits: {
+                    // runtime: "6h",       // this invocation's budget (a CI job's limit); then checkpoint, stop, exit 75
+                    // attempt: "12h",      // one attempt's wall clock; then checkpoint, stop, classified timedOut
+                    // total: "48h",        // compute across all invocations of the run; then exit 2
+                    minAttempt: "0s",       // don't start an attempt with less than this left of the runtime
+                    // stall: "30m",        // no output and no new checkpoint this long: hung
+                  },
 
-  stop: {
-    checkpointSignal: "USR1",   // "save a checkpoint now and keep going" (or "none")
-    checkpointLead: "2m",       // ask this long before a deadline
-    checkpointTimeout: "60s",   // wait this long for the new checkpoint
-    termGrace: "10s",           // then SIGTERM to the trainer's process group, SIGKILL after this
-    dumpSignal: "ABRT",         // a hung Python trainer prints every thread's stack (faulthandler)
-  },
+                  stop: {
+                    checkpointSignal: "USR1",   // "save a checkpoint now and keep going" (or "none")
+                    checkpointLead: "2m",       // ask this long before a deadline
+                    checkpointTimeout: "60s",   // wait this long for the new checkpoint
+                    termGrace: "10s",           // then SIGTERM to the trainer's process group, SIGKILL after this
+                    dumpSignal: "ABRT",         // a hung Python trainer prints every thread's stack (faulthandler)
+                  },
 
-  checkpoints: {
-    dir: "checkpoints",     // VIGIL_CHECKPOINT_DIR
-  },
+                  checkpoints: {
+                    dir: "checkpoints",     // VIGIL_CHECKPOINT_DIR
+                  },
 
-  rules: [
-    {
-      name: "attempt-time-limit",
-      class: "recoverable",
-      reason: "the attempt reached its time limit (limits.attempt); resuming from its last checkpoint",
-      timedOut: true,
-    },
-    {
-      name: "hung",
-      class: "recoverable",
-      reason: "the trainer was hung: no output and no new checkpoint for limits.stall; its stacks are in the log",
-      stalled: true,
-    },
-    {
-      name: "command-not-found",
-      class: "unrecoverable",
-      reason: "a shell could not find a command; retrying will not install it",
-      exitCodes: [127],
-    },
-    {
-      name: "command-not-executable",
-      class: "unrecoverable",
-      reason: "a command could not be executed (permission denied or not a program)",
-      exitCodes: [126],
-    },
-    {
-      name: "permission-error",
-      class: "unrecoverable",
-      reason: "the trainer is not allowed to read or write something; retrying will not change that",
-      exception: ["PermissionError"],
-    },
-    {
-      name: "any-failure",
-      class: "recoverable",
-      reason: "the trainer failed; retrying from the last checkpoint",
-    },
-  ],
-}
-"""##
+                  rules: [
+                    {
+                      name: "attempt-time-limit",
+                      class: "recoverable",
+                      reason: "the attempt reached its time limit (limits.attempt); resuming from its last checkpoint",
+                      timedOut: true,
+                    },
+                    {
+                      name: "hung",
+                      class: "recoverable",
+                      reason: "the trainer was hung: no output and no new checkpoint for limits.stall; its stacks are in the log",
+                      stalled: true,
+                    },
+                    {
+                      name: "command-not-found",
+                      class: "unrecoverable",
+                      reason: "a shell could not find a command; retrying will not install it",
+                      exitCodes: [127],
+                    },
+                    {
+                      name: "command-not-executable",
+                      class: "unrecoverable",
+                      reason: "a command could not be executed (permission denied or not a program)",
+                      exitCodes: [126],
+                    },
+                    {
+                      name: "permission-error",
+                      class: "unrecoverable",
+                      reason: "the trainer is not allowed to read or write something; retrying will not change that",
+                      exception: ["PermissionError"],
+                    },
+                    {
+                      name: "any-failure",
+                      class: "recoverable",
+                      reason: "the trainer failed; retrying from the last checkpoint",
+                    },
+                  ],
+                }
+                """##
         case "python":
             return ##"""
-// Python trainers: classify a failure by the exception that ended it.
-// Layered over the default policy (an implicit `extends: "default"`): these rules come before the
-// default's, and `permission-error` replaces the default's rule of that name.
-// An exception name matches the full dotted name, its last component, or a built-in base class
-// (`OSError` covers `ConnectionResetError`); the last traceback in the output tail decides, and
-// the trainer's VIGIL_ERROR_FILE, when it wrote one, comes first.
-// Order matters, first match wins: what retrying cannot fix comes before the broad recoverable
-// groups (FileNotFoundError and PermissionError are OSErrors, and would otherwise be retried).
-// Every key is documented in docs/policy.md.
-{
-  description: "Python trainers: code, import and path errors stop the run; data, I/O, memory and runtime errors are retried.",
+                // Python trainers: classify a failure by the exception that ended it.
+                // Layered over the default policy (an implicit `extends: "default"`): these rules come before the
+                // default's, and `permission-error` replaces the default's rule of that name.
+                // An exception name matches the full dotted name, its last component, or a built-in base class
+                // (`OSError` covers `ConnectionResetError`); the last traceback in the output tail decides, and
+                // the trainer's VIGIL_ERROR_FILE, when it wrote one, comes first.
+                // Order matters, first match wins: what retrying cannot fix comes before the broad recoverable
+                // groups (FileNotFoundError and PermissionError are OSErrors, and would otherwise be retried).
+                // Every key is documented in docs/policy.md.
+                {
+                  description: "Python trainers: code, import and path errors stop the run; data, I/O, memory and runtime errors are retried.",
 
-  limits: {
-    stall: "1h",            // no output and no new checkpoint for this long: hung (stack dumped, restarted)
-  },
+                  limits: {
+                    stall: "1h",            // no output and no new checkpoint for this long: hung (stack dumped, restarted)
+                  },
 
-  rules: [
-    {
-      // Live: checked on every output line; stops the trainer at once, without a checkpoint.
-      name: "nan-loss",
-      class: "recoverable",
-      live: true,
-      reason: "the loss became NaN or Inf: the state is poisoned; stopped at once and retrying from the last checkpoint saved before it",
-      output: [
-        "(?i)(?<![a-z])loss['\"]?\\s*[=:]\\s*[-+]?(?:nan|inf)\\b",
-        "(?i)(?<![a-z])loss (?:is|became|was) [-+]?(?:nan|inf)\\b",
-      ],
-    },
+                  rules: [
+                    {
+                      // Live: checked on every output line; stops the trainer at once, without a checkpoint.
+                      name: "nan-loss",
+                      class: "recoverable",
+                      live: true,
+                      reason: "the loss became NaN or Inf: the state is poisoned; stopped at once and retrying from the last checkpoint saved before it",
+                      output: [
+                        "(?i)(?<![a-z])loss['\"]?\\s*[=:]\\s*[-+]?(?:nan|inf)\\b",
+                        "(?i)(?<![a-z])loss (?:is|became|was) [-+]?(?:nan|inf)\\b",
+                      ],
+                    },
 
-    // --- Retrying cannot fix these: stop and tell a person (exit 1). ---
-    {
-      name: "usage-error",
-      class: "unrecoverable",
-      reason: "the trainer rejected its command line (argparse/click usage error); the same arguments fail the same way on every retry",
-      exitCodes: [2],
-      output: ["^[Uu]sage: "],
-    },
-    {
-      name: "script-not-found",
-      class: "unrecoverable",
-      reason: "the Python interpreter could not open the script; retrying will not create it",
-      exitCodes: [2],
-      output: ["can't open file .*\\[Errno 2\\] No such file or directory"],
-    },
-    {
-      name: "import-error",
-      class: "unrecoverable",
-      reason: "a module or a shared library could not be imported; retrying will not install it",
-      exception: ["ImportError", "ModuleNotFoundError"],
-    },
-    {
-      name: "syntax-error",
-      class: "unrecoverable",
-      reason: "the trainer's code does not parse; retrying will not fix it",
-      exception: ["SyntaxError", "IndentationError", "TabError"],
-    },
-    {
-      name: "programming-error",
-      class: "unrecoverable",
-      reason: "a programming error (NameError, TypeError, a failed assert, an unimplemented method): the same code fails the same way on every retry; fix the trainer",
-      exception: ["NameError", "UnboundLocalError", "TypeError", "AssertionError", "NotImplementedError"],
-    },
-    {
-      name: "keyboard-interrupt",
-      class: "unrecoverable",
-      reason: "the trainer was interrupted by a person (KeyboardInterrupt: Ctrl-C or SIGINT sent to the trainer itself); not restarting it",
-      exception: ["KeyboardInterrupt"],
-    },
-    {
-      name: "file-not-found",
-      class: "unrecoverable",
-      reason: "a file or directory the trainer needs does not exist or is the wrong kind; retrying will not create it; fix the path",
-      exception: ["FileNotFoundError", "IsADirectoryError", "NotADirectoryError"],
-    },
-    {
-      // Same name as the default's rule: replaces it, and moves it ahead of `io-error` below.
-      name: "permission-error",
-      class: "unrecoverable",
-      reason: "the trainer is not allowed to read or write something; retrying will not change that",
-      exception: ["PermissionError"],
-    },
+                    // --- Retrying cannot fix these: stop and tell a person (exit 1). ---
+                    {
+                      name: "usage-error",
+                      class: "unrecoverable",
+                      reason: "the trainer rejected its command line (argparse/click usage error); the same arguments fail the same way on every retry",
+                      exitCodes: [2],
+                      output: ["^[Uu]sage: "],
+                    },
+                    {
+                      name: "script-not-found",
+                      class: "unrecoverable",
+                      reason: "the Python interpreter could not open the script; retrying will not create it",
+                      exitCodes: [2],
+                      output: ["can't open file .*\\[Errno 2\\] No such file or directory"],
+                    },
+                    {
+                      name: "import-error",
+                      class: "unrecoverable",
+                      reason: "a module or a shared library could not be imported; retrying will not install it",
+                      exception: ["ImportError", "ModuleNotFoundError"],
+                    },
+                    {
+                      name: "syntax-error",
+                      class: "unrecoverable",
+                      reason: "the trainer's code does not parse; retrying will not fix it",
+                      exception: ["SyntaxError", "IndentationError", "TabError"],
+                    },
+                    {
+                      name: "programming-error",
+                      class: "unrecoverable",
+                      reason: "a programming error (NameError, TypeError, a failed assert, an unimplemented method): the same code fails the same way on every retry; fix the trainer",
+                      exception: ["NameError", "UnboundLocalError", "TypeError", "AssertionError", "NotImplementedError"],
+                    },
+                    {
+                      name: "keyboard-interrupt",
+                      class: "unrecoverable",
+                      reason: "the trainer was interrupted by a person (KeyboardInterrupt: Ctrl-C or SIGINT sent to the trainer itself); not restarting it",
+                      exception: ["KeyboardInterrupt"],
+                    },
+                    {
+                      name: "file-not-found",
+                      class: "unrecoverable",
+                      reason: "a file or directory the trainer needs does not exist or is the wrong kind; retrying will not create it; fix the path",
+                      exception: ["FileNotFoundError", "IsADirectoryError", "NotADirectoryError"],
+                    },
+                    {
+                      // Same name as the default's rule: replaces it, and moves it ahead of `io-error` below.
+                      name: "permission-error",
+                      class: "unrecoverable",
+                      reason: "the trainer is not allowed to read or write something; retrying will not change that",
+                      exception: ["PermissionError"],
+                    },
 
-    // --- Worth a retry from the last checkpoint (counts against restart.maxRetries). ---
-    {
-      // A later change adds repairs here (smaller batch, fewer workers).
-      name: "memory-error",
-      class: "recoverable",
-      reason: "the trainer ran out of host memory (MemoryError); memory pressure is often transient, so retrying from the last checkpoint",
-      exception: ["MemoryError", "_ArrayMemoryError"],  // numpy.core._exceptions._ArrayMemoryError
-    },
-    {
-      name: "data-error",
-      class: "recoverable",
-      reason: "a bad value or a missing key or index, often from a corrupt or half-written input (a data shard, a JSON file); retrying from the last checkpoint, and if it repeats at the same place it is the data or the code",
-      exception: ["ValueError", "KeyError", "IndexError", "JSONDecodeError"],  // ValueError covers UnicodeError too
-    },
-    {
-      name: "attribute-error",
-      class: "recoverable",
-      reason: "an attribute was missing, often a None left by a failed load or fetch; retrying from the last checkpoint, and if it repeats it is a bug",
-      exception: ["AttributeError"],
-    },
-    {
-      name: "numeric-error",
-      class: "recoverable",
-      reason: "an arithmetic error (division by zero, floating-point error, overflow), often from unstable values; retrying from the last checkpoint",
-      exception: ["ZeroDivisionError", "FloatingPointError", "OverflowError"],
-    },
-    {
-      // OSError covers ConnectionError (BrokenPipeError, ConnectionResetError …), TimeoutError,
-      // InterruptedError, BlockingIOError …; FileNotFoundError and PermissionError are caught above.
-      // EOFError: a truncated file or stream ("Ran out of input" while unpickling).
-      name: "io-error",
-      class: "recoverable",
-      reason: "an I/O or network error (connection reset, timeout, broken pipe, truncated file), usually transient; retrying from the last checkpoint",
-      exception: ["OSError", "EOFError"],
-    },
-    {
-      name: "runtime-error",
-      class: "recoverable",
-      reason: "the trainer raised a RuntimeError (libraries report device, backend and state failures this way); retrying from the last checkpoint",
-      exception: ["RuntimeError"],  // covers RecursionError
-    },
-    // Anything else falls through to the default's rules, ending with `any-failure` (recoverable).
-  ],
-}
-"""##
+                    // --- Worth a retry from the last checkpoint (counts against restart.maxRetries). ---
+                    {
+                      // A later change adds repairs here (smaller batch, fewer workers).
+                      name: "memory-error",
+                      class: "recoverable",
+                      reason: "the trainer ran out of host memory (MemoryError); memory pressure is often transient, so retrying from the last checkpoint",
+                      exception: ["MemoryError", "_ArrayMemoryError"],  // numpy.core._exceptions._ArrayMemoryError
+                    },
+                    {
+                      name: "data-error",
+                      class: "recoverable",
+                      reason: "a bad value or a missing key or index, often from a corrupt or half-written input (a data shard, a JSON file); retrying from the last checkpoint, and if it repeats at the same place it is the data or the code",
+                      exception: ["ValueError", "KeyError", "IndexError", "JSONDecodeError"],  // ValueError covers UnicodeError too
+                    },
+                    {
+                      name: "attribute-error",
+                      class: "recoverable",
+                      reason: "an attribute was missing, often a None left by a failed load or fetch; retrying from the last checkpoint, and if it repeats it is a bug",
+                      exception: ["AttributeError"],
+                    },
+                    {
+                      name: "numeric-error",
+                      class: "recoverable",
+                      reason: "an arithmetic error (division by zero, floating-point error, overflow), often from unstable values; retrying from the last checkpoint",
+                      exception: ["ZeroDivisionError", "FloatingPointError", "OverflowError"],
+                    },
+                    {
+                      // OSError covers ConnectionError (BrokenPipeError, ConnectionResetError …), TimeoutError,
+                      // InterruptedError, BlockingIOError …; FileNotFoundError and PermissionError are caught above.
+                      // EOFError: a truncated file or stream ("Ran out of input" while unpickling).
+                      name: "io-error",
+                      class: "recoverable",
+                      reason: "an I/O or network error (connection reset, timeout, broken pipe, truncated file), usually transient; retrying from the last checkpoint",
+                      exception: ["OSError", "EOFError"],
+                    },
+                    {
+                      name: "runtime-error",
+                      class: "recoverable",
+                      reason: "the trainer raised a RuntimeError (libraries report device, backend and state failures this way); retrying from the last checkpoint",
+                      exception: ["RuntimeError"],  // covers RecursionError
+                    },
+                    // Anything else falls through to the default's rules, ending with `any-failure` (recoverable).
+                  ],
+                }
+                """##
         case "pytorch":
             return ##"""
-// PyTorch trainers, alone or under torchrun: GPU memory, CUDA, NCCL, DataLoader and NaN failures.
-// Layered over the python policy (and the default under it): these rules come before python's.
-// `output` patterns are ICU regular expressions tried against each line of the output tail, and
-// only when an attempt has failed. They name messages PyTorch, CUDA and NCCL print when something
-// broke, never words a healthy training log contains (`ProcessGroupNCCL` alone is not one: it
-// also appears in start-up and shutdown warnings).
-// Every key is documented in docs/policy.md.
-{
-  extends: "python",
-  description: "PyTorch trainers: GPU out-of-memory, NCCL, DataLoader and NaN failures are retried; device-side asserts and code errors stop the run.",
+                // PyTorch trainers, alone or under torchrun: GPU memory, CUDA, NCCL, DataLoader and NaN failures.
+                // Layered over the python policy (and the default under it): these rules come before python's.
+                // `output` patterns are ICU regular expressions tried against each line of the output tail, and
+                // only when an attempt has failed. They name messages PyTorch, CUDA and NCCL print when something
+                // broke, never words a healthy training log contains (`ProcessGroupNCCL` alone is not one: it
+                // also appears in start-up and shutdown warnings).
+                // Every key is documented in docs/policy.md.
+                {
+                  extends: "python",
+                  description: "PyTorch trainers: GPU out-of-memory, NCCL, DataLoader and NaN failures are retried; device-side asserts and code errors stop the run.",
 
-  output: {
-    // torchrun interleaves every rank's output before its own ChildFailedError report;
-    // keep enough of it that the first rank's error is still in the tail.
-    tailBytes: "256KiB",
-  },
+                  output: {
+                    // torchrun interleaves every rank's output before its own ChildFailedError report;
+                    // keep enough of it that the first rank's error is still in the tail.
+                    tailBytes: "256KiB",
+                  },
 
-  rules: [
-    // First: a NaN/Inf loss explains what comes after it (device-side asserts in sampling,
-    // asserts on the loss, invalid distribution parameters), so it is checked before them.
-    {
-      // Live: checked on every output line; the trainer is stopped at once, without a checkpoint,
-      // and checkpoints written after the line are quarantined as poisoned.
-      name: "nan-loss",
-      class: "recoverable",
-      live: true,
-      reason: "the loss became NaN or Inf: the state is poisoned; stopped at once and retrying from the last checkpoint saved before it",
-      output: [
-        "(?i)(?<![a-z])loss['\"]?\\s*[=:]\\s*[-+]?(?:nan|inf)\\b",   // loss=nan  loss: inf  'loss': nan  val_loss=nan
-        "(?i)(?<![a-z])loss (?:is|became|was) [-+]?(?:nan|inf)\\b",   // Loss is nan, stopping training
-        "(?i)\\bdetected (?:a )?nan\\b",
-        "returned nan values in its \\d+(?:st|nd|rd|th) output",      // torch.autograd anomaly mode
-      ],
-    },
+                  rules: [
+                    // First: a NaN/Inf loss explains what comes after it (device-side asserts in sampling,
+                    // asserts on the loss, invalid distribution parameters), so it is checked before them.
+                    {
+                      // Live: checked on every output line; the trainer is stopped at once, without a checkpoint,
+                      // and checkpoints written after the line are quarantined as poisoned.
+                      name: "nan-loss",
+                      class: "recoverable",
+                      live: true,
+                      reason: "the loss became NaN or Inf: the state is poisoned; stopped at once and retrying from the last checkpoint saved before it",
+                      output: [
+                        "(?i)(?<![a-z])loss['\"]?\\s*[=:]\\s*[-+]?(?:nan|inf)\\b",   // loss=nan  loss: inf  'loss': nan  val_loss=nan
+                        "(?i)(?<![a-z])loss (?:is|became|was) [-+]?(?:nan|inf)\\b",   // Loss is nan, stopping training
+                        "(?i)\\bdetected (?:a )?nan\\b",
+                        "returned nan values in its \\d+(?:st|nd|rd|th) output",      // torch.autograd anomaly mode
+                      ],
+                    },
 
-    // --- Retrying cannot fix these (exit 1). ---
-    {
-      // Under torchrun the last traceback is torchrun's ChildFailedError; a rank's own code
-      // error (prefixed `[rank0]: ` or `[default0]:` when torchrun tags lines) is above it.
-      name: "torchrun-rank-code-error",
-      class: "unrecoverable",
-      reason: "a torchrun rank failed with a code, import or syntax error; every retry fails the same way",
-      exception: ["ChildFailedError"],
-      output: [
-        "^(?:\\[[\\w:]+\\]:\\s*)?(?:\\w+\\.)*(?:ModuleNotFoundError|ImportError|SyntaxError|IndentationError|TabError|NameError|UnboundLocalError|TypeError|AssertionError|NotImplementedError)(?::|$)",
-      ],
-    },
-    {
-      name: "cuda-device-assert",
-      class: "unrecoverable",
-      reason: "a CUDA kernel assertion failed (device-side assert, typically an index or class label out of range): a bug in the code or the data that fails the same way on every retry; rerun with CUDA_LAUNCH_BLOCKING=1 to find it",
-      output: [
-        "device-side assert triggered",
-        "block: \\[\\d+,\\d+,\\d+\\], thread: \\[\\d+,\\d+,\\d+\\] Assertion",
-      ],
-    },
-    {
-      name: "cuda-unavailable",
-      class: "unrecoverable",
-      reason: "no usable GPU: CUDA finds no device or driver, or PyTorch was built without CUDA; retrying on the same machine will not change that",
-      output: [
-        "no CUDA-capable device is detected",
-        "No CUDA GPUs are available",
-        "CUDA driver version is insufficient for CUDA runtime version",
-        "Found no NVIDIA driver on your system",
-        "Torch not compiled with CUDA enabled",
-      ],
-    },
-    {
-      name: "nccl-invalid-usage",
-      class: "unrecoverable",
-      reason: "NCCL reports invalid usage (e.g. two ranks on the same GPU): a launch configuration error that every retry repeats",
-      output: ["ncclInvalidUsage", "Duplicate GPU detected"],
-    },
+                    // --- Retrying cannot fix these (exit 1). ---
+                    {
+                      // Under torchrun the last traceback is torchrun's ChildFailedError; a rank's own code
+                      // error (prefixed `[rank0]: ` or `[default0]:` when torchrun tags lines) is above it.
+                      name: "torchrun-rank-code-error",
+                      class: "unrecoverable",
+                      reason: "a torchrun rank failed with a code, import or syntax error; every retry fails the same way",
+                      exception: ["ChildFailedError"],
+                      output: [
+                        "^(?:\\[[\\w:]+\\]:\\s*)?(?:\\w+\\.)*(?:ModuleNotFoundError|ImportError|SyntaxError|IndentationError|TabError|NameError|UnboundLocalError|TypeError|AssertionError|NotImplementedError)(?::|$)",
+                      ],
+                    },
+                    {
+                      name: "cuda-device-assert",
+                      class: "unrecoverable",
+                      reason: "a CUDA kernel assertion failed (device-side assert, typically an index or class label out of range): a bug in the code or the data that fails the same way on every retry; rerun with CUDA_LAUNCH_BLOCKING=1 to find it",
+                      output: [
+                        "device-side assert triggered",
+                        "block: \\[\\d+,\\d+,\\d+\\], thread: \\[\\d+,\\d+,\\d+\\] Assertion",
+                      ],
+                    },
+                    {
+                      name: "cuda-unavailable",
+                      class: "unrecoverable",
+                      reason: "no usable GPU: CUDA finds no device or driver, or PyTorch was built without CUDA; retrying on the same machine will not change that",
+                      output: [
+                        "no CUDA-capable device is detected",
+                        "No CUDA GPUs are available",
+                        "CUDA driver version is insufficient for CUDA runtime version",
+                        "Found no NVIDIA driver on your system",
+                        "Torch not compiled with CUDA enabled",
+                      ],
+                    },
+                    {
+                      name: "nccl-invalid-usage",
+                      class: "unrecoverable",
+                      reason: "NCCL reports invalid usage (e.g. two ranks on the same GPU): a launch configuration error that every retry repeats",
+                      output: ["ncclInvalidUsage", "Duplicate GPU detected"],
+                    },
 
-    // --- Worth a retry from the last checkpoint. ---
-    {
-      // Two rules because matchers combine with AND: the exception (also from the error file) …
-      // A later change adds repairs here (halve the batch size, PYTORCH_CUDA_ALLOC_CONF).
-      name: "cuda-oom",
-      class: "recoverable",
-      reason: "the GPU ran out of memory; memory use varies with batch content and fragmentation, so retrying from the last checkpoint",
-      exception: ["torch.cuda.OutOfMemoryError", "torch.OutOfMemoryError", "OutOfMemoryError"],
-    },
-    {
-      // … or the message, when the exception is wrapped, re-raised as something else, or was
-      // printed by another rank.
-      name: "cuda-oom-output",
-      class: "recoverable",
-      reason: "the GPU ran out of memory; memory use varies with batch content and fragmentation, so retrying from the last checkpoint",
-      output: [
-        "(?:CUDA|HIP) out of memory\\. Tried to allocate",  // not "… to avoid CUDA out of memory" hints
-        "(?:CUDA|HIP) error: out of memory",
-        "CUBLAS_STATUS_ALLOC_FAILED",
-      ],
-    },
-    {
-      name: "cuda-fault",
-      class: "recoverable",
-      reason: "a GPU fault (illegal memory access, launch failure, ECC error) left the CUDA context unusable; these are often transient or hardware faults, so the process is restarted; if it repeats at the same step it is a kernel bug",
-      output: [
-        "(?:CUDA|HIP) error: (?:an illegal memory access was encountered|unspecified launch failure|uncorrectable ECC error encountered|the launch timed out and was terminated|all CUDA-capable devices are busy or unavailable)",
-      ],
-    },
-    {
-      name: "cuda-library-error",
-      class: "recoverable",
-      reason: "cuDNN or cuBLAS failed, often memory pressure or a transient GPU fault in disguise; retrying from the last checkpoint",
-      output: [
-        "CUDNN_STATUS_[A-Z_]+",
-        "cuDNN error",
-        "CUBLAS_STATUS_(?:EXECUTION_FAILED|INTERNAL_ERROR|NOT_INITIALIZED)",
-      ],
-    },
-    {
-      name: "nccl-error",
-      class: "recoverable",
-      reason: "a collective operation failed or timed out (NCCL): usually a peer that died, hung or lost its network; retrying from the last checkpoint",
-      output: [
-        "Watchdog caught collective operation timeout",
-        "ProcessGroupNCCL's watchdog got stuck",
-        "Some NCCL operations have failed or timed out",
-        "NCCL communicator was aborted",
-        "NCCL error",
-        "nccl(?:InternalError|SystemError|UnhandledCudaError|RemoteError)",
-      ],
-    },
-    {
-      name: "distributed-error",
-      class: "recoverable",
-      reason: "torch.distributed failed (backend, rendezvous store or network): usually a peer or the network, not the code; retrying from the last checkpoint",
-      exception: ["DistBackendError", "DistStoreError", "DistNetworkError"],
-    },
-    {
-      name: "dataloader-worker-died",
-      class: "recoverable",
-      reason: "a DataLoader worker process died, most often killed for memory (host RAM or too little /dev/shm); retrying from the last checkpoint",
-      output: [
-        "DataLoader worker \\(pid \\d+\\) is killed by signal",
-        "DataLoader worker \\(pid\\(s\\) [^)]*\\) exited unexpectedly",
-        "Unexpected bus error encountered in worker",
-      ],
-    },
-    {
-      // The cgroup's OOM-kill count rose during the attempt, or something other than vigil
-      // killed the trainer with SIGKILL. Before torchrun's generic report: a rank killed this way
-      // ends torchrun with ChildFailedError.
-      name: "oom-killed",
-      class: "recoverable",
-      reason: "the trainer or one of its processes was killed for lack of host memory (the kernel's OOM killer); memory pressure is often transient, so retrying from the last checkpoint",
-      oomKilled: true,
-    },
-    {
-      name: "torchrun-child-failed",
-      class: "recoverable",
-      reason: "a torchrun rank failed and no more specific rule matched its output; retrying from the last checkpoint",
-      exception: ["torch.distributed.elastic.multiprocessing.errors.ChildFailedError", "ChildFailedError"],
-    },
-    {
-      name: "segfault",
-      class: "recoverable",
-      reason: "the trainer crashed in native code (SIGSEGV/SIGBUS), often a transient fault in a driver, a library or shared memory; retrying from the last checkpoint",
-      signals: ["SEGV", "BUS"],
-    },
-    // Then python's rules (exceptions), then the default's (ending with `any-failure`).
-  ],
-}
-"""##
+                    // --- Worth a retry from the last checkpoint. ---
+                    {
+                      // Two rules because matchers combine with AND: the exception (also from the error file) …
+                      // A later change adds repairs here (halve the batch size, PYTORCH_CUDA_ALLOC_CONF).
+                      name: "cuda-oom",
+                      class: "recoverable",
+                      reason: "the GPU ran out of memory; memory use varies with batch content and fragmentation, so retrying from the last checkpoint",
+                      exception: ["torch.cuda.OutOfMemoryError", "torch.OutOfMemoryError", "OutOfMemoryError"],
+                    },
+                    {
+                      // … or the message, when the exception is wrapped, re-raised as something else, or was
+                      // printed by another rank.
+                      name: "cuda-oom-output",
+                      class: "recoverable",
+                      reason: "the GPU ran out of memory; memory use varies with batch content and fragmentation, so retrying from the last checkpoint",
+                      output: [
+                        "(?:CUDA|HIP) out of memory\\. Tried to allocate",  // not "… to avoid CUDA out of memory" hints
+                        "(?:CUDA|HIP) error: out of memory",
+                        "CUBLAS_STATUS_ALLOC_FAILED",
+                      ],
+                    },
+                    {
+                      name: "cuda-fault",
+                      class: "recoverable",
+                      reason: "a GPU fault (illegal memory access, launch failure, ECC error) left the CUDA context unusable; these are often transient or hardware faults, so the process is restarted; if it repeats at the same step it is a kernel bug",
+                      output: [
+                        "(?:CUDA|HIP) error: (?:an illegal memory access was encountered|unspecified launch failure|uncorrectable ECC error encountered|the launch timed out and was terminated|all CUDA-capable devices are busy or unavailable)",
+                      ],
+                    },
+                    {
+                      name: "cuda-library-error",
+                      class: "recoverable",
+                      reason: "cuDNN or cuBLAS failed, often memory pressure or a transient GPU fault in disguise; retrying from the last checkpoint",
+                      output: [
+                        "CUDNN_STATUS_[A-Z_]+",
+                        "cuDNN error",
+                        "CUBLAS_STATUS_(?:EXECUTION_FAILED|INTERNAL_ERROR|NOT_INITIALIZED)",
+                      ],
+                    },
+                    {
+                      name: "nccl-error",
+                      class: "recoverable",
+                      reason: "a collective operation failed or timed out (NCCL): usually a peer that died, hung or lost its network; retrying from the last checkpoint",
+                      output: [
+                        "Watchdog caught collective operation timeout",
+                        "ProcessGroupNCCL's watchdog got stuck",
+                        "Some NCCL operations have failed or timed out",
+                        "NCCL communicator was aborted",
+                        "NCCL error",
+                        "nccl(?:InternalError|SystemError|UnhandledCudaError|RemoteError)",
+                      ],
+                    },
+                    {
+                      name: "distributed-error",
+                      class: "recoverable",
+                      reason: "torch.distributed failed (backend, rendezvous store or network): usually a peer or the network, not the code; retrying from the last checkpoint",
+                      exception: ["DistBackendError", "DistStoreError", "DistNetworkError"],
+                    },
+                    {
+                      name: "dataloader-worker-died",
+                      class: "recoverable",
+                      reason: "a DataLoader worker process died, most often killed for memory (host RAM or too little /dev/shm); retrying from the last checkpoint",
+                      output: [
+                        "DataLoader worker \\(pid \\d+\\) is killed by signal",
+                        "DataLoader worker \\(pid\\(s\\) [^)]*\\) exited unexpectedly",
+                        "Unexpected bus error encountered in worker",
+                      ],
+                    },
+                    {
+                      // The cgroup's OOM-kill count rose during the attempt, or something other than vigil
+                      // killed the trainer with SIGKILL. Before torchrun's generic report: a rank killed this way
+                      // ends torchrun with ChildFailedError.
+                      name: "oom-killed",
+                      class: "recoverable",
+                      reason: "the trainer or one of its processes was killed for lack of host memory (the kernel's OOM killer); memory pressure is often transient, so retrying from the last checkpoint",
+                      oomKilled: true,
+                    },
+                    {
+                      name: "torchrun-child-failed",
+                      class: "recoverable",
+                      reason: "a torchrun rank failed and no more specific rule matched its output; retrying from the last checkpoint",
+                      exception: ["torch.distributed.elastic.multiprocessing.errors.ChildFailedError", "ChildFailedError"],
+                    },
+                    {
+                      name: "segfault",
+                      class: "recoverable",
+                      reason: "the trainer crashed in native code (SIGSEGV/SIGBUS), often a transient fault in a driver, a library or shared memory; retrying from the last checkpoint",
+                      signals: ["SEGV", "BUS"],
+                    },
+                    // Then python's rules (exceptions), then the default's (ending with `any-failure`).
+                  ],
+                }
+                """##
         default:
             return nil
         }
