@@ -246,4 +246,33 @@ struct LimitsEndToEndTests {
         #expect(resumed == 3 || resumed == 2, "resumed from step \(resumed)")
         #expect(TestSupport.read("\(logs)/poison/\(attempts[1].log)").contains("step 12/12 loss="))
     }
+
+    @Test("no attempt starts with less than limits.minAttempt left: exit 75 at once")
+    func minAttempt() throws {
+        defer { TestSupport.remove(dir) }
+        let policy = try policy(#"limits: { minAttempt: "10m" },"#)
+        let vigil = try vigil("short", policy: policy, ["--time-limit", "5m"], ["--steps", "1"])
+        #expect(vigil.exitCode() == 75, "\(vigil.output)")
+        #expect(vigil.stderr.contains("less than limits.minAttempt (10m) is left"))
+        let journal = try TestSupport.journal(logs, "short")
+        #expect(journal.attempts.isEmpty)
+        #expect(journal.state == .stopped)
+    }
+
+    @Test("the runtime deadline: the earliest of runtime and --deadline; a SLURM job's end when neither is given")
+    func runtimeDeadline() {
+        let start = Date(timeIntervalSince1970: 1_000_000)
+        var limits = Policy.Limits()
+        #expect(Supervisor.runtimeDeadline(limits, environment: [:], start: start) == nil)
+        let slurm = ["SLURM_JOB_END_TIME": "1003600"]
+        #expect(
+            Supervisor.runtimeDeadline(limits, environment: slurm, start: start)
+                == Date(timeIntervalSince1970: 1_003_600))
+        limits.runtime = 60
+        #expect(Supervisor.runtimeDeadline(limits, environment: slurm, start: start) == start.addingTimeInterval(60))
+        limits.deadline = 1_000_030
+        #expect(
+            Supervisor.runtimeDeadline(limits, environment: [:], start: start) == Date(timeIntervalSince1970: 1_000_030)
+        )
+    }
 }
