@@ -17,6 +17,8 @@ func printError(_ text: String) {
 let usage = """
     usage: vigil run [OPTIONS] -- COMMAND [ARGS...]     supervise a training run
            vigil checkpoints list|prune|summary [...]   what is in a checkpoint directory
+           vigil config check [--policy P] [--config F] [--repair]
+                                                        validate the trainer config against the schema
            vigil policy check FILE|NAME                  validate a policy, print it resolved
            vigil policy explain --policy P --log FILE [--exit-code N | --signal SIG]
                                                         what vigil would decide for this failure
@@ -94,6 +96,8 @@ func main() -> Int32 {
             return try policyCommand(&arguments)
         case "checkpoints":
             return try checkpointsCommand(&arguments)
+        case "config":
+            return try configCommand(&arguments)
         case "--version", "version":
             print("vigil \(version)")
             return 0
@@ -104,7 +108,7 @@ func main() -> Int32 {
             throw VigilError(
                 .usage,
                 "unknown command '\(command)'"
-                    + (Spelling.nearest(command, in: ["run", "policy", "checkpoints"]).map {
+                    + (Spelling.nearest(command, in: ["run", "policy", "checkpoints", "config"]).map {
                         " (did you mean '\($0)'?)"
                     } ?? ""))
         }

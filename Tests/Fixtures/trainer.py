@@ -102,6 +102,11 @@ def parse_args(argv):
     p.add_argument("--step-time", type=float, default=0.0, metavar="SECONDS", help="sleep per step")
     p.add_argument("--stderr-lines", type=int, default=0, metavar="N", help="lines to stderr per step")
     p.add_argument("--nan-at", type=int, metavar="STEP", help="print loss=nan from this step on")
+    p.add_argument("--config", metavar="FILE", help="read a config (.json, .yaml, .toml, .ini, .env) and print it")
+    p.add_argument("--fail-while", metavar="KEY>N", help="raise MemoryError while the config's KEY > N (or KEY<N)")
+    p.add_argument("--batch-size", type=int, help="an argument a repair may change; printed")
+    p.add_argument("--fail-while-arg", metavar="N", type=int, help="raise MemoryError while --batch-size > N")
+    p.add_argument("--show-env", action="append", default=[], metavar="NAME", help="print env NAME=value")
     p.add_argument("--nan-times", type=int, metavar="K", help="only in the first K runs (needs --state-file)")
 
     g = p.add_argument_group("checkpoints and resume")
@@ -218,6 +223,65 @@ def bump_counter(path, key):
     counters[key] = before + 1
     write_atomic(path, json.dumps(counters, sort_keys=True) + "\n")
     return before
+
+
+def load_config(path):
+    """The config flattened to dotted keys, for the formats Vigil edits (YAML: the block subset)."""
+    ext = os.path.splitext(path)[1].lower()
+    name = os.path.basename(path)
+    flat = {}
+
+    def flatten(prefix, value):
+        if isinstance(value, dict):
+            for k, v in value.items():
+                flatten(f"{prefix}{k}.", v)
+        else:
+            flat[prefix[:-1]] = value
+
+    if ext == ".json":
+        with open(path) as f:
+            flatten("", json.load(f))
+    elif ext == ".toml":
+        import tomllib
+        with open(path, "rb") as f:
+            flatten("", tomllib.load(f))
+    elif ext in (".ini", ".cfg"):
+        import configparser
+        parser = configparser.ConfigParser()
+        parser.read(path)
+        for section in parser.sections():
+            for k, v in parser.items(section, raw=True):
+                flat[f"{section}.{k}"] = scalar(v)
+    elif ext == ".env" or name == ".env":
+        for line in open(path):
+            line = line.strip()
+            if line and not line.startswith("#") and "=" in line:
+                k, v = line.removeprefix("export ").split("=", 1)
+                flat[k.strip()] = scalar(v.strip().strip("'\""))
+    else:  # YAML block mappings of scalars
+        stack = []
+        for raw in open(path):
+            line = raw.split(" #")[0].rstrip() if not raw.lstrip().startswith("#") else ""
+            if not line.strip() or line.strip() == "---" or line.strip().startswith("- "):
+                continue
+            indent = len(line) - len(line.lstrip())
+            key, _, value = line.strip().partition(":")
+            while stack and stack[-1][0] >= indent:
+                stack.pop()
+            if value.strip() == "":
+                stack.append((indent, key))
+            else:
+                flat[".".join([k for _, k in stack] + [key])] = scalar(value.strip().strip("'\""))
+    return flat
+
+
+def scalar(text):
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except (TypeError, ValueError):
+            pass
+    return {"true": True, "false": False}.get(str(text).lower(), text)
 
 
 def die_abruptly(_):
@@ -407,8 +471,27 @@ class Trainer:
 
     # ------------------------------------------------------------ main loop
 
+    def check_inputs(self):
+        """--config/--fail-while, --batch-size/--fail-while-arg, --show-env."""
+        args = self.args
+        for name in args.show_env:
+            out(f"env {name}={os.environ.get(name, '')}")
+        if args.batch_size is not None:
+            out(f"arg batch-size={args.batch_size}")
+            if args.fail_while_arg is not None and args.batch_size > args.fail_while_arg:
+                raise MemoryError(f"Unable to allocate a batch of {args.batch_size}")
+        if args.config:
+            config = load_config(args.config)
+            out("config: " + json.dumps(config, sort_keys=True))
+            if args.fail_while:
+                key, op, limit = re.match(r"([\w.]+)\s*([<>])\s*([\d.]+)", args.fail_while).groups()
+                value = config.get(key)
+                if value is not None and (value > float(limit) if op == ">" else value < float(limit)):
+                    raise MemoryError(f"Unable to allocate 2.00 GiB for a batch ({key}={value})")
+
     def train(self):
         args = self.args
+        self.check_inputs()
         for step in range(self.resume_step(), args.steps + 1):
             if args.step_time > 0:
                 time.sleep(args.step_time)

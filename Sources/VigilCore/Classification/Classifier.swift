@@ -15,14 +15,22 @@ public struct Classifier: Sendable {
 
     public func classify(_ outcome: AttemptOutcome) -> Verdict {
         let exception = outcome.exception
-        if outcome.status == .exited(0) {
+        // A trainer vigil stopped for its time limit or a hang did not finish, whatever its exit code.
+        if outcome.status == .exited(0) && !outcome.timedOut && !outcome.stalled {
             return Verdict(verdict: .success, rule: "exit-0", reason: "the trainer exited with code 0")
         }
         if let rejected = resumeRejection(outcome) {
             return Verdict(verdict: .unrecoverable, rule: "resume-rejected", reason: rejected, exception: exception)
         }
         let tail = SearchableTail(outcome.tail)
-        for rule in rules {
+        // Vigil knows why it stopped a timed-out or hung attempt; rules about that come first, before
+        // whatever the stopped trainer printed on its way out.
+        var ordered = rules
+        if outcome.timedOut || outcome.stalled {
+            let aboutTheStop = rules.filter { $0.timedOut == true || $0.stalled == true }
+            ordered = aboutTheStop + rules.filter { $0.timedOut != true && $0.stalled != true }
+        }
+        for rule in ordered {
             if let evidence = match(rule, outcome, exception, tail) {
                 let why = rule.reason ?? rule.name
                 let reason = evidence.isEmpty ? why : "\(why) (\(evidence))"
@@ -45,14 +53,28 @@ public struct Classifier: Sendable {
             "Unrecognized options: ",  // hydra/others
         ]
         for line in outcome.tail.allLines {
-            guard line.contains(flag), let signature = signatures.first(where: { line.contains($0) }) else { continue }
-            _ = signature
+            guard Classifier.containsToken(flag, in: line), signatures.contains(where: { line.contains($0) }) else {
+                continue
+            }
             let shown = outcome.resumeArguments.joined(separator: " ")
             return
                 "the trainer does not accept the resume argument '\(shown)' (it printed: \(line.trimmingCharacters(in: .whitespaces))); "
                 + "set resume.args in the policy or --resume-arg to what it understands, or use --no-resume-arg"
         }
         return nil
+    }
+
+    /// Whether `token` occurs in `line` as a whole word (`--resume`, not part of `--resume-from`).
+    static func containsToken(_ token: String, in line: String) -> Bool {
+        var searchRange = line.startIndex..<line.endIndex
+        while let found = line.range(of: token, range: searchRange) {
+            let after = found.upperBound
+            if after == line.endIndex || !(line[after].isLetter || line[after].isNumber || "-_".contains(line[after])) {
+                return true
+            }
+            searchRange = after..<line.endIndex
+        }
+        return false
     }
 
     /// The evidence for `rule`, or nil when it does not match.

@@ -96,7 +96,7 @@ public struct PythonException: Sendable, Equatable, Codable {
         }
         for line in lines.reversed() {
             let trimmed = line.trimmingCharacters(in: .whitespaces)
-            if let parsed = exceptionLine(trimmed),
+            if let parsed = exceptionLine(trimmed), !["Error", "Exception"].contains(parsed.type),
                 parsed.type.hasSuffix("Error") || parsed.type.hasSuffix("Exception")
                     || parsed.type.hasSuffix("Interrupt")
             {

@@ -83,6 +83,8 @@ public struct Rule: Sendable, Equatable {
     /// Checked on every output line while the trainer runs: a match stops it at once (no
     /// checkpoint: the state is poisoned). Needs `output` and no other matcher.
     public var live = false
+    /// Changes to make before the retry (config keys, `env:`, `arg:`, roles), applied together.
+    public var repairs: [Repair] = []
 
     public init(name: String, verdict: VerdictClass, reason: String? = nil) {
         self.name = name

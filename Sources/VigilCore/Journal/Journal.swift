@@ -34,6 +34,13 @@ public struct Journal: Codable, Sendable, Equatable {
     /// Set when the trainer's config changed and the policy said `fresh`: checkpoints older than
     /// this are not resumed from.
     public var freshSince: Date?
+    /// Changes `config.schema` made to the config before the first attempt.
+    public var schemaRepairs: [RepairRecord]?
+    /// The config's SHA-256 after vigil's own last write of it: a different hash is the user's change.
+    public var expectedConfigHash: String?
+    /// Environment variables and trainer arguments set by repairs, applied to every later attempt.
+    public var environmentOverrides: [String: String]?
+    public var argumentOverrides: [String: String]?
 
     public init(run: String, runID: String, command: [String], workingDirectory: String, policy: String, now: Date) {
         self.run = run
@@ -84,6 +91,8 @@ public struct Journal: Codable, Sendable, Equatable {
         public var preserved: [String]?
         /// SHA-256 of the trainer's config file when the attempt started.
         public var configHash: String?
+        /// Changes made because of this attempt's failure, before the next attempt.
+        public var repairs: [RepairRecord]?
         public var startedAt: Date
         public var endedAt: Date?
         public var pid: Int32?

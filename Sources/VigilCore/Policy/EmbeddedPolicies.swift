@@ -122,6 +122,7 @@ public enum EmbeddedPolicies {
                         "(?i)(?<![a-z])loss['\"]?\\s*[=:]\\s*[-+]?(?:nan|inf)\\b",
                         "(?i)(?<![a-z])loss (?:is|became|was) [-+]?(?:nan|inf)\\b",
                       ],
+                      repairs: [{ key: "@learningRate", scale: 0.5 }],  // when config.roles names it
                     },
 
                     // --- Retrying cannot fix these: stop and tell a person (exit 1). ---
@@ -184,6 +185,12 @@ public enum EmbeddedPolicies {
                       class: "recoverable",
                       reason: "the trainer ran out of host memory (MemoryError); memory pressure is often transient, so retrying from the last checkpoint",
                       exception: ["MemoryError", "_ArrayMemoryError"],  // numpy.core._exceptions._ArrayMemoryError
+                      // Applied when the policy names these keys in config.roles (see docs/policy.md):
+                      // a smaller batch, and more accumulation steps so the effective batch stays the same.
+                      repairs: [
+                        { key: "@batchSize", scale: 0.5, min: 1 },
+                        { key: "@gradientAccumulation", scale: 2 },
+                      ],
                     },
                     {
                       name: "data-error",
@@ -257,6 +264,7 @@ public enum EmbeddedPolicies {
                         "(?i)\\bdetected (?:a )?nan\\b",
                         "returned nan values in its \\d+(?:st|nd|rd|th) output",      // torch.autograd anomaly mode
                       ],
+                      repairs: [{ key: "@learningRate", scale: 0.5 }],  // when config.roles names it
                     },
 
                     // --- Retrying cannot fix these (exit 1). ---
@@ -307,6 +315,11 @@ public enum EmbeddedPolicies {
                       class: "recoverable",
                       reason: "the GPU ran out of memory; memory use varies with batch content and fragmentation, so retrying from the last checkpoint",
                       exception: ["torch.cuda.OutOfMemoryError", "torch.OutOfMemoryError", "OutOfMemoryError"],
+                      repairs: [
+                        { key: "@batchSize", scale: 0.5, min: 1 },
+                        { key: "@gradientAccumulation", scale: 2 },
+                        { key: "env:PYTORCH_CUDA_ALLOC_CONF", set: "expandable_segments:True" },
+                      ],
                     },
                     {
                       // … or the message, when the exception is wrapped, re-raised as something else, or was
@@ -318,6 +331,11 @@ public enum EmbeddedPolicies {
                         "(?:CUDA|HIP) out of memory\\. Tried to allocate",  // not "… to avoid CUDA out of memory" hints
                         "(?:CUDA|HIP) error: out of memory",
                         "CUBLAS_STATUS_ALLOC_FAILED",
+                      ],
+                      repairs: [
+                        { key: "@batchSize", scale: 0.5, min: 1 },
+                        { key: "@gradientAccumulation", scale: 2 },
+                        { key: "env:PYTORCH_CUDA_ALLOC_CONF", set: "expandable_segments:True" },
                       ],
                     },
                     {
@@ -375,6 +393,10 @@ public enum EmbeddedPolicies {
                       class: "recoverable",
                       reason: "the trainer or one of its processes was killed for lack of host memory (the kernel's OOM killer); memory pressure is often transient, so retrying from the last checkpoint",
                       oomKilled: true,
+                      repairs: [
+                        { key: "@batchSize", scale: 0.5, min: 1 },
+                        { key: "@gradientAccumulation", scale: 2 },
+                      ],
                     },
                     {
                       name: "torchrun-child-failed",

@@ -41,6 +41,20 @@ extension Policy {
             if let v = rule.timedOut { members["timedOut"] = .bool(v) }
             if let v = rule.stalled { members["stalled"] = .bool(v) }
             if rule.live { members["live"] = .bool(true) }
+            if !rule.repairs.isEmpty {
+                members["repairs"] = .array(
+                    rule.repairs.map { repair in
+                        var entry: [String: JSONValue] = ["key": .string(repair.key)]
+                        switch repair.operation {
+                        case .set(let value): entry["set"] = .string(value.description)
+                        case .scale(let factor): entry["scale"] = .double(factor)
+                        case .add(let amount): entry["add"] = .double(amount)
+                        }
+                        if let min = repair.min { entry["min"] = .double(min) }
+                        if let max = repair.max { entry["max"] = .double(max) }
+                        return .object(entry)
+                    })
+            }
             if let matcher = rule.errorFile {
                 var object: [String: JSONValue] = [:]
                 if let types = matcher.type { object["type"] = .array(types.map { .string($0) }) }
@@ -77,6 +91,18 @@ extension Policy {
             "checkpoints": .object(checkpointMembers),
             "config": .object([
                 "path": config.path.map { .string($0) } ?? .null, "onChange": .string(config.onChange.rawValue),
+                "roles": .object(config.roles.mapValues { .string($0) }),
+                "schema": .object(
+                    config.schema.mapValues { key in
+                        var entry: [String: JSONValue] = [
+                            "type": .string(key.type.rawValue), "required": .bool(key.required),
+                        ]
+                        if let min = key.min { entry["min"] = .double(min) }
+                        if let max = key.max { entry["max"] = .double(max) }
+                        if let value = key.defaultValue { entry["default"] = .string(value.description) }
+                        if !key.values.isEmpty { entry["values"] = .array(key.values.map { .string($0) }) }
+                        return .object(entry)
+                    }),
             ]),
             "rules": .array(rules),
         ])

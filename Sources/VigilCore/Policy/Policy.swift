@@ -130,6 +130,11 @@ public struct Policy: Sendable {
         /// What to do when it changed since the last attempt (not by vigil's own repairs).
         public enum OnChange: String, Sendable, CaseIterable { case resume, fresh, refuse }
         public var onChange = OnChange.resume
+        /// What each key must be; checked (and clamped, defaulted) before the first attempt.
+        public var schema: [String: KeySchema] = [:]
+        /// Names for the keys shipped repairs refer to (`batchSize` → `training.batch_size`):
+        /// a repair of `@batchSize` applies only when the policy names it.
+        public var roles: [String: String] = [:]
         public init() {}
     }
 }

@@ -74,6 +74,18 @@ enum PolicyDecoder {
             if let v = try section.choice("onChange", Policy.Config.OnChange.allCases.map(\.rawValue)) {
                 policy.config.onChange = Policy.Config.OnChange(rawValue: v)!
             }
+            if var schema = try section.object("schema") {
+                for key in schema.memberKeys {
+                    var entry = try schema.object(key)!
+                    policy.config.schema[key] = try keySchema(&entry)
+                    try entry.finish()
+                }
+                try schema.finish()
+            }
+            if var roles = try section.object("roles") {
+                for key in roles.memberKeys { policy.config.roles[key] = try roles.string(key) }
+                try roles.finish()
+            }
             try section.finish()
         }
         var rules: [Rule] = []
@@ -194,6 +206,14 @@ enum PolicyDecoder {
         rule.timedOut = try reader.bool("timedOut")
         rule.stalled = try reader.bool("stalled")
         rule.live = try reader.bool("live") ?? false
+        if let items = try reader.array("repairs") {
+            rule.repairs = try items.enumerated().map { index, item in
+                var entry = try ObjectReader(item, file: reader.file, path: "\(reader.keyPath("repairs"))[\(index)]")
+                let repair = try self.repair(&entry)
+                try entry.finish()
+                return repair
+            }
+        }
         if var errorFile = try reader.object("errorFile") {
             var matcher = Rule.ErrorFileMatcher()
             matcher.type = try errorFile.strings("type")
@@ -215,6 +235,44 @@ enum PolicyDecoder {
             }
         }
         return rule
+    }
+
+    static func keySchema(_ entry: inout ObjectReader) throws -> KeySchema {
+        let typeName = try entry.choice("type", KeySchema.ValueType.allCases.map(\.rawValue)) ?? "string"
+        var schema = KeySchema(type: KeySchema.ValueType(rawValue: typeName)!)
+        schema.min = try entry.number("min")
+        schema.max = try entry.number("max")
+        schema.required = try entry.bool("required") ?? false
+        schema.values = try entry.strings("values") ?? []
+        if let value = entry.value("default") { schema.defaultValue = try configValue(value, entry, "default") }
+        if schema.type == .enum && schema.values.isEmpty {
+            throw entry.fail("values", "an enum needs its allowed values")
+        }
+        return schema
+    }
+
+    static func repair(_ entry: inout ObjectReader) throws -> Repair {
+        guard let key = try entry.string("key"), !key.isEmpty else {
+            throw entry.fail("key", "a repair needs a key: a config key, env:NAME, arg:--flag or @role")
+        }
+        var operations: [Repair.Operation] = []
+        if let value = entry.value("set") { operations.append(.set(try configValue(value, entry, "set"))) }
+        if let factor = try entry.number("scale") { operations.append(.scale(factor)) }
+        if let amount = try entry.number("add") { operations.append(.add(amount)) }
+        guard operations.count == 1 else {
+            throw entry.fail("set", "a repair needs exactly one of set, scale or add")
+        }
+        return Repair(key: key, operation: operations[0], min: try entry.number("min"), max: try entry.number("max"))
+    }
+
+    static func configValue(_ value: JSONValue, _ entry: ObjectReader, _ key: String) throws -> ConfigValue {
+        switch value {
+        case .int(let v): return .int(v)
+        case .double(let v): return .double(v)
+        case .bool(let v): return .bool(v)
+        case .string(let v): return .string(v)
+        default: throw entry.mismatch(key, "a number, true/false or a string", value)
+        }
     }
 
     static func pattern(_ source: String, rule: String, key: String, file: String) throws -> Pattern {

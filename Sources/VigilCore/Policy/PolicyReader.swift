@@ -19,6 +19,9 @@ struct ObjectReader {
         self.members = members
     }
 
+    /// The object's keys (for maps with user-chosen keys, such as a schema).
+    var memberKeys: [String] { members.keys.sorted() }
+
     func keyPath(_ key: String) -> String { path.isEmpty ? key : "\(path).\(key)" }
 
     func fail(_ key: String, _ message: String) -> VigilError {

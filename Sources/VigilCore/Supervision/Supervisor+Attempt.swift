@@ -238,7 +238,9 @@ extension Supervisor {
         result.exit = status
         journal.computeSeconds += result.duration ?? 0
         if let poisonedAfter, let store = checkpointStore {
-            let poisoned = store.scan(.afterExit(exitedAt: result.endedAt!, killed: true)).filter {
+            // Preserved copies are hard links with the same times: poisoned ones go to quarantine too.
+            let moment = CheckpointStore.Moment.afterExit(exitedAt: result.endedAt!, killed: true)
+            let poisoned = (store.scan(moment) + store.scan(moment, in: store.preservedDirectory)).filter {
                 $0.modified > poisonedAfter
             }
             .map { checkpoint -> Checkpoint in
@@ -300,6 +302,18 @@ extension Supervisor {
             result.verdict = classifier.classify(outcome)
         }
         journal.attempts[index] = result
+        try save()  // the verdict is durable before vigil touches the config
+        if let verdict = result.verdict, verdict.verdict == .recoverable || verdict.verdict == .ignore,
+            stop?.cause.isSignal != true,
+            let rule = policy.rules.first(where: { $0.name == verdict.rule }), !rule.repairs.isEmpty
+        {
+            if let exhausted = try applyRepairs(of: rule, to: &result) {
+                result.verdict = Verdict(
+                    verdict: .unrecoverable, rule: verdict.rule,
+                    reason: "\(exhausted.description) (after: \(verdict.reason))", exception: verdict.exception)
+            }
+        }
+        journal.attempts[index] = result
         try save()
         let verdict = result.verdict!
         note(
@@ -357,12 +371,16 @@ extension Supervisor {
                 child, record)
             return
         }
-        if signal != .user1, current.sequence != .kill {
-            note("vigil: got \(signal) during the stop; killing the trainer's process group now")
-            let reason = current.reason + ", then \(signal)"
+        let interrupts = stopSignals.filter { $0 != .user1 }.count
+        if signal != .user1, interrupts >= 2, current.sequence != .kill {
+            note("vigil: got \(signal) again; killing the trainer's process group now")
+            let reason = current.reason + ", then \(signal) twice"
             let cause = current.cause
             stop = nil
             begin(&stop, cause, reason, .kill, child, record)
+        } else {
+            record("got \(signal.name) during the stop; vigil exits 75 after it")
+            note("vigil: got \(signal); already stopping the trainer (\(current.reason)); vigil will exit 75 after it")
         }
     }
 

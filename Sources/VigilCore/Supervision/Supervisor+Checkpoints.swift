@@ -42,6 +42,7 @@ extension Supervisor {
             }
         }
 
+        let command = Supervisor.applying(journal.argumentOverrides ?? [:], to: request.command)
         let templated = policy.resume.args.contains { $0.contains("{checkpoint}") || $0.contains("{step}") }
         var resume: Bool
         switch policy.resume.when {
@@ -55,7 +56,7 @@ extension Supervisor {
         }
         guard resume, !policy.resume.args.isEmpty else {
             return AttemptPlan(
-                argv: request.command, resumeArguments: [], resumeFrom: nil,
+                argv: command, resumeArguments: [], resumeFrom: nil,
                 quarantined: quarantined, configHash: configHash, checkpointsBefore: checkpointsBefore)
         }
         let arguments = policy.resume.args.map { argument in
@@ -65,7 +66,7 @@ extension Supervisor {
         }
         if let target { note("vigil: resuming from \(target.name) (step \(target.step))") }
         return AttemptPlan(
-            argv: request.command + arguments, resumeArguments: arguments, resumeFrom: target,
+            argv: command + arguments, resumeArguments: arguments, resumeFrom: target,
             quarantined: quarantined, configHash: configHash, checkpointsBefore: checkpointsBefore)
     }
 
@@ -87,9 +88,13 @@ extension Supervisor {
     private func checkConfigChange(_ forceFresh: inout Bool) throws -> String? {
         guard let path = configPath, FileManager.default.fileExists(atPath: path) else { return nil }
         let hash = try SHA256.hex(ofFile: path)
-        guard let last = journal.attempts.last(where: { $0.configHash != nil }), let before = last.configHash,
-            before != hash
-        else { return hash }
+        guard let last = journal.attempts.last(where: { $0.configHash != nil }),
+            let before = journal.expectedConfigHash ?? last.configHash, before != hash
+        else {
+            journal.expectedConfigHash = hash
+            return hash
+        }
+        journal.expectedConfigHash = hash
         let what = "the trainer's config \(path) changed since attempt \(last.number)"
         switch request.policy.config.onChange {
         case .resume:

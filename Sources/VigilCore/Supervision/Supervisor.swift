@@ -125,6 +125,7 @@ public final class Supervisor: @unchecked Sendable {
             try recoverOrphan()
         }
         closeDeadInvocations()
+        try validateConfig()
         journal.invocations.append(
             Journal.Invocation(
                 pid: getpid(), processStartTime: ProcessTable.startTime(of: getpid()),
@@ -132,7 +133,17 @@ public final class Supervisor: @unchecked Sendable {
         journal.state = .running
         try save()
 
-        let exitCode = try superviseAttempts(executable: executable)
+        let exitCode: ExitCode
+        do {
+            exitCode = try superviseAttempts(executable: executable)
+        } catch let error as VigilError {
+            // e.g. config.onChange: refuse — the invocation ends with the error's code; the run can go on.
+            journal.state = .stopped
+            journal.invocations[journal.invocations.count - 1].endedAt = Date()
+            journal.invocations[journal.invocations.count - 1].exitCode = error.exitCode.rawValue
+            try? save()
+            throw error
+        }
         journal.invocations[journal.invocations.count - 1].endedAt = Date()
         journal.invocations[journal.invocations.count - 1].exitCode = exitCode.rawValue
         journal.invocations[journal.invocations.count - 1].peakMemoryKiB = Supervisor.peakMemoryKiB()
@@ -149,7 +160,7 @@ public final class Supervisor: @unchecked Sendable {
         }
         throw VigilError(
             .runBusy, file: directory.path,
-            "run '\(directory.name)' is already being supervised\(holder); wait for it, stop it with `vigil stop`, or pick another --name"
+            "run '\(directory.name)' is already being supervised\(holder); wait for it, stop it (SIGTERM to that pid), or pick another --name"
         )
     }
 
@@ -179,6 +190,12 @@ public final class Supervisor: @unchecked Sendable {
             let record = result.record
             let verdict = record.verdict!
             let index = journal.attempts.count - 1
+            if !stopSignals.isEmpty, verdict.verdict != .success {
+                let why =
+                    record.stopReason.map { "\($0), and vigil received \(stopSignals[0])" }
+                    ?? "vigil received \(stopSignals[0])"
+                return try finish(.stopped, .resumable, "\(why); run the same command again to continue")
+            }
             switch result.cause {
             case .signal?:
                 return try finish(
@@ -287,6 +304,7 @@ public final class Supervisor: @unchecked Sendable {
         environment["VIGIL_ERROR_FILE"] = directory.errorFilePath(number)
         environment["VIGIL_CHECKPOINT_SIGNAL"] = policy.stop.checkpointSignal?.name ?? ""
         if let deadline { environment["VIGIL_DEADLINE"] = String(Int(deadline.timeIntervalSince1970)) }
+        for (name, value) in journal.environmentOverrides ?? [:] { environment[name] = value }
         if environment["PYTHONUNBUFFERED"] == nil { environment["PYTHONUNBUFFERED"] = "1" }
         // A hung trainer is asked for its stacks with SIGABRT, which Python's faulthandler answers.
         if policy.limits.stall != nil, environment["PYTHONFAULTHANDLER"] == nil {

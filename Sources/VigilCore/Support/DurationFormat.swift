@@ -44,7 +44,7 @@ public enum DurationFormat {
     public static func string(from seconds: Double) -> String {
         if seconds <= 0 { return "0s" }
         if seconds < 1 { return "\(Int((seconds * 1000).rounded()))ms" }
-        if seconds < 60, seconds != seconds.rounded() {
+        if seconds < 59.95, seconds != seconds.rounded() {
             return String(format: "%.1fs", seconds)
         }
         var rest = Int(seconds.rounded())

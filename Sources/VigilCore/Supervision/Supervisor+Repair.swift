@@ -1,0 +1,198 @@
+import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// The trainer's config as read from disk.
+struct LoadedConfig {
+    var path: String
+    var format: ConfigFormat
+    var document: any ConfigDocument
+}
+
+extension Supervisor {
+    /// Reads the trainer's config when there is one Vigil can edit; syntax errors are exit 78.
+    func loadConfig() throws -> LoadedConfig? {
+        guard let path = configPath else { return nil }
+        guard FileManager.default.fileExists(atPath: path) else {
+            if !request.policy.config.schema.isEmpty {
+                throw VigilError(.notFound, file: path, "the trainer's config file does not exist")
+            }
+            return nil
+        }
+        guard let format = ConfigFormat(path: path) else {
+            if !request.policy.config.schema.isEmpty {
+                throw VigilError(
+                    .invalidConfig, file: path,
+                    "unknown config format: expected .json, .yaml/.yml, .toml, .ini/.cfg/.conf or .env")
+            }
+            return nil
+        }
+        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8)
+        else {
+            throw VigilError(.invalidConfig, file: path, "cannot be read as UTF-8 text")
+        }
+        return LoadedConfig(
+            path: path, format: format, document: try ConfigFile.parse(text, format: format, path: path))
+    }
+
+    /// Before the first attempt: validate the config against `config.schema`, repair what the schema
+    /// can (clamp, default), and stop with exit 78 listing every problem it cannot — the file untouched.
+    func validateConfig() throws {
+        let schema = request.policy.config.schema
+        guard !schema.isEmpty, let config = try loadConfig() else { return }
+        let check = ConfigSchema.check(config.document, schema: schema, file: config.path)
+        guard check.problems.isEmpty else {
+            throw VigilError(
+                .invalidConfig, file: config.path,
+                "does not match config.schema:\n  " + check.problems.joined(separator: "\n  "))
+        }
+        guard !check.repairs.isEmpty else { return }
+        var text = config.document.text
+        for repair in check.repairs {
+            let document = try ConfigFile.parse(text, format: config.format, path: config.path)
+            text = try document.setting(repair.key, to: repair.value)
+            note("vigil: config repair (\(repair.record.reason)): \(repair.record.line)")
+        }
+        try writeConfig(text, to: config.path, backupLabel: "before-schema")
+        journal.schemaRepairs = (journal.schemaRepairs ?? []) + check.repairs.map(\.record)
+        journal.expectedConfigHash = try SHA256.hex(ofFile: config.path)
+        try save()
+    }
+
+    /// After a failure whose rule names repairs: work out every change, and apply them all together
+    /// (config edits in one atomic write). Returns why not, when one of them is exhausted.
+    func applyRepairs(of rule: Rule, to attempt: inout Journal.Attempt) throws -> RepairExhausted? {
+        guard !rule.repairs.isEmpty else { return nil }
+        var config = try loadConfig()
+        var text = config?.document.text
+        var records: [RepairRecord] = []
+        var env = journal.environmentOverrides ?? [:]
+        var unchanged: [RepairExhausted] = []
+        var args = journal.argumentOverrides ?? [:]
+        for repair in rule.repairs {
+            var key = repair.key
+            if key.hasPrefix("@") {
+                guard let mapped = request.policy.config.roles[String(key.dropFirst())] else {
+                    note("vigil: repair of \(key) skipped: the policy names no config.roles.\(key.dropFirst())")
+                    continue
+                }
+                key = mapped
+            }
+            if key.hasPrefix("env:") {
+                let name = String(key.dropFirst(4))
+                let current = (env[name] ?? request.environment[name]).map(ConfigValue.init(parsing:))
+                switch repair.apply(to: current) {
+                case .failure(let exhausted):
+                    if exhausted.crossesBound { return exhausted }
+                    unchanged.append(exhausted)
+                case .success(let next):
+                    env[name] = next.description
+                    records.append(
+                        RepairRecord(key: key, before: current?.description, after: next.description, reason: rule.name)
+                    )
+                }
+            } else if key.hasPrefix("arg:") {
+                let flag = String(key.dropFirst(4))
+                let current = (args[flag] ?? Supervisor.argumentValue(flag, in: request.command)).map(
+                    ConfigValue.init(parsing:))
+                switch repair.apply(to: current) {
+                case .failure(let exhausted):
+                    if exhausted.crossesBound { return exhausted }
+                    unchanged.append(exhausted)
+                case .success(let next):
+                    args[flag] = next.description
+                    records.append(
+                        RepairRecord(key: key, before: current?.description, after: next.description, reason: rule.name)
+                    )
+                }
+            } else {
+                guard let loaded = config, let currentText = text else {
+                    note("vigil: repair of \(key) skipped: no config file (config.path or the trainer's --config)")
+                    continue
+                }
+                let document = try ConfigFile.parse(currentText, format: loaded.format, path: loaded.path)
+                let current = document.value(at: key)
+                var bounded = repair
+                if let schema = request.policy.config.schema[key] {
+                    bounded.min = [repair.min, schema.min].compactMap { $0 }.max()
+                    bounded.max = [repair.max, schema.max].compactMap { $0 }.min()
+                }
+                switch bounded.apply(to: current) {
+                case .failure(let exhausted):
+                    if exhausted.crossesBound { return exhausted }
+                    unchanged.append(exhausted)
+                case .success(let next):
+                    text = try document.setting(key, to: next)
+                    records.append(
+                        RepairRecord(key: key, before: current?.description, after: next.description, reason: rule.name)
+                    )
+                }
+                config = loaded
+            }
+        }
+        if records.isEmpty, let first = unchanged.first {
+            return RepairExhausted(key: first.key, reason: "no repair can change anything any more (\(first.reason))")
+        }
+        if let loaded = config, let text, text != loaded.document.text {
+            try writeConfig(
+                text, to: loaded.path, backupLabel: String(format: "before-attempt-%03d", attempt.number + 1))
+            journal.expectedConfigHash = try SHA256.hex(ofFile: loaded.path)
+        }
+        journal.environmentOverrides = env.isEmpty ? nil : env
+        journal.argumentOverrides = args.isEmpty ? nil : args
+        for record in records { note("vigil: repair (\(rule.name)): \(record.line)") }
+        attempt.repairs = records.isEmpty ? nil : records
+        return nil
+    }
+
+    /// Writes the config atomically (temp, fsync, rename), with the file's own permissions, after
+    /// saving the original once and the version being replaced, under `config-backups/`.
+    func writeConfig(_ text: String, to path: String, backupLabel: String) throws {
+        let backups = directory.path + "/config-backups"
+        try FileManager.default.createDirectory(atPath: backups, withIntermediateDirectories: true)
+        let name = (path as NSString).lastPathComponent
+        let current = FileManager.default.contents(atPath: path) ?? Data()
+        let original = "\(backups)/\(name).original"
+        if !FileManager.default.fileExists(atPath: original) { try AtomicFile.write(current, to: original) }
+        try AtomicFile.write(current, to: "\(backups)/\(name).\(backupLabel)")
+        var info = stat()
+        let mode = stat(path, &info) == 0 ? info.st_mode & 0o7777 : 0o644
+        try AtomicFile.write(Data(text.utf8), to: path, permissions: mode, beforeRename: Supervisor.faultInjection)
+    }
+
+    /// `VIGIL_FAULT_INJECTION=config-before-rename`: vigil kills itself between writing the new config
+    /// and renaming it into place (tests prove the old config survives whole).
+    static let faultInjection: (@Sendable () -> Void)? = {
+        guard ProcessInfo.processInfo.environment["VIGIL_FAULT_INJECTION"] == "config-before-rename" else { return nil }
+        return { kill(getpid(), SIGKILL) }
+    }()
+
+    /// The value of `--flag V` or `--flag=V` in `argv`.
+    static func argumentValue(_ flag: String, in argv: [String]) -> String? {
+        for (index, argument) in argv.enumerated() {
+            if argument == flag, index + 1 < argv.count { return argv[index + 1] }
+            if argument.hasPrefix(flag + "=") { return String(argument.dropFirst(flag.count + 1)) }
+        }
+        return nil
+    }
+
+    /// `argv` with each overridden flag's value replaced (or the flag appended).
+    static func applying(_ overrides: [String: String], to argv: [String]) -> [String] {
+        var result = argv
+        for flag in overrides.keys.sorted() {
+            let value = overrides[flag]!
+            if let index = result.firstIndex(of: flag), index + 1 < result.count {
+                result[index + 1] = value
+            } else if let index = result.firstIndex(where: { $0.hasPrefix(flag + "=") }) {
+                result[index] = flag + "=" + value
+            } else {
+                result += [flag, value]
+            }
+        }
+        return result
+    }
+}

@@ -1,0 +1,77 @@
+import Foundation
+import VigilCore
+
+let configHelp = """
+    usage: vigil config check [--policy P] [--config FILE] [--repair]
+
+    Validates the trainer's config (config.path of the policy, or --config) against the policy's
+    config.schema: every problem is listed with the file, the key, the value and what was expected
+    (exit 78). With --repair, what the schema can fix itself (a value out of range clamped, a
+    missing key given its default) is written back atomically, everything else in the file
+    unchanged; without it, those are only shown.
+    """
+
+func configCommand(_ arguments: inout Arguments) throws -> Int32 {
+    guard let sub = arguments.next() else { throw VigilError(.usage, "vigil config: expected 'check'") }
+    if sub == "--help" || sub == "-h" {
+        print(configHelp)
+        return 0
+    }
+    guard sub == "check" else {
+        throw VigilError(.usage, "vigil config: unknown subcommand '\(sub)' (expected 'check')")
+    }
+    var policyName: String?
+    var file: String?
+    var repair = false
+    while let argument = arguments.next() {
+        let (option, inline) = Arguments.split(argument)
+        switch option {
+        case "--help", "-h":
+            print(configHelp)
+            return 0
+        case "--policy": policyName = try arguments.value(for: option, inline: inline)
+        case "--config": file = try arguments.value(for: option, inline: inline)
+        case "--repair": repair = true
+        default: throw Arguments.unknown(option, known: ["--policy", "--config", "--repair", "--help"])
+        }
+    }
+    let policy = try loader().load(policyName)
+    guard let path = file ?? policy.config.path else {
+        throw VigilError(.usage, "no config file: give --config FILE or a policy with config.path")
+    }
+    guard FileManager.default.fileExists(atPath: path) else {
+        throw VigilError(.notFound, file: path, "config file not found")
+    }
+    guard let format = ConfigFormat(path: path) else {
+        throw VigilError(
+            .invalidConfig, file: path,
+            "unknown config format: expected .json, .yaml/.yml, .toml, .ini/.cfg/.conf or .env")
+    }
+    guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
+        throw VigilError(.invalidConfig, file: path, "cannot be read as UTF-8 text")
+    }
+    let document = try ConfigFile.parse(text, format: format, path: path)
+    if policy.config.schema.isEmpty {
+        print(
+            "\(path): parses as \(format.rawValue) (\(document.keys.count) keys); the policy has no config.schema to check"
+        )
+        return 0
+    }
+    let check = ConfigSchema.check(document, schema: policy.config.schema, file: path)
+    for problem in check.problems { print("problem: \(problem)") }
+    for item in check.repairs {
+        print(
+            "\(repair && check.problems.isEmpty ? "repaired" : "repairable"): \(item.record.line) (\(item.record.reason))"
+        )
+    }
+    guard check.problems.isEmpty else { return ExitCode.invalidConfiguration.rawValue }
+    if repair && !check.repairs.isEmpty {
+        var updated = text
+        for item in check.repairs {
+            updated = try ConfigFile.parse(updated, format: format, path: path).setting(item.key, to: item.value)
+        }
+        try AtomicFile.write(Data(updated.utf8), to: path)
+    }
+    if check.repairs.isEmpty { print("\(path): valid against config.schema") }
+    return 0
+}
