@@ -23,7 +23,12 @@ public struct OutputScanner: Sendable {
     public func firstMatch(in chunk: UnsafeRawBufferPointer) -> Match? {
         guard !chunk.isEmpty else { return nil }
         var folded: [UInt8] = []
-        if needsFolding { folded = chunk.map(LiteralPrefilter.lower) }
+        if needsFolding {
+            folded = [UInt8](unsafeUninitializedCapacity: chunk.count) { buffer, count in
+                for index in 0..<chunk.count { buffer[index] = LiteralPrefilter.lower(chunk[index]) }
+                count = chunk.count
+            }
+        }
         var best: (offset: Int, match: Match)?
         for pattern in patterns {
             if let prefilter = pattern.prefilter {
@@ -58,6 +63,9 @@ public struct OutputScanner: Sendable {
         _ pattern: Pattern, _ prefilter: LiteralPrefilter, _ haystack: UnsafeRawBufferPointer,
         _ chunk: UnsafeRawBufferPointer, before limit: Int?
     ) -> (Int, Match)? {
+        // Every required literal must occur somewhere in the chunk, or no line of it can match
+        // (`loss` is on every line of a training log; `nan` almost never).
+        if prefilter.required.count > 1 && !prefilter.allOccur(inLine: haystack) { return nil }
         var searchFrom = 0
         while searchFrom < haystack.count {
             let rest = UnsafeRawBufferPointer(rebasing: haystack[searchFrom...])
