@@ -212,17 +212,20 @@ struct RepairEndToEndTests {
     @Test("a NaN loss under the pytorch policy halves the learning rate its config.roles names")
     func nanHalvesLearningRate() throws {
         defer { TestSupport.remove(dir) }
-        let policy = try policy("""
+        let policy = try policy(
+            """
             {
               extends: "pytorch",
               restart: { backoff: { initial: "10ms" } },
               config: { roles: { learningRate: "training.lr" } },
             }
             """)
-        let vigil = try vigil("nanlr", policy: policy, [
-            "--config", config, "--steps", "4", "--step-time", "0.05", "--nan-at", "2", "--nan-times", "1",
-            "--state-file", dir + "/state",
-        ])
+        let vigil = try vigil(
+            "nanlr", policy: policy,
+            [
+                "--config", config, "--steps", "4", "--step-time", "0.05", "--nan-at", "2", "--nan-times", "1",
+                "--state-file", dir + "/state",
+            ])
         #expect(vigil.exitCode() == 0, "\(vigil.output)")
         let journal = try TestSupport.journal(logs, "nanlr")
         #expect(journal.attempts.first?.verdict?.rule == "nan-loss")
@@ -230,8 +233,10 @@ struct RepairEndToEndTests {
         #expect(repair.key == "training.lr" && repair.before == "0.0003" && repair.after == "0.00015")
         let edited = TestSupport.read(config)
         #expect(edited.contains("lr: 1.5e-04") || edited.contains("lr: 0.00015"), "\(edited)")
-        #expect(edited.replacingOccurrences(of: "1.5e-04", with: "3.0e-4").replacingOccurrences(of: "0.00015", with: "3.0e-4")
-            == RepairEndToEndTests.originalConfig)
+        #expect(
+            edited.replacingOccurrences(of: "1.5e-04", with: "3.0e-4").replacingOccurrences(
+                of: "0.00015", with: "3.0e-4")
+                == RepairEndToEndTests.originalConfig)
     }
 
     @Test("vigil config check lists what the schema would repair, and --repair writes it")
@@ -244,6 +249,9 @@ struct RepairEndToEndTests {
         #expect(TestSupport.read(config) == RepairEndToEndTests.originalConfig)
         let repair = try TestProcess.vigil(["config", "check", "--policy", policy, "--config", config, "--repair"])
         #expect(repair.exitCode() == 0)
-        #expect(TestSupport.read(config) == RepairEndToEndTests.originalConfig.replacingOccurrences(of: "batch_size: 64", with: "batch_size: 32"))
+        #expect(
+            TestSupport.read(config)
+                == RepairEndToEndTests.originalConfig.replacingOccurrences(of: "batch_size: 64", with: "batch_size: 32")
+        )
     }
 }
