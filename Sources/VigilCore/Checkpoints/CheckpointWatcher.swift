@@ -16,9 +16,10 @@ public final class CheckpointWatcher: @unchecked Sendable {
     private let wake: (read: Int32, write: Int32)
     private let stopped = Locked(false)
 
-    /// Starts watching `directory`; `onFinished` runs on the watcher's thread with each name.
+    /// Starts watching `directory`; `onFinished` runs on the watcher's thread with each name, and
+    /// whether it is complete (closed after writing or renamed in) rather than a directory just created.
     /// Nil when watching is not possible (not Linux, or the directory cannot be watched).
-    public init?(directory: String, onFinished: @escaping @Sendable (String) -> Void) {
+    public init?(directory: String, onFinished: @escaping @Sendable (String, Bool) -> Void) {
         #if os(Linux)
             let fd = inotify_init1(Int32(IN_CLOEXEC))
             guard fd >= 0 else { return nil }
@@ -54,7 +55,7 @@ public final class CheckpointWatcher: @unchecked Sendable {
         close(wake.write)
     }
 
-    private func run(_ onFinished: @Sendable (String) -> Void) {
+    private func run(_ onFinished: @Sendable (String, Bool) -> Void) {
         #if os(Linux)
             let capacity = 64 * 1024
             let buffer = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 8)
@@ -82,7 +83,7 @@ public final class CheckpointWatcher: @unchecked Sendable {
                             let isDirectoryCreated =
                                 event.mask & UInt32(IN_CREATE) != 0 && event.mask & UInt32(IN_ISDIR) != 0
                             if event.mask & (UInt32(IN_CLOSE_WRITE) | UInt32(IN_MOVED_TO)) != 0 || isDirectoryCreated {
-                                onFinished(name)
+                                onFinished(name, !isDirectoryCreated)
                             }
                         }
                         offset = nameStart + Int(event.len)

@@ -338,7 +338,11 @@ extension Supervisor {
         guard let progress = stop, case .checkpoint = progress.sequence.steps[progress.step],
             let store = checkpointStore
         else { return false }
-        let found = store.scan(.afterExit(exitedAt: Date(), killed: false))
+        // A name reported by the watcher was closed after writing or renamed into place: complete.
+        // A checkpoint found by the periodic re-scan must also have settled (not still being written).
+        let moment: CheckpointStore.Moment =
+            name == nil ? .live(now: Date()) : .afterExit(exitedAt: Date(), killed: false)
+        let found = store.scan(moment)
         guard
             let fresh = found.last(where: { checkpoint in
                 checkpoint.isValid && progress.checkpointsBefore[checkpoint.name] != checkpoint.modified

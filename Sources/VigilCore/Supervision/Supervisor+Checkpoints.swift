@@ -151,7 +151,11 @@ extension Supervisor {
         guard !rule.isEmpty else { return nil }
         var removed: [String] = []
         for directory in [store.directory, store.preservedDirectory] {
-            let found = store.scan(moment, in: directory)
+            // After a config change with onChange "fresh", older checkpoints are left alone: they are
+            // not resumed from, and they must not crowd the new run's out of keepLast.
+            let found = store.scan(moment, in: directory).filter { checkpoint in
+                journal.freshSince.map { checkpoint.modified > $0 } ?? true
+            }
             let target = store.resumeTarget(in: found)
             let protected = Set(found.filter { !$0.isValid }.map(\.path))
             let plan = RetentionPlan.make(found, rule: rule, resumeTarget: target?.path, protected: protected)
@@ -178,11 +182,11 @@ extension Supervisor {
                 .replacingOccurrences(of: "\\{step\\}", with: "[0-9]+")
             return try? NSRegularExpression(pattern: "^" + escaped + "$")
         }
-        return CheckpointWatcher(directory: store.directory) { name in
+        return CheckpointWatcher(directory: store.directory) { name, complete in
             let matchesSidecar =
                 sidecar.map { $0.firstMatch(in: name, range: NSRange(name.startIndex..., in: name)) != nil } ?? false
             let isCheckpoint = pattern.step(of: name) != nil
-            if isCheckpoint { events.post(.checkpointFinished(attempt: number, name: name)) }
+            if isCheckpoint && complete { events.post(.checkpointFinished(attempt: number, name: name)) }
             guard preserving, isCheckpoint || matchesSidecar || name.hasSuffix(".sha256") else { return }
             if store.preserve(store.directory + "/" + name) != nil, isCheckpoint {
                 preserved.withLock { if !$0.contains(name) { $0.append(name) } }
