@@ -1,6 +1,12 @@
 import Foundation
 import VigilCore
 
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
 let configHelp = """
     usage: vigil config check [--policy P] [--config FILE] [--repair]
 
@@ -70,7 +76,9 @@ func configCommand(_ arguments: inout Arguments) throws -> Int32 {
         for item in check.repairs {
             updated = try ConfigFile.parse(updated, format: format, path: path).setting(item.key, to: item.value)
         }
-        try AtomicFile.write(Data(updated.utf8), to: path)
+        var info = stat()
+        let mode = stat(path, &info) == 0 ? info.st_mode & 0o7777 : 0o644
+        try AtomicFile.write(Data(updated.utf8), to: path, permissions: mode)
     }
     if check.repairs.isEmpty { print("\(path): valid against config.schema") }
     return 0

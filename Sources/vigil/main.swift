@@ -46,10 +46,12 @@ let runHelp = """
                              write --resume-arg=--resume for a value starting with '-'
       --no-resume-arg        restart without resume arguments
       --checkpoint-dir DIR   where the trainer writes checkpoints (checkpoints.dir)
-      --config FILE          the trainer's config file, fingerprinted per attempt (config.path;
-                             default: the value of the trainer's own --config argument)
-      --time-limit DURATION  this invocation's wall-clock budget, e.g. 6h (limits.runtime); at its end:
-                             checkpoint signal, stop, exit 75 — run the same command to continue
+      --config FILE          the trainer's config file (config.path; default: the value of the
+                             trainer's own --config argument): validated against config.schema,
+                             repaired by rules, fingerprinted per attempt
+      --time-limit DURATION  this invocation's wall-clock budget, e.g. 6h (limits.runtime);
+                             stop.checkpointLead before its end: checkpoint signal, stop, exit 75 —
+                             run the same command to continue
       --deadline TIME        an absolute end instead: Unix seconds, 2026-11-23T18:00:00Z, or HH:MM
                              (local, next occurrence). Inside SLURM, SLURM_JOB_END_TIME is used
                              when neither is given
@@ -59,9 +61,10 @@ let runHelp = """
       --term-grace DURATION  SIGTERM → SIGKILL grace when stopping (stop.termGrace)
       --quiet                do not copy the trainer's output to this terminal (it is still logged)
 
-    exit codes: 0 success · 1 unrecoverable failure · 2 retries exhausted · 75 stopped, resumable
-                (run the same command again) · 64 usage · 66 command/policy not found ·
-                69 the run is supervised by another live vigil · 78 invalid policy
+    exit codes: 0 success · 1 unrecoverable failure (or "repair exhausted") · 2 retries exhausted or
+                limits.total spent · 75 stopped, resumable (run the same command again) · 64 usage ·
+                66 command/policy/config not found · 69 the run is supervised by another live vigil ·
+                78 invalid policy, or a trainer config that fails config.schema or changed (onChange: refuse)
 
     signals: SIGINT, SIGTERM, SIGHUP or SIGUSR1 (a scheduler's warning) run the stop sequence —
              checkpoint signal (stop.checkpointSignal, USR1) and wait for the new checkpoint, SIGTERM,

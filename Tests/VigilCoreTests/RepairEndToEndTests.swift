@@ -254,4 +254,24 @@ struct RepairEndToEndTests {
                 == RepairEndToEndTests.originalConfig.replacingOccurrences(of: "batch_size: 64", with: "batch_size: 32")
         )
     }
+
+    @Test("a CUDA OOM twice without config.roles: the env repair applies once and never exhausts the retries")
+    func repeatedOOMWithoutRoles() throws {
+        defer { TestSupport.remove(dir) }
+        let policy = try policy(#"{ extends: "pytorch", restart: { backoff: { initial: "10ms" } } }"#)
+        let vigil = try vigil(
+            "cuda", policy: policy,
+            [
+                "--crash-at", "1", "--exception", "torch.cuda.OutOfMemoryError", "--message", "CUDA out of memory.",
+                "--crash-times", "2", "--state-file", dir + "/state", "--show-env", "PYTORCH_CUDA_ALLOC_CONF",
+            ])
+        #expect(vigil.exitCode() == 0, "\(vigil.output)")
+        let attempts = try TestSupport.journal(logs, "cuda").attempts
+        #expect(attempts.map { $0.verdict?.rule } == ["cuda-oom", "cuda-oom", "exit-0"])
+        #expect(attempts[0].repairs?.map(\.key) == ["env:PYTORCH_CUDA_ALLOC_CONF"])
+        #expect(attempts[1].repairs == nil)
+        #expect(
+            TestSupport.read("\(logs)/cuda/\(attempts[2].log)").contains(
+                "env PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True"))
+    }
 }

@@ -180,7 +180,7 @@ public enum EmbeddedPolicies {
 
                     // --- Worth a retry from the last checkpoint (counts against restart.maxRetries). ---
                     {
-                      // A later change adds repairs here (smaller batch, fewer workers).
+
                       name: "memory-error",
                       class: "recoverable",
                       reason: "the trainer ran out of host memory (MemoryError); memory pressure is often transient, so retrying from the last checkpoint",
@@ -310,7 +310,7 @@ public enum EmbeddedPolicies {
                     // --- Worth a retry from the last checkpoint. ---
                     {
                       // Two rules because matchers combine with AND: the exception (also from the error file) …
-                      // A later change adds repairs here (halve the batch size, PYTORCH_CUDA_ALLOC_CONF).
+
                       name: "cuda-oom",
                       class: "recoverable",
                       reason: "the GPU ran out of memory; memory use varies with batch content and fragmentation, so retrying from the last checkpoint",

@@ -76,7 +76,9 @@ enum PolicyDecoder {
             }
             if var schema = try section.object("schema") {
                 for key in schema.memberKeys {
-                    var entry = try schema.object(key)!
+                    guard var entry = try schema.object(key) else {
+                        throw schema.fail(key, "expected an object such as { type: \"int\", min: 1 }, got null")
+                    }
                     policy.config.schema[key] = try keySchema(&entry)
                     try entry.finish()
                 }

@@ -57,9 +57,13 @@ extension Supervisor {
             text = try document.setting(repair.key, to: repair.value)
             note("vigil: config repair (\(repair.record.reason)): \(repair.record.line)")
         }
+        let hashBefore = try SHA256.hex(ofFile: config.path)
         try writeConfig(text, to: config.path, backupLabel: "before-schema")
         journal.schemaRepairs = (journal.schemaRepairs ?? []) + check.repairs.map(\.record)
-        journal.expectedConfigHash = try SHA256.hex(ofFile: config.path)
+        // Vigil's own edit is not a user's change — unless the user had changed it already.
+        if journal.expectedConfigHash == nil || journal.expectedConfigHash == hashBefore {
+            journal.expectedConfigHash = try SHA256.hex(ofFile: config.path)
+        }
         try save()
     }
 
@@ -67,8 +71,15 @@ extension Supervisor {
     /// (config edits in one atomic write). Returns why not, when one of them is exhausted.
     func applyRepairs(of rule: Rule, to attempt: inout Journal.Attempt) throws -> RepairExhausted? {
         guard !rule.repairs.isEmpty else { return nil }
-        var config = try loadConfig()
+        // The config is read only when a repair edits it: env: and arg: repairs need no config.
+        let editsConfig = rule.repairs.contains { repair in
+            let key =
+                repair.key.hasPrefix("@") ? request.policy.config.roles[String(repair.key.dropFirst())] : repair.key
+            return key.map { !$0.hasPrefix("env:") && !$0.hasPrefix("arg:") } ?? false
+        }
+        var config = editsConfig ? try loadConfig() : nil
         var text = config?.document.text
+        let hashBefore = config.flatMap { try? SHA256.hex(ofFile: $0.path) }
         var records: [RepairRecord] = []
         var env = journal.environmentOverrides ?? [:]
         var unchanged: [RepairExhausted] = []
@@ -85,6 +96,7 @@ extension Supervisor {
             if key.hasPrefix("env:") {
                 let name = String(key.dropFirst(4))
                 let current = (env[name] ?? request.environment[name]).map(ConfigValue.init(parsing:))
+                if case .set(let value) = repair.operation, current == value { continue }  // already in effect
                 switch repair.apply(to: current) {
                 case .failure(let exhausted):
                     if exhausted.crossesBound { return exhausted }
@@ -99,6 +111,7 @@ extension Supervisor {
                 let flag = String(key.dropFirst(4))
                 let current = (args[flag] ?? Supervisor.argumentValue(flag, in: request.command)).map(
                     ConfigValue.init(parsing:))
+                if case .set(let value) = repair.operation, current == value { continue }  // already in effect
                 switch repair.apply(to: current) {
                 case .failure(let exhausted):
                     if exhausted.crossesBound { return exhausted }
@@ -116,6 +129,7 @@ extension Supervisor {
                 }
                 let document = try ConfigFile.parse(currentText, format: loaded.format, path: loaded.path)
                 let current = document.value(at: key)
+                if case .set(let value) = repair.operation, current == value { continue }  // already in effect
                 var bounded = repair
                 if let schema = request.policy.config.schema[key] {
                     bounded.min = [repair.min, schema.min].compactMap { $0 }.max()
@@ -140,7 +154,10 @@ extension Supervisor {
         if let loaded = config, let text, text != loaded.document.text {
             try writeConfig(
                 text, to: loaded.path, backupLabel: String(format: "before-attempt-%03d", attempt.number + 1))
-            journal.expectedConfigHash = try SHA256.hex(ofFile: loaded.path)
+            // Vigil's own edit is not a user's change — unless the user had changed it already.
+            if journal.expectedConfigHash == nil || journal.expectedConfigHash == hashBefore {
+                journal.expectedConfigHash = try SHA256.hex(ofFile: loaded.path)
+            }
         }
         journal.environmentOverrides = env.isEmpty ? nil : env
         journal.argumentOverrides = args.isEmpty ? nil : args
@@ -157,8 +174,11 @@ extension Supervisor {
         let name = (path as NSString).lastPathComponent
         let current = FileManager.default.contents(atPath: path) ?? Data()
         let original = "\(backups)/\(name).original"
-        if !FileManager.default.fileExists(atPath: original) { try AtomicFile.write(current, to: original) }
-        try AtomicFile.write(current, to: "\(backups)/\(name).\(backupLabel)")
+        // Backups may hold secrets (a .env): readable by the owner only.
+        if !FileManager.default.fileExists(atPath: original) {
+            try AtomicFile.write(current, to: original, permissions: 0o600)
+        }
+        try AtomicFile.write(current, to: "\(backups)/\(name).\(backupLabel)", permissions: 0o600)
         var info = stat()
         let mode = stat(path, &info) == 0 ? info.st_mode & 0o7777 : 0o644
         try AtomicFile.write(Data(text.utf8), to: path, permissions: mode, beforeRename: Supervisor.faultInjection)
