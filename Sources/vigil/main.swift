@@ -8,7 +8,7 @@ import VigilCore
 #endif
 
 /// `vigil`: argument parsing, wiring and printing. Behaviour lives in VigilCore.
-let version = "0.1.0"
+let version = vigilVersion
 
 func printError(_ text: String) {
     FileHandle.standardError.write(Data((text + "\n").utf8))
@@ -16,6 +16,7 @@ func printError(_ text: String) {
 
 let usage = """
     usage: vigil run [OPTIONS] -- COMMAND [ARGS...]     supervise a training run
+           vigil stop [RUN]                              checkpoint, stop the trainer, the run exits 75
            vigil checkpoints list|prune|summary [...]   what is in a checkpoint directory
            vigil config check [--policy P] [--config F] [--repair]
                                                         validate the trainer config against the schema
@@ -101,6 +102,8 @@ func main() -> Int32 {
             return try checkpointsCommand(&arguments)
         case "config":
             return try configCommand(&arguments)
+        case "stop":
+            return try stopCommand(&arguments)
         case "--version", "version":
             print("vigil \(version)")
             return 0
@@ -111,7 +114,9 @@ func main() -> Int32 {
             throw VigilError(
                 .usage,
                 "unknown command '\(command)'"
-                    + (Spelling.nearest(command, in: ["run", "policy", "checkpoints", "config"]).map {
+                    + (Spelling.nearest(
+                        command, in: ["run", "policy", "checkpoints", "config", "stop", "status", "report"]
+                    ).map {
                         " (did you mean '\($0)'?)"
                     } ?? ""))
         }
@@ -224,6 +229,7 @@ func runCommand(_ arguments: inout Arguments) throws -> Int32 {
         environment: ProcessInfo.processInfo.environment)
     request.name = name
     request.fresh = fresh
+    request.statusLine = true  // drawn only when stderr is a terminal
 
     let events = EventQueue<SupervisorEvent>()
     SignalRelay.ignoreBrokenPipes()

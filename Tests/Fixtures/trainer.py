@@ -107,6 +107,7 @@ def parse_args(argv):
     p.add_argument("--batch-size", type=int, help="an argument a repair may change; printed")
     p.add_argument("--fail-while-arg", metavar="N", type=int, help="raise MemoryError while --batch-size > N")
     p.add_argument("--show-env", action="append", default=[], metavar="NAME", help="print env NAME=value")
+    p.add_argument("--say", action="append", default=[], metavar="TEXT", help="print TEXT as a line at start")
     p.add_argument("--nan-times", type=int, metavar="K", help="only in the first K runs (needs --state-file)")
 
     g = p.add_argument_group("checkpoints and resume")
@@ -476,6 +477,8 @@ class Trainer:
         args = self.args
         for name in args.show_env:
             out(f"env {name}={os.environ.get(name, '')}")
+        for text in args.say:
+            out(text)
         if args.batch_size is not None:
             out(f"arg batch-size={args.batch_size}")
             if args.fail_while_arg is not None and args.batch_size > args.fail_while_arg:

@@ -91,6 +91,8 @@ public struct Journal: Codable, Sendable, Equatable {
         public var preserved: [String]?
         /// SHA-256 of the trainer's config file when the attempt started.
         public var configHash: String?
+        /// Hooks run after this attempt, and how they ended.
+        public var hooks: [HookRun]?
         /// Changes made because of this attempt's failure, before the next attempt.
         public var repairs: [RepairRecord]?
         public var startedAt: Date
@@ -136,6 +138,18 @@ public struct Journal: Codable, Sendable, Equatable {
         public var isOpen: Bool { endedAt == nil }
         public var duration: Double? { endedAt.map { $0.timeIntervalSince(startedAt) } }
     }
+
+    /// A hook that ran: which, its argv, and how it ended (`exit code 0`, `timed out after 60s`).
+    public struct HookRun: Codable, Sendable, Equatable {
+        public var hook: String
+        public var argv: [String]
+        public var startedAt: Date
+        public var result: String
+        public var ok: Bool
+    }
+
+    /// Hooks run when the run ended (onSuccess, onGiveUp).
+    public var finalHooks: [HookRun]?
 
     /// One step of a stop sequence.
     public struct StopEvent: Codable, Sendable, Equatable {
@@ -260,8 +274,8 @@ public struct Journal: Codable, Sendable, Equatable {
         }
     }
 
-    public func write(to path: String) throws {
-        try AtomicFile.write(try encoded(), to: path)
+    public func write(to path: String, permissions: mode_t = 0o600) throws {
+        try AtomicFile.write(try encoded(), to: path, permissions: permissions)
     }
 }
 

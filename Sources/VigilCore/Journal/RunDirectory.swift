@@ -46,12 +46,18 @@ public struct RunDirectory: Sendable {
         }
     }
 
-    public func create() throws {
+    /// Creates the directory (0700 when `privateFiles`), refusing a symbolic link in its place.
+    public func create(privateFiles: Bool = true) throws {
+        var info = stat()
+        if lstat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFLNK {
+            throw VigilError(.io, file: path, "the run directory is a symbolic link; vigil never writes through one")
+        }
         do {
             try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         } catch {
             throw VigilError(.io, file: path, "cannot create the run directory: \(error.localizedDescription)")
         }
+        chmod(path, privateFiles ? 0o700 : 0o755)
     }
 
     /// Moves the run's directory aside (`<run>.<timestamp>`) so a fresh run starts empty.

@@ -22,6 +22,8 @@ public final class OutputPump: @unchecked Sendable {
     private let lineObserver: (@Sendable (Stream, Substring) -> Void)?
     private let liveScanner: OutputScanner?
     private let onLiveMatch: (@Sendable (OutputScanner.Match, Date) -> Void)?
+    private let metrics: MetricsRecorder?
+    private let statusLine: StatusLine?
 
     private struct State {
         var stdoutRing: ByteRing
@@ -41,11 +43,15 @@ public final class OutputPump: @unchecked Sendable {
         log: RotatingLog?, passthrough: Bool, tailBytes: Int,
         lineObserver: (@Sendable (Stream, Substring) -> Void)? = nil,
         liveScanner: OutputScanner? = nil,
+        metrics: MetricsRecorder? = nil,
+        statusLine: StatusLine? = nil,
         onLiveMatch: (@Sendable (OutputScanner.Match, Date) -> Void)? = nil,
         onClosed: @escaping @Sendable () -> Void
     ) {
         self.liveScanner = liveScanner
         self.onLiveMatch = onLiveMatch
+        self.metrics = metrics
+        self.statusLine = statusLine
         self.log = log
         self.passthrough = passthrough
         self.onClosed = onClosed
@@ -124,7 +130,7 @@ public final class OutputPump: @unchecked Sendable {
                 return previous
             }
             deliver(chunk, stream)
-            if let liveScanner { scanLive(liveScanner, chunk, &carry, previousRead) }
+            if liveScanner != nil || metrics != nil { scanLines(chunk, &carry, previousRead) }
             if let lineObserver { splitLines(chunk, &partialLine, stream, lineObserver) }
         }
         if let lineObserver, !partialLine.isEmpty {
@@ -134,37 +140,40 @@ public final class OutputPump: @unchecked Sendable {
 
     /// Checks complete lines against the live rules; reports the first match once. Checkpoints
     /// modified after `previousRead` may postdate the matching line (it was not read before then).
-    private func scanLive(
-        _ scanner: OutputScanner, _ chunk: UnsafeRawBufferPointer, _ carry: inout [UInt8], _ previousRead: Date
-    ) {
-        guard !state.withLock({ $0.liveMatched }) else { return }
+    /// Hands the complete lines of each chunk (the unfinished last line carried to the next chunk)
+    /// to the live rules and the metrics recorder.
+    private func scanLines(_ chunk: UnsafeRawBufferPointer, _ carry: inout [UInt8], _ previousRead: Date) {
         guard let lastNewline = chunk.lastIndex(of: 0x0A) else {
             carry.append(contentsOf: chunk)
             if carry.count > 1 << 16 { carry.removeFirst(carry.count - (1 << 16)) }
             return
         }
-        let match: OutputScanner.Match?
         if carry.isEmpty {
-            match = scanner.firstMatch(in: UnsafeRawBufferPointer(rebasing: chunk[..<lastNewline]))
+            scanComplete(UnsafeRawBufferPointer(rebasing: chunk[..<lastNewline]), previousRead)
         } else {
             carry.append(contentsOf: chunk[..<lastNewline])
-            match = carry.withUnsafeBytes { scanner.firstMatch(in: $0) }
+            carry.withUnsafeBytes { scanComplete($0, previousRead) }
         }
         carry.removeAll(keepingCapacity: true)
         if lastNewline + 1 < chunk.count { carry.append(contentsOf: chunk[(lastNewline + 1)...]) }
-        if let match,
-            state.withLock({ s -> Bool in
-                defer { s.liveMatched = true }
-                return !s.liveMatched
-            })
-        {
-            onLiveMatch?(match, previousRead)
+    }
+
+    private func scanComplete(_ lines: UnsafeRawBufferPointer, _ previousRead: Date) {
+        metrics?.record(lines)
+        guard let liveScanner, !state.withLock({ $0.liveMatched }), let match = liveScanner.firstMatch(in: lines) else {
+            return
         }
+        let first = state.withLock { s -> Bool in
+            defer { s.liveMatched = true }
+            return !s.liveMatched
+        }
+        if first { onLiveMatch?(match, previousRead) }
     }
 
     private func deliver(_ chunk: UnsafeRawBufferPointer, _ stream: Stream) {
         let target: Int32 = stream == .stdout ? 1 : 2
         let copyOut = passthrough && !state.withLock { $0.passthroughBroken.contains(target) }
+        if copyOut { statusLine?.clear() }
         if copyOut && !writeFully(target, chunk) {
             state.withLock { _ = $0.passthroughBroken.insert(target) }
         }

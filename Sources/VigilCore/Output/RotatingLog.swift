@@ -22,7 +22,7 @@ public final class RotatingLog: @unchecked Sendable {
     private var totalBytes = 0
 
     /// Opens (appending to) `path`. `maxBytes <= 0` means no cap.
-    public init(path: String, maxBytes: Int, backups: Int, permissions: mode_t = 0o644) {
+    public init(path: String, maxBytes: Int, backups: Int, permissions: mode_t = 0o600) {
         self.path = path
         self.maxBytes = maxBytes
         self.backups = max(0, backups)

@@ -14,6 +14,9 @@ public struct Policy: Sendable {
     public var stop = Stop()
     public var checkpoints = Checkpoints()
     public var config = Config()
+    public var hooks = Hooks()
+    /// Extra regular expressions whose matches are scrubbed from reports, status and HTML.
+    public var redact: [String] = []
     /// Ordered; the first rule that matches a failed attempt decides its verdict.
     public var rules: [Rule] = []
 
@@ -83,6 +86,12 @@ public struct Policy: Sendable {
         public var tailBytes = 64 * 1024
         /// Whether the trainer's output is copied to Vigil's own stdout/stderr.
         public var passthrough = true
+        /// Run directory 0700, logs, journal and reports 0600 (false: 0755 / 0644).
+        public var privateFiles = true
+        /// Regular expressions with named groups (`step`, `total`, any metric) parsed from output
+        /// into `metrics.jsonl`: progress (`Episode (?<step>\d+)/(?<total>\d+)`) and metrics.
+        public var progress: String?
+        public var metrics: [String] = []
         public init() {}
     }
 
@@ -120,6 +129,15 @@ public struct Policy: Sendable {
         public var onSuccess = OnSuccess.keep
         /// Hard-link every new checkpoint into `<dir>/preserved/` as soon as it appears.
         public var preserve = false
+        public init() {}
+    }
+
+    /// `hooks`: commands (argv, never a shell) run when something happens, bounded by `timeout`.
+    public struct Hooks: Sendable, Equatable {
+        public var onFailure: [String]?
+        public var onGiveUp: [String]?
+        public var onSuccess: [String]?
+        public var timeout = 60.0
         public init() {}
     }
 

@@ -8,6 +8,24 @@ enum PolicyDecoder {
         var top = try ObjectReader(tree, file: file, path: "")
         _ = try top.string("extends")
         _ = try top.string("description")
+        if var section = try top.object("hooks") {
+            for (key, path) in [
+                ("onFailure", \Policy.Hooks.onFailure), ("onGiveUp", \.onGiveUp), ("onSuccess", \.onSuccess),
+            ] {
+                if let argv = try section.strings(key) {
+                    guard !argv.isEmpty, !argv[0].isEmpty else {
+                        throw section.fail(key, "expected a command as a list of arguments")
+                    }
+                    policy.hooks[keyPath: path] = argv
+                }
+            }
+            if let v = try section.duration("timeout") { policy.hooks.timeout = v }
+            try section.finish()
+        }
+        if let patterns = try top.strings("redact") {
+            for source in patterns { _ = try pattern(source, rule: "redact", key: "redact", file: file) }
+            policy.redact += patterns
+        }
         if var section = try top.object("limits") {
             if let v = try section.duration("runtime") { policy.limits.runtime = v }
             if let v = try section.duration("attempt") { policy.limits.attempt = v }
@@ -35,6 +53,17 @@ enum PolicyDecoder {
                 policy.output.tailBytes = v
             }
             if let v = try section.bool("passthrough") { policy.output.passthrough = v }
+            if let v = try section.bool("private") { policy.output.privateFiles = v }
+            if let v = try section.string("progress") {
+                _ = try pattern(v, rule: "output.progress", key: section.keyPath("progress"), file: file)
+                policy.output.progress = v
+            }
+            if let v = try section.strings("metrics") {
+                for source in v {
+                    _ = try pattern(source, rule: "output.metrics", key: section.keyPath("metrics"), file: file)
+                }
+                policy.output.metrics = v
+            }
             try section.finish()
         }
         if var section = try top.object("stop") {

@@ -45,7 +45,11 @@ extension Supervisor {
         let policy = request.policy
         let output = policy.output
         let log = RotatingLog(
-            path: directory.path + "/" + logName, maxBytes: output.logMaxBytes, backups: output.logBackups)
+            path: directory.path + "/" + logName, maxBytes: output.logMaxBytes, backups: output.logBackups,
+            permissions: output.privateFiles ? 0o600 : 0o644)
+        let metrics = try MetricsRecorder(
+            path: directory.path + "/metrics.jsonl", progress: output.progress, metrics: output.metrics,
+            attempt: number, permissions: output.privateFiles ? 0o600 : 0o644)
         let oomBefore = oomCounter.count()
         let events = self.events
 
@@ -84,7 +88,7 @@ extension Supervisor {
         let liveScanner = liveRules.isEmpty ? nil : OutputScanner(patterns: liveRules.flatMap { $0.output ?? [] })
         let pump = OutputPump(
             log: log, passthrough: output.passthrough, tailBytes: output.tailBytes,
-            liveScanner: liveScanner,
+            liveScanner: liveScanner, metrics: metrics, statusLine: statusLine,
             onLiveMatch: { match, poisonedAfter in
                 let rule =
                     liveRules.first { $0.output?.contains { $0.source == match.pattern } == true }?.name ?? "live"
@@ -103,6 +107,22 @@ extension Supervisor {
         var stopEvents: [Journal.StopEvent] = []
         var lastCheckpoint = attempt.startedAt
         var poisonedAfter: Date?
+        var nextRedraw = Date()
+        var lastCheckpointName = plan.resumeFrom.map { ($0.name, $0.modified) }
+        let lastFailure = journal.attempts.dropLast().last { $0.verdict?.verdict != .success }?.verdict?.reason
+        let maxAttempts = number - journal.consecutiveFailures + policy.restart.maxRetries
+        let invocationStarted = journal.invocations.last?.startedAt ?? start
+        func redraw() {
+            guard let statusLine else { return }
+            let progress = metrics?.current
+            statusLine.draw(
+                StatusLine.render(
+                    attempt: number, maxAttempts: maxAttempts, step: progress?.step, total: progress?.total,
+                    attemptStarted: start, invocationStarted: invocationStarted, deadline: runtimeDeadline,
+                    lastCheckpoint: lastCheckpointName.map { (name: $0.0, modified: $0.1) }, lastFailure: lastFailure,
+                    now: Date()))
+            nextRedraw = Date().addingTimeInterval(1)
+        }
         func record(_ event: String) {
             stopEvents.append(Journal.StopEvent(at: Date(), event: event))
         }
@@ -119,8 +139,10 @@ extension Supervisor {
                 ]
                 .compactMap { $0 }.min()
             }
+            if statusLine != nil { wake = min(wake ?? nextRedraw, nextRedraw) }
             guard let event = events.next(until: wake) else {
                 let now = Date()
+                if statusLine != nil && now >= nextRedraw { redraw() }
                 if stop != nil {
                     if checkpointStepSatisfied(&stop) {
                         advance(&stop, child, record)
@@ -166,6 +188,7 @@ extension Supervisor {
                 handle(signal, &stop, child, record)
             case .checkpointFinished(let n, let name) where n == number:
                 lastCheckpoint = Date()
+                lastCheckpointName = (name, lastCheckpoint)
                 if stop != nil, checkpointStepSatisfied(&stop, name: name) {
                     advance(&stop, child, record)
                 }
@@ -184,6 +207,7 @@ extension Supervisor {
             }
         }
         if stop != nil { record("trainer exited: \(status!)") }
+        statusLine?.clear()
 
         // 2. The leader is gone; its descendants must not outlive the attempt.
         if child.groupHasLiveMembers {
@@ -316,6 +340,11 @@ extension Supervisor {
         journal.attempts[index] = result
         try save()
         let verdict = result.verdict!
+        if verdict.verdict != .success, verdict.rule != "stopped-by-vigil" {
+            finishedAttempt(&result, tail: tail)
+            journal.attempts[index] = result
+            try save()
+        }
         note(
             "vigil: attempt \(number) ended: \(status!) after \(DurationFormat.string(from: result.duration ?? 0)) → \(verdict.verdict.rawValue) [\(verdict.rule)]: \(verdict.reason)"
         )

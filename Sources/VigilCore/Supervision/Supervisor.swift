@@ -30,6 +30,8 @@ public struct RunRequest: Sendable {
     public var name: String?
     /// `--fresh`: move an existing run aside and start over.
     public var fresh = false
+    /// Show a live status line on stderr when it is a terminal.
+    public var statusLine = false
     public var logDirectory: String
     public var workingDirectory: String
     /// The environment the trainer inherits (vigil's own, usually).
@@ -57,6 +59,7 @@ public final class Supervisor: @unchecked Sendable {
     let classifier: Classifier
     let oomCounter = OOMKillCounter()
     var checkpointStore: CheckpointStore?
+    let statusLine: StatusLine?
     /// When this invocation must be done: `limits.runtime` from its start, `--deadline`, or the
     /// SLURM job's end; nil when unlimited.
     var runtimeDeadline: Date?
@@ -72,7 +75,12 @@ public final class Supervisor: @unchecked Sendable {
     ) {
         self.request = request
         self.events = events
-        self.note = note
+        let line = request.statusLine ? StatusLine(environment: request.environment) : nil
+        self.statusLine = line
+        self.note = { text in
+            line?.clear()
+            note(text)
+        }
         self.classifier = Classifier(policy: request.policy)
     }
 
@@ -91,7 +99,7 @@ public final class Supervisor: @unchecked Sendable {
         checkpointStore = try CheckpointStore(
             settings: request.policy.checkpoints, workingDirectory: request.workingDirectory)
         directory = RunDirectory(logDirectory: request.logDirectory, name: name)
-        try directory.create()
+        try directory.create(privateFiles: request.policy.output.privateFiles)
         lock = try takeLock()
 
         var existing = try Journal.read(from: directory.journalPath)
@@ -101,7 +109,7 @@ public final class Supervisor: @unchecked Sendable {
                 "vigil: --fresh: moved the previous run (\(old.attempts.count) attempts, \(old.state.rawValue)) to \(archived)"
             )
             lock = nil
-            try directory.create()
+            try directory.create(privateFiles: request.policy.output.privateFiles)
             lock = try takeLock()
             existing = nil
         }
@@ -279,13 +287,14 @@ public final class Supervisor: @unchecked Sendable {
         journal.state = state
         journal.outcome = Journal.RunOutcome(exitCode: code.rawValue, reason: reason)
         try save()
+        finishedRun()
         note("vigil: \(reason) (exit \(code.rawValue))")
         return code
     }
 
     func save() throws {
         journal.updatedAt = Date()
-        try journal.write(to: directory.journalPath)
+        try journal.write(to: directory.journalPath, permissions: request.policy.output.privateFiles ? 0o600 : 0o644)
     }
 
     /// The child's environment: vigil's, plus the trainer protocol's variables (DESIGN §4).

@@ -1,0 +1,120 @@
+import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// Parses progress and metrics from output lines with the policy's patterns (named groups: `step`,
+/// `total`, and any metric) and appends one JSON line per matching output line to `metrics.jsonl`:
+/// `{"attempt":2,"time":"…Z","step":120,"total":300,"values":{"loss":0.42}}`. Lines are ruled out by
+/// each pattern's required literal first, so a flood of unrelated output costs little.
+public final class MetricsRecorder: @unchecked Sendable {
+    struct Extractor {
+        let pattern: Pattern
+        let groups: [String]
+    }
+
+    private let extractors: [Extractor]
+    private let attempt: Int
+    private let fd: Int32
+    private let lock = NSLock()
+    private var latest: (step: Int?, total: Int?, values: [String: Double], at: Date)?
+
+    /// Opens (appending) `path`; nil when there is nothing to record.
+    public init?(path: String, progress: String?, metrics: [String], attempt: Int, permissions: mode_t = 0o600) throws {
+        let sources = (progress.map { [$0] } ?? []) + metrics
+        guard !sources.isEmpty else { return nil }
+        extractors = try sources.map { source in
+            let names = MetricsRecorder.groupNames(in: source)
+            return Extractor(pattern: try Pattern(source), groups: names)
+        }
+        self.attempt = attempt
+        fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, permissions)
+        guard fd >= 0 else { throw VigilError(.io, file: path, "cannot open: \(String(cString: strerror(errno)))") }
+    }
+
+    deinit { close(fd) }
+
+    /// The newest progress and metrics seen (for a status line).
+    public var current: (step: Int?, total: Int?, values: [String: Double], at: Date)? { lock.withLock { latest } }
+
+    /// Records every line of `lines` (complete lines, newline-separated) that a pattern matches.
+    public func record(_ lines: UnsafeRawBufferPointer) {
+        var matched: [Int: (step: Int?, total: Int?, values: [String: Double])] = [:]
+        for extractor in extractors {
+            var offset = 0
+            while offset < lines.count {
+                let line: Range<Int>
+                if let prefilter = extractor.pattern.prefilter, !prefilter.ignoresCase {
+                    // Jump to the next line holding the pattern's literal.
+                    let rest = UnsafeRawBufferPointer(rebasing: lines[offset...])
+                    guard let hit = prefilter.firstOffset(in: rest) else { break }
+                    line = OutputScanner.lineRange(around: offset + hit, in: lines)
+                } else {
+                    line = OutputScanner.lineRange(around: offset, in: lines)
+                }
+                offset = process(extractor, line, lines, &matched)
+            }
+        }
+        guard !matched.isEmpty else { return }
+        let now = Date()
+        var text = ""
+        for start in matched.keys.sorted() {
+            let entry = matched[start]!
+            var object: [String: Any] = ["attempt": attempt, "time": Journal.timestamp(now), "values": entry.values]
+            if let step = entry.step { object["step"] = step }
+            if let total = entry.total { object["total"] = total }
+            if let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) {
+                text += String(decoding: data, as: UTF8.self) + "\n"
+            }
+            lock.withLock {
+                var merged = latest?.values ?? [:]
+                merged.merge(entry.values) { $1 }
+                latest = (entry.step ?? latest?.step, entry.total ?? latest?.total, merged, now)
+            }
+        }
+        _ = text.withCString { systemWrite(fd, $0, strlen($0)) }
+    }
+
+    /// Runs the extractor on one line; returns where to continue.
+    private func process(
+        _ extractor: Extractor, _ line: Range<Int>, _ lines: UnsafeRawBufferPointer,
+        _ matched: inout [Int: (step: Int?, total: Int?, values: [String: Double])]
+    ) -> Int {
+        let text = String(decoding: UnsafeRawBufferPointer(rebasing: lines[line]), as: UTF8.self)
+        let range = NSRange(text.startIndex..., in: text)
+        if let match = extractor.pattern.regex.firstMatch(in: text, range: range) {
+            var entry = matched[line.lowerBound] ?? (nil, nil, [:])
+            for name in extractor.groups {
+                let groupRange = match.range(withName: name)
+                guard groupRange.location != NSNotFound, let r = Range(groupRange, in: text) else { continue }
+                let value = String(text[r])
+                switch name {
+                case "step": entry.step = Int(value) ?? entry.step
+                case "total": entry.total = Int(value) ?? entry.total
+                default:
+                    // NaN and infinities are not JSON numbers; a NaN loss is the live rules' business.
+                    if let number = Double(value), number.isFinite { entry.values[name] = number }
+                }
+            }
+            matched[line.lowerBound] = entry
+        }
+        return line.upperBound + 1
+    }
+
+    /// Names of `(?<name>…)` groups in a pattern.
+    static func groupNames(in pattern: String) -> [String] {
+        var names: [String] = []
+        var rest = Substring(pattern)
+        while let open = rest.range(of: "(?<") {
+            let after = rest[open.upperBound...]
+            if let first = after.first, first != "=", first != "!", let close = after.firstIndex(of: ">") {
+                names.append(String(after[..<close]))
+            }
+            rest = after
+        }
+        return names
+    }
+}

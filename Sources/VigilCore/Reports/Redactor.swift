@@ -1,0 +1,174 @@
+import Foundation
+
+/// Removes secrets from text before Vigil shows it: in reports, status, summaries and HTML.
+///
+/// Three kinds of secret are replaced by ``Redactor/marker`` (`[REDACTED]`), so a reader sees that
+/// something was removed:
+/// 1. the *values* of environment variables whose names look secret (``isSecretName(_:)``),
+///    wherever they occur (values of at least ``minimumValueLength`` characters);
+/// 2. the value of `name=value`, `name: value`, `"name": "value"`, `'name': 'value'`,
+///    `--name value` and `--name=value` tokens whose name looks secret (the name is kept);
+/// 3. every match of the policy's `redact` patterns (the whole match).
+///
+/// - Important: Redaction is best effort: it catches the usual ways a trainer prints a credential,
+///   not a secret printed with no name beside it that is neither in the environment nor matched by
+///   a policy pattern. Add such formats to the policy's `redact` list.
+public struct Redactor: Sendable {
+    /// What replaces a secret.
+    public static let marker = "[REDACTED]"
+    /// Environment values shorter than this are not searched for (they would match everywhere).
+    public static let minimumValueLength = 4
+    /// Name fragments that make a name look secret (compared case-insensitively).
+    public static let secretNameFragments = [
+        "KEY", "TOKEN", "SECRET", "PASSWORD", "PASSWD", "CREDENTIAL", "AUTH", "PRIVATE",
+    ]
+
+    // Words that contain a fragment but name nothing secret, common in training logs and tracebacks
+    // (`max_new_tokens=512`, `TOKENIZERS_PARALLELISM`, `KeyboardInterrupt`, `author: …`).
+    private static let benignWords = ["TOKENIZER", "TOKENIZE", "TOKENS", "AUTHOR", "KEYBOARD", "MONKEY"]
+    // Values of secret-named variables that are settings, not secrets: replacing every `true` in the
+    // output would only hide information.
+    private static let benignValues: Set<String> = ["true", "false", "none", "null", "yes", "no", "auto"]
+
+    // A candidate `name SEP value`: an optional quote around the name, then `=`/`:` (or whitespace
+    // after a `--flag`), then a quoted or bare value. Whether the name is secret is decided in code,
+    // so a non-secret candidate never hides a secret one that follows it.
+    private static let candidate: Pattern = {
+        let name = #"(?<![\w.\-])(["']?)(-{0,2}[A-Za-z_][\w.\-]*)\1"#
+        let separator = #"(\s*[=:]\s*|\s+)"#
+        let value = #"(?:"([^"\n]*)"|'([^'\n]*)'|((?:(?:Bearer|Basic|Token)\s+)?[^\s,;'"}\]\)]+))"#
+        return try! Pattern(name + separator + value)
+    }()
+
+    /// Literal secret values from the environment, longest first (so a value containing another is
+    /// replaced whole).
+    private let secretValues: [String]
+    private let patterns: [Pattern]
+
+    /// - Parameters:
+    ///   - environment: the trainer's environment; values of secret-looking names are redacted.
+    ///   - extraPatterns: the policy's `redact` list (regular expressions, ICU syntax).
+    /// - Throws: ``VigilError`` `.invalidPolicy` (key `redact`) for a pattern that does not compile.
+    public init(environment: [String: String], extraPatterns: [String]) throws {
+        var values = Set<String>()
+        for (name, value) in environment where Redactor.isSecretName(name) {
+            let trimmed = value.trimmingCharacters(in: .whitespacesAndNewlines)
+            guard trimmed.count >= Redactor.minimumValueLength,
+                !Redactor.benignValues.contains(trimmed.lowercased())
+            else { continue }
+            values.insert(trimmed)
+        }
+        self.secretValues = values.sorted { $0.count != $1.count ? $0.count > $1.count : $0 < $1 }
+        self.patterns = try extraPatterns.map { source in
+            do {
+                return try Pattern(source)
+            } catch {
+                throw VigilError(.invalidPolicy, key: "redact", "'\(source)' is not a valid regular expression")
+            }
+        }
+    }
+
+    /// A redactor that only applies the name rules (no environment, no policy patterns).
+    public static let namesOnly: Redactor = try! Redactor(environment: [:], extraPatterns: [])
+
+    /// Whether `name` looks like it holds a secret: it contains `KEY`, `TOKEN`, `SECRET`,
+    /// `PASSWORD`, `PASSWD`, `CREDENTIAL`, `AUTH` or `PRIVATE` (any case), not only as part of a
+    /// known harmless word (`tokens`, `tokenizer`, `author`, `keyboard`), and is not an exception
+    /// type (`KeyError: 'x'` stays readable).
+    public static func isSecretName(_ name: String) -> Bool {
+        var upper = name.uppercased()
+        if upper.hasSuffix("ERROR") || upper.hasSuffix("EXCEPTION") || upper.hasSuffix("WARNING") {
+            return false
+        }
+        // `Authorization` contains the harmless `author` but is the header that carries credentials.
+        upper = upper.replacingOccurrences(of: "AUTHORIZ", with: "AUTH")
+        for word in benignWords { upper = upper.replacingOccurrences(of: word, with: "") }
+        return secretNameFragments.contains { upper.contains($0) }
+    }
+
+    /// `text` with every secret replaced by `[REDACTED]`.
+    public func redact(_ text: String) -> String {
+        var result = text
+        for pattern in patterns { result = Redactor.replaceMatches(of: pattern.regex, in: result) }
+        for value in secretValues where result.contains(value) {
+            result = result.replacingOccurrences(of: value, with: Redactor.marker)
+        }
+        return Redactor.redactNamedValues(in: result)
+    }
+
+    /// Each line redacted.
+    public func redact(_ lines: [String]) -> [String] {
+        lines.map { redact($0) }
+    }
+
+    /// A command line redacted: each argument as text, and the argument after a secret-looking
+    /// `--flag` (`--api-key xyz`) replaced whole.
+    public func redact(argv: [String]) -> [String] {
+        var result: [String] = []
+        result.reserveCapacity(argv.count)
+        var hideNext = false
+        for argument in argv {
+            if hideNext {
+                result.append(Redactor.marker)
+                hideNext = false
+                continue
+            }
+            if argument.hasPrefix("-"), !argument.contains("="),
+                Redactor.isSecretName(String(argument.drop { $0 == "-" }))
+            {
+                hideNext = true
+            }
+            result.append(redact(argument))
+        }
+        return result
+    }
+
+    // MARK: - Matching
+
+    private static func replaceMatches(of regex: NSRegularExpression, in text: String) -> String {
+        let range = NSRange(text.startIndex..., in: text)
+        let matches = regex.matches(in: text, range: range)
+        guard !matches.isEmpty else { return text }
+        let result = NSMutableString(string: text)
+        for match in matches.reversed() where match.range.length > 0 {
+            result.replaceCharacters(in: match.range, with: marker)
+        }
+        return result as String
+    }
+
+    private static func redactNamedValues(in text: String) -> String {
+        guard text.contains(where: { $0 == "=" || $0 == ":" || $0 == "-" }) else { return text }
+        let source = text as NSString
+        var replacements: [NSRange] = []
+        var location = 0
+        while location < source.length {
+            let searchRange = NSRange(location: location, length: source.length - location)
+            guard
+                let match = candidate.regex.firstMatch(
+                    in: text, options: [.withTransparentBounds], range: searchRange)
+            else { break }
+            let nameRange = match.range(at: 2)
+            let name = source.substring(with: nameRange)
+            let separator = source.substring(with: match.range(at: 3))
+            let valueRange = [4, 5, 6].map { match.range(at: $0) }.first { $0.location != NSNotFound }!
+            let value = source.substring(with: valueRange)
+            let isFlag = name.hasPrefix("--")
+            let separatorIsSpace = separator.allSatisfy(\.isWhitespace)
+            let bareName = String(name.drop { $0 == "-" })
+            if (!separatorIsSpace || isFlag) && isSecretName(bareName) && !value.hasPrefix(marker)
+                && !(separatorIsSpace && value.hasPrefix("-")) && valueRange.length > 0
+            {
+                replacements.append(valueRange)
+                location = valueRange.location + valueRange.length
+            } else {
+                // Not a secret here: look again from just after the name, so the value (which may
+                // itself be a `name=value`) is searched too.
+                location = nameRange.location + max(1, nameRange.length)
+            }
+        }
+        guard !replacements.isEmpty else { return text }
+        let result = NSMutableString(string: text)
+        for range in replacements.reversed() { result.replaceCharacters(in: range, with: marker) }
+        return result as String
+    }
+}

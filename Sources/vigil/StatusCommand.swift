@@ -1,0 +1,241 @@
+import Foundation
+import VigilCore
+
+let statusHelp = """
+    usage: vigil status [RUN] [--log-dir DIR] [--json] [--check [--stale-after DURATION]]
+
+    Reads a run's journal — never its lock, so it works from another terminal while the run is live —
+    and checks that the supervisor which wrote it is still alive. With no RUN, lists the runs under
+    the log directory, most recently active first. RUN is a run name under the log directory or the
+    path of a run directory.
+
+    options:
+      --log-dir DIR          where run directories are (default: ./logs)
+      --json                 print the status as JSON (with no RUN: an array of them)
+      --check                for cron and monitoring: print one line saying what is wrong (or that
+                             nothing is) and exit with a code below; with no RUN, checks the most
+                             recently active run
+      --stale-after DUR      with --check: a live run whose output and newest checkpoint are both
+                             older than this (e.g. 30m) is stale
+
+    exit codes: 0 ok (running, backing off, stopped and resumable, or succeeded) · 1 failed, gave up,
+                or interrupted (its supervisor died; run the same command again) · 3 stale (with
+                --check --stale-after) · 64 usage · 66 no such run
+    """
+
+/// `vigil status --check`: exit code for a stale live run.
+let statusStaleExitCode: Int32 = 3
+
+func statusCommand(_ arguments: inout Arguments) throws -> Int32 {
+    var run: String?
+    var logDirectory = "logs"
+    var json = false
+    var check = false
+    var staleAfter: Double?
+    let known = ["--log-dir", "--json", "--check", "--stale-after", "--help"]
+    while let argument = arguments.next() {
+        if !argument.hasPrefix("-") {
+            guard run == nil else { throw VigilError(.usage, "vigil status: unexpected argument '\(argument)'") }
+            run = argument
+            continue
+        }
+        let (option, inline) = Arguments.split(argument)
+        switch option {
+        case "--help", "-h":
+            print(statusHelp)
+            return 0
+        case "--log-dir": logDirectory = try arguments.value(for: option, inline: inline)
+        case "--json": json = true
+        case "--check": check = true
+        case "--stale-after":
+            staleAfter = try Arguments.duration(arguments.value(for: option, inline: inline), option: option)
+        default: throw Arguments.unknown(option, known: known)
+        }
+    }
+    if staleAfter != nil && !check {
+        throw VigilError(.usage, "--stale-after only applies with --check")
+    }
+    let now = Date()
+
+    guard let run else {
+        let statuses = RunStatus.list(logDirectory: logDirectory, now: now)
+        if check {
+            guard let newest = statuses.first else {
+                throw VigilError(.notFound, file: logDirectory, "no runs here to check")
+            }
+            return try report(newest, json: json, check: true, staleAfter: staleAfter)
+        }
+        if json {
+            FileHandle.standardOutput.write(redactedJSON(try RunStatus.encoded(statuses), displayRedactor(policy: nil)))
+        } else if statuses.isEmpty {
+            print("no runs under \(logDirectory)")
+        } else {
+            printRunList(statuses, now: now)
+        }
+        return 0
+    }
+    let status = try RunStatus.read(runDirectory: try locateRun(run, logDirectory: logDirectory), now: now)
+    return try report(status, json: json, check: check, staleAfter: staleAfter)
+}
+
+/// The directory of RUN: a path when it contains a `/`, else a name under the log directory.
+/// - Throws: `.notFound` (exit 66) naming the runs that do exist.
+func locateRun(_ run: String, logDirectory: String) throws -> String {
+    let directory = run.contains("/") ? run : logDirectory + "/" + run
+    if FileManager.default.fileExists(atPath: directory + "/journal.json") { return directory }
+    var message = "no run '\(run)' (no \(directory)/journal.json)"
+    if !run.contains("/") {
+        let names = RunStatus.list(logDirectory: logDirectory, now: Date()).map {
+            ($0.directory as NSString).lastPathComponent
+        }
+        if let near = Spelling.nearest(run, in: names) {
+            message += "; did you mean '\(near)'?"
+        } else if names.isEmpty {
+            message += "; there are no runs under \(logDirectory) (use --log-dir?)"
+        } else {
+            message += "; runs there: " + names.prefix(8).joined(separator: ", ")
+            if names.count > 8 { message += ", …" }
+        }
+    }
+    throw VigilError(.notFound, message)
+}
+
+/// What status and report output is redacted with: secret-looking names, the secret values of this
+/// environment (usually the one the run was started from), and the run's policy `redact` patterns
+/// when that policy still loads.
+func displayRedactor(policy name: String?) -> Redactor {
+    let patterns = name.flatMap { try? loader().load($0) }?.redact ?? []
+    return (try? Redactor(environment: ProcessInfo.processInfo.environment, extraPatterns: patterns)) ?? .namesOnly
+}
+
+/// JSON with every string in it redacted (arrays of strings as command lines, so the value after
+/// `--api-key` goes too). Done on the parsed value: a replacement can never break the JSON.
+func redactedJSON(_ data: Data, _ redactor: Redactor) -> Data {
+    func walk(_ value: Any) -> Any {
+        switch value {
+        case let text as String: return redactor.redact(text)
+        case let strings as [String]: return redactor.redact(argv: strings)
+        case let array as [Any]: return array.map(walk)
+        case let object as [String: Any]: return object.mapValues(walk)
+        default: return value
+        }
+    }
+    guard let parsed = try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed]),
+        var out = try? JSONSerialization.data(
+            withJSONObject: walk(parsed), options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+    else { return Data("{\"error\": \"cannot redact\"}\n".utf8) }
+    out.append(0x0A)
+    return out
+}
+
+private func report(_ status: RunStatus, json: Bool, check: Bool, staleAfter: Double?) throws -> Int32 {
+    let redactor = displayRedactor(policy: status.policy)
+    if json {
+        FileHandle.standardOutput.write(redactedJSON(try status.encoded(), redactor))
+    } else if !check {
+        printStatusBlock(status.redacted(by: redactor))
+    }
+    guard check else { return 0 }
+    let (health, reason) = status.health(staleAfter: staleAfter)
+    let line = "\((status.directory as NSString).lastPathComponent): \(redactor.redact(reason))"
+    if json {
+        printError(line)
+    } else {
+        print(line)
+    }
+    switch health {
+    case .ok: return 0
+    case .failed: return ExitCode.unrecoverable.rawValue
+    case .stale: return statusStaleExitCode
+    }
+}
+
+private func printRunList(_ statuses: [RunStatus], now: Date) {
+    var rows = [["RUN", "STATE", "ATTEMPTS", "LAST VERDICT", "ACTIVE"]]
+    for status in statuses {
+        // Rule names and states only: nothing here carries a secret.
+        let verdict = status.lastVerdict.map { "\($0.verdict.rawValue) (\($0.rule))" } ?? "—"
+        let attempts = status.liveAttempt.map { "\(status.attempts) (#\($0.number) live)" } ?? String(status.attempts)
+        rows.append([
+            (status.directory as NSString).lastPathComponent, status.state.rawValue, attempts, verdict,
+            RunStatus.age(now.timeIntervalSince(status.lastActivityAt)),
+        ])
+    }
+    let widths = (0..<rows[0].count).map { column in rows.map { $0[column].count }.max() ?? 0 }
+    for row in rows {
+        let cells = row.enumerated().map { column, cell in
+            column == row.count - 1 ? cell : cell.padding(toLength: widths[column], withPad: " ", startingAt: 0)
+        }
+        print(cells.joined(separator: "  "))
+    }
+}
+
+private func printStatusBlock(_ status: RunStatus) {
+    let now = status.checkedAt
+    func ago(_ date: Date) -> String { RunStatus.age(now.timeIntervalSince(date)) }
+    var lines: [(String, String)] = []
+    var state = status.state.rawValue
+    if let supervisor = status.supervisor {
+        switch (status.state, supervisor.alive) {
+        case (.running, _), (.backingOff, _):
+            state +=
+                " — vigil pid \(supervisor.pid) on \(supervisor.host)"
+                + (supervisor.alive == nil ? " (another host: not verified)" : "")
+        case (.interrupted, _):
+            state += " — its supervisor (vigil pid \(supervisor.pid) on \(supervisor.host)) is gone"
+            if let orphan = status.orphanedTrainerPID { state += "; the trainer (pid \(orphan)) is still running" }
+        default: break
+        }
+    }
+    lines.append(("run", "\(status.run)  (id \(status.runID))"))
+    lines.append(("state", state))
+    if let outcome = status.outcome, status.state != .running, status.state != .backingOff {
+        lines.append(("outcome", "\(outcome.reason) (exit \(outcome.exitCode))"))
+    }
+    if let live = status.liveAttempt {
+        lines.append(
+            (
+                "live attempt",
+                "#\(live.number)" + (live.pid.map { ", pid \($0)" } ?? "")
+                    + ", running for \(DurationFormat.string(from: live.runningSeconds.rounded(.down)))"
+            ))
+        lines.append(("argv", live.argv.joined(separator: " ")))
+    }
+    if let next = status.nextAttemptAt {
+        let seconds = next.timeIntervalSince(now)
+        lines.append(
+            (
+                "next attempt",
+                seconds > 0 ? "in \(DurationFormat.string(from: seconds.rounded(.up)))" : "due (\(ago(next)))"
+            ))
+    }
+    var attempts = String(status.attempts)
+    attempts +=
+        " · consecutive failures \(status.consecutiveFailures)" + (status.maxRetries.map { "/\($0)" } ?? "")
+    lines.append(("attempts", attempts))
+    if let verdict = status.lastVerdict {
+        let attempt = status.lastVerdictAttempt.map { "attempt \($0): " } ?? ""
+        lines.append(("last verdict", "\(attempt)\(verdict.verdict.rawValue) (\(verdict.rule)): \(verdict.reason)"))
+    }
+    if let failure = status.lastFailure {
+        var text = "attempt \(failure.attempt)"
+        if let ended = failure.endedAt { text += ", \(ago(ended))" }
+        if let exit = failure.exit { text += ", \(exit)" }
+        if let stop = failure.stopReason { text += "; \(stop)" }
+        if failure.attempt != status.lastVerdictAttempt, let verdict = failure.verdict {
+            text += ": \(verdict.verdict.rawValue) (\(verdict.rule)) \(verdict.reason)"
+        }
+        lines.append(("last failure", text))
+    }
+    lines.append(("time used", DurationFormat.string(from: status.computeSeconds.rounded(.down))))
+    if let output = status.lastOutputAt { lines.append(("last output", ago(output))) }
+    if let checkpoint = status.lastCheckpoint {
+        let age = checkpoint.modifiedAt.map { ago($0) } ?? "file gone"
+        lines.append(("checkpoint", "\(checkpoint.path) (after attempt \(checkpoint.attempt), \(age))"))
+    }
+    lines.append(("directory", status.directory))
+    let width = lines.map(\.0.count).max() ?? 0
+    for (name, value) in lines {
+        print((name + ":").padding(toLength: width + 2, withPad: " ", startingAt: 0) + value)
+    }
+}
