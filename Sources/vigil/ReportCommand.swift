@@ -64,8 +64,13 @@ func reportCommand(_ arguments: inout Arguments) throws -> Int32 {
         return 0
     }
     if let htmlPath {
-        let base = relativePath(
-            from: (absolute(htmlPath) as NSString).deletingLastPathComponent, to: absolute(directory))
+        let folder = (absolute(htmlPath) as NSString).deletingLastPathComponent
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw VigilError(
+                .notFound, file: htmlPath, "cannot write the report: the directory \(folder) does not exist")
+        }
+        let base = relativePath(from: folder, to: absolute(directory))
         let html = HTMLReport.render(
             journal: journal, metrics: metrics, runDirectory: directory, linkBase: base.isEmpty ? "" : base + "/",
             redactor: redactor)
@@ -102,14 +107,20 @@ private func printReportSummary(_ journal: Journal, metrics: [MetricPoint], dire
         "policy \(journal.policy) · \(journal.attempts.count) attempts · time used \(duration(status.computeSeconds))")
     if !journal.attempts.isEmpty { print("attempts:") }
     for (index, attempt) in journal.attempts.enumerated() {
-        let length = attempt.duration ?? status.liveAttempt.map(\.runningSeconds) ?? 0
+        let live = status.liveAttempt?.number == attempt.number
+        var length = attempt.duration ?? 0
+        if attempt.isOpen {
+            // Live: so far; abandoned: until its log was last written.
+            let end = live ? status.checkedAt : (status.lastOutputAt ?? attempt.startedAt)
+            length = max(0, end.timeIntervalSince(attempt.startedAt))
+        }
         var line = "  #\(attempt.number)  \(Journal.timestamp(attempt.startedAt).prefix(19))Z  \(duration(length))"
-        line += attempt.isOpen ? " so far" : ""
+        line += attempt.isOpen ? (live ? " so far" : "+") : ""
         if let exit = attempt.exit { line += "  \(exit)" }
         if let verdict = attempt.verdict {
             line += "  \(verdict.verdict.rawValue) (\(verdict.rule)): \(verdict.reason)"
         } else if attempt.isOpen {
-            line += status.liveAttempt?.number == attempt.number ? "  running" : "  no verdict (interrupted)"
+            line += live ? "  running" : "  no verdict: its supervisor is gone (interrupted)"
         }
         print(line)
         if let stop = attempt.stopReason { print("      stopped: \(stop)") }

@@ -66,7 +66,8 @@ func statusCommand(_ arguments: inout Arguments) throws -> Int32 {
             return try report(newest, json: json, check: true, staleAfter: staleAfter)
         }
         if json {
-            FileHandle.standardOutput.write(redactedJSON(try RunStatus.encoded(statuses), displayRedactor(policy: nil)))
+            let redactor = displayRedactor(policy: nil)
+            FileHandle.standardOutput.write(try RunStatus.encoded(statuses.map { $0.redacted(by: redactor) }))
         } else if statuses.isEmpty {
             print("no runs under \(logDirectory)")
         } else {
@@ -131,7 +132,7 @@ func redactedJSON(_ data: Data, _ redactor: Redactor) -> Data {
 private func report(_ status: RunStatus, json: Bool, check: Bool, staleAfter: Double?) throws -> Int32 {
     let redactor = displayRedactor(policy: status.policy)
     if json {
-        FileHandle.standardOutput.write(redactedJSON(try status.encoded(), redactor))
+        FileHandle.standardOutput.write(try status.redacted(by: redactor).encoded())
     } else if !check {
         printStatusBlock(status.redacted(by: redactor))
     }
@@ -219,12 +220,12 @@ private func printStatusBlock(_ status: RunStatus) {
     }
     if let failure = status.lastFailure {
         var text = "attempt \(failure.attempt)"
-        if let ended = failure.endedAt { text += ", \(ago(ended))" }
-        if let exit = failure.exit { text += ", \(exit)" }
-        if let stop = failure.stopReason { text += "; \(stop)" }
+        if let ended = failure.endedAt { text += ", ended \(ago(ended))" }
         if failure.attempt != status.lastVerdictAttempt, let verdict = failure.verdict {
             text += ": \(verdict.verdict.rawValue) (\(verdict.rule)) \(verdict.reason)"
         }
+        let how = [failure.exit, failure.stopReason.map { "stopped: \($0)" }].compactMap { $0 }
+        if !how.isEmpty { text += " [\(how.joined(separator: "; "))]" }
         lines.append(("last failure", text))
     }
     lines.append(("time used", DurationFormat.string(from: status.computeSeconds.rounded(.down))))

@@ -16,6 +16,9 @@ func printError(_ text: String) {
 
 let usage = """
     usage: vigil run [OPTIONS] -- COMMAND [ARGS...]     supervise a training run
+           vigil status [RUN] [--json] [--check [--stale-after DUR]]
+                                                        where runs stand; works while they run
+           vigil report [RUN] [--json | --html FILE]     what happened: attempts, verdicts, metrics
            vigil stop [RUN]                              checkpoint, stop the trainer, the run exits 75
            vigil checkpoints list|prune|summary [...]   what is in a checkpoint directory
            vigil config check [--policy P] [--config F] [--repair]
@@ -104,6 +107,10 @@ func main() -> Int32 {
             return try configCommand(&arguments)
         case "stop":
             return try stopCommand(&arguments)
+        case "status":
+            return try statusCommand(&arguments)
+        case "report":
+            return try reportCommand(&arguments)
         case "--version", "version":
             print("vigil \(version)")
             return 0

@@ -300,4 +300,13 @@ struct ReportTests {
         #expect(stat(dir + "/report.md", &info) == 0 && info.st_mode & 0o777 == 0o600)
         #expect(TestSupport.read(dir + "/report.md") == markdown)
     }
+
+    @Test("redacting twice changes nothing more")
+    func redactionIsIdempotent() throws {
+        let redactor = try Redactor(environment: ["WANDB_API_KEY": "wandb-secret-123"], extraPatterns: [])
+        for text in ["--wandb-api-key wandb-secret-123", "API_KEY=sk-123 and \"password\": \"hunter2\"", "plain text"] {
+            let once = redactor.redact(text)
+            #expect(redactor.redact(once) == once, "\(once)")
+        }
+    }
 }

@@ -221,3 +221,88 @@ struct RunHistoryEndToEndTests {
         }
     }
 }
+
+/// `vigil status` and `vigil report` against real runs.
+@Suite("Status and report, end to end", .serialized, .timeLimit(.minutes(2)))
+struct StatusEndToEndTests {
+    let dir: String
+    var logs: String { dir + "/logs" }
+
+    init() throws {
+        dir = try TestSupport.temporaryDirectory("vigil-status")
+    }
+
+    func vigil(
+        _ name: String, _ vigilArgs: [String] = [], _ trainerArgs: [String],
+        environment: [String: String] = ProcessInfo.processInfo.environment
+    ) throws -> TestProcess {
+        try TestProcess.vigil(
+            ["run", "--name", name, "--log-dir", logs, "--checkpoint-dir", dir + "/ckpt"] + vigilArgs
+                + ["--", TestSupport.python, TestSupport.fixtureTrainer] + trainerArgs, environment: environment)
+    }
+
+    @Test("status --json from a second process shows the live attempt; --check: ok, stale, failed")
+    func liveStatus() throws {
+        defer { TestSupport.remove(dir) }
+        let live = try vigil("live", [], ["--steps", "3", "--hang-at", "1"])
+        #expect(live.waitForLine(containing: "hanging"))
+        let status = try TestProcess.vigil(["status", "live", "--log-dir", logs, "--json"])
+        #expect(status.exitCode() == 0, "\(status.output)")
+        let json = try #require(JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [String: Any])
+        #expect(json["state"] as? String == "running")
+        let attempt = try #require(json["liveAttempt"] as? [String: Any])
+        #expect(attempt["number"] as? Int == 1)
+        let journal = try TestSupport.journal(logs, "live")
+        #expect(attempt["pid"] as? Int == Int(journal.attempts[0].pid ?? 0))
+        #expect(try TestProcess.vigil(["status", "live", "--log-dir", logs, "--check"]).exitCode() == 0)
+        // Nothing printed for a while: stale. (The log's time is moved back rather than waited for.)
+        try FileManager.default.setAttributes(
+            [.modificationDate: Date(timeIntervalSinceNow: -3600)],
+            ofItemAtPath: "\(logs)/live/attempt-001.log")
+        let stale = try TestProcess.vigil(["status", "live", "--log-dir", logs, "--check", "--stale-after", "10m"])
+        #expect(stale.exitCode() == 3, "\(stale.output)")
+        live.send(.terminate)
+        #expect(live.exitCode() == 75)
+
+        let failed = try vigil(
+            "failed", ["--max-retries", "0"], ["--crash-at", "1", "--exception", "ModuleNotFoundError"])
+        #expect(failed.exitCode() == 2)  // gave up: the default policy retries an import error
+        let check = try TestProcess.vigil(["status", "failed", "--log-dir", logs, "--check"])
+        #expect(check.exitCode() == 1, "\(check.output)")
+        let list = try TestProcess.vigil(["status", "--log-dir", logs])
+        #expect(list.exitCode() == 0)
+        #expect(list.stdout.contains("live") && list.stdout.contains("failed"))
+    }
+
+    @Test("status and the HTML report show no secret; the HTML has one timeline bar per attempt")
+    func redactedStatusAndHTML() throws {
+        defer { TestSupport.remove(dir) }
+        var environment = ProcessInfo.processInfo.environment
+        environment["WANDB_API_KEY"] = "wandb-secret-0123456789"
+        let run = try vigil(
+            "secret", ["--max-retries", "1", "--backoff", "10ms"],
+            [
+                "--say", "API_KEY=sk-123", "--say", #"{"password": "hunter2"}"#, "--show-env", "WANDB_API_KEY",
+                "--crash-at", "1", "--message", "password=hunter2 rejected", "--crash-times", "1", "--state-file",
+                dir + "/state",
+            ], environment: environment)
+        #expect(run.exitCode() == 0, "\(run.output)")
+        let status = try TestProcess.vigil(["status", "secret", "--log-dir", logs, "--json"], environment: environment)
+        #expect(status.exitCode() == 0)
+        let html = dir + "/report.html"
+        let report = try TestProcess.vigil(
+            ["report", "secret", "--log-dir", logs, "--html", html], environment: environment)
+        #expect(report.exitCode() == 0, "\(report.output)")
+        let page = TestSupport.read(html)
+        for text in [status.stdout, page] {
+            for secret in ["sk-123", "hunter2", "wandb-secret-0123456789"] {
+                #expect(!text.contains(secret), "leaks \(secret)")
+            }
+        }
+        #expect(page.contains("[REDACTED]"))
+        #expect(page.components(separatedBy: "class=\"attempt").count - 1 >= 2)
+        for reference in ["src=", "href=\"http", "url(http", "@import"] {
+            #expect(!page.contains(reference), "the report loads nothing from the network (\(reference))")
+        }
+    }
+}

@@ -324,6 +324,19 @@ struct StatusReportTests {
         #expect(!bare.elements.contains { $0.name == "rect" && $0.attributes["class"] == "attempt" })
     }
 
+    @Test("a long metric series is thinned to what the chart can show")
+    func thinnedCurve() throws {
+        let (journal, _) = Self.reportFixture()
+        let begin = journal.attempts[0].startedAt
+        let metrics = (0..<10_000).map {
+            MetricPoint(attempt: 1, time: begin.addingTimeInterval(Double($0) * 0.05), values: ["loss": Double($0)])
+        }
+        let document = try XMLDocumentScan(HTMLReport.render(journal: journal, metrics: metrics, runDirectory: "/none"))
+        let line = try #require(document.elements.first { $0.name == "polyline" })
+        let count = (line.attributes["points"] ?? "").split(separator: " ").count
+        #expect(count > 1000 && count <= 2100)
+    }
+
     @Test("an idle night between invocations is squeezed on the time axis")
     func squeezedGap() {
         let axis = TimeAxis(intervals: [(0, 3600), (3600 + 36000, 7200 + 36000)], left: 0, width: 1000)

@@ -88,12 +88,15 @@ public struct Redactor: Sendable {
 
     /// `text` with every secret replaced by `[REDACTED]`.
     public func redact(_ text: String) -> String {
-        var result = text
+        // Idempotent: markers already there are set aside (a control character no rule matches as
+        // part of a word) and put back, so redacting twice never mangles them.
+        let placeholder = "\u{1}"
+        var result = text.replacingOccurrences(of: Redactor.marker, with: placeholder)
         for pattern in patterns { result = Redactor.replaceMatches(of: pattern.regex, in: result) }
         for value in secretValues where result.contains(value) {
             result = result.replacingOccurrences(of: value, with: Redactor.marker)
         }
-        return Redactor.redactNamedValues(in: result)
+        return Redactor.redactNamedValues(in: result).replacingOccurrences(of: placeholder, with: Redactor.marker)
     }
 
     /// Each line redacted.

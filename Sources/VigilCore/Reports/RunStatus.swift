@@ -100,7 +100,7 @@ public struct RunStatus: Codable, Sendable, Equatable {
     public var lastFailure: Failure?
     /// Consecutive failures counted against the retry budget.
     public var consecutiveFailures: Int
-    /// The budget (`restart.maxRetries`), when the caller knows it: the journal does not record it.
+    /// The budget (`restart.maxRetries`) of the run's latest invocation.
     public var maxRetries: Int?
     /// Wall-clock seconds of all attempts, the live one included so far.
     public var computeSeconds: Double
@@ -129,7 +129,8 @@ public struct RunStatus: Codable, Sendable, Equatable {
         guard let journal = try Journal.read(from: path) else {
             throw VigilError(.notFound, file: runDirectory, "no run here (no journal.json)")
         }
-        return RunStatus(journal: journal, runDirectory: runDirectory, now: now, maxRetries: maxRetries)
+        return RunStatus(
+            journal: journal, runDirectory: runDirectory, now: now, maxRetries: maxRetries ?? journal.maxRetries)
     }
 
     /// The status of every run under `logDirectory` (each subdirectory with a journal.json), most

@@ -139,6 +139,7 @@ public final class Supervisor: @unchecked Sendable {
                 pid: getpid(), processStartTime: ProcessTable.startTime(of: getpid()),
                 host: ProcessInfo.processInfo.hostName, startedAt: now))
         journal.state = .running
+        journal.maxRetries = request.policy.restart.maxRetries
         try save()
 
         let exitCode: ExitCode
