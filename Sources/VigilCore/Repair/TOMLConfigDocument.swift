@@ -126,23 +126,7 @@ struct TOMLConfigDocument: ConfigDocument {
     }
 
     static func basicString(_ s: String) -> String {
-        var out = "\""
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\t": out += "\\t"
-            case "\r": out += "\\r"
-            default:
-                if scalar.value < 0x20 || scalar.value == 0x7F {
-                    out += "\\u" + String(format: "%04X", scalar.value)
-                } else {
-                    out.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        return out + "\""
+        ConfigText.doubleQuoted(s) { "\\u" + String(format: "%04X", $0) }
     }
 
     static func renderKey(_ key: String) -> String {

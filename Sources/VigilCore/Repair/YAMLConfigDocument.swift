@@ -138,23 +138,7 @@ struct YAMLConfigDocument: ConfigDocument {
     }
 
     private static func doubleQuoted(_ s: String) -> String {
-        var out = "\""
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\t": out += "\\t"
-            case "\r": out += "\\r"
-            default:
-                if scalar.value < 0x20 || scalar.value == 0x7F {
-                    out += "\\x" + String(format: "%02X", scalar.value)
-                } else {
-                    out.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        return out + "\""
+        ConfigText.doubleQuoted(s) { "\\x" + String(format: "%02X", $0) }
     }
 
     /// Whether a string written plain would read back as something else (or not parse).

@@ -93,59 +93,41 @@ extension Supervisor {
                 }
                 key = mapped
             }
+            // Where the key lives decides how its value is read and written; the rest is the same.
+            let current: ConfigValue?
+            var bounded = repair
+            let commit: (ConfigValue) throws -> Void
             if key.hasPrefix("env:") {
                 let name = String(key.dropFirst(4))
-                let current = (env[name] ?? request.environment[name]).map(ConfigValue.init(parsing:))
-                if case .set(let value) = repair.operation, current == value { continue }  // already in effect
-                switch repair.apply(to: current) {
-                case .failure(let exhausted):
-                    if exhausted.crossesBound { return exhausted }
-                    unchanged.append(exhausted)
-                case .success(let next):
-                    env[name] = next.description
-                    records.append(
-                        RepairRecord(key: key, before: current?.description, after: next.description, reason: rule.name)
-                    )
-                }
+                current = (env[name] ?? request.environment[name]).map(ConfigValue.init(parsing:))
+                commit = { env[name] = $0.description }
             } else if key.hasPrefix("arg:") {
                 let flag = String(key.dropFirst(4))
-                let current = (args[flag] ?? Supervisor.argumentValue(flag, in: request.command)).map(
+                current = (args[flag] ?? Supervisor.argumentValue(flag, in: request.command)).map(
                     ConfigValue.init(parsing:))
-                if case .set(let value) = repair.operation, current == value { continue }  // already in effect
-                switch repair.apply(to: current) {
-                case .failure(let exhausted):
-                    if exhausted.crossesBound { return exhausted }
-                    unchanged.append(exhausted)
-                case .success(let next):
-                    args[flag] = next.description
-                    records.append(
-                        RepairRecord(key: key, before: current?.description, after: next.description, reason: rule.name)
-                    )
-                }
+                commit = { args[flag] = $0.description }
             } else {
                 guard let loaded = config, let currentText = text else {
                     note("vigil: repair of \(key) skipped: no config file (config.path or the trainer's --config)")
                     continue
                 }
                 let document = try ConfigFile.parse(currentText, format: loaded.format, path: loaded.path)
-                let current = document.value(at: key)
-                if case .set(let value) = repair.operation, current == value { continue }  // already in effect
-                var bounded = repair
+                current = document.value(at: key)
                 if let schema = request.policy.config.schema[key] {
                     bounded.min = [repair.min, schema.min].compactMap { $0 }.max()
                     bounded.max = [repair.max, schema.max].compactMap { $0 }.min()
                 }
-                switch bounded.apply(to: current) {
-                case .failure(let exhausted):
-                    if exhausted.crossesBound { return exhausted }
-                    unchanged.append(exhausted)
-                case .success(let next):
-                    text = try document.setting(key, to: next)
-                    records.append(
-                        RepairRecord(key: key, before: current?.description, after: next.description, reason: rule.name)
-                    )
-                }
-                config = loaded
+                commit = { text = try document.setting(key, to: $0) }
+            }
+            if case .set(let value) = repair.operation, current == value { continue }  // already in effect
+            switch bounded.apply(to: current) {
+            case .failure(let exhausted):
+                if exhausted.crossesBound { return exhausted }
+                unchanged.append(exhausted)
+            case .success(let next):
+                try commit(next)
+                records.append(
+                    RepairRecord(key: key, before: current?.description, after: next.description, reason: rule.name))
             }
         }
         if records.isEmpty, let first = unchanged.first {
