@@ -13,8 +13,12 @@ extension Supervisor {
     /// Scrubs secrets from everything a report shows: secret-looking environment values and
     /// `key=value` tokens, and the policy's `redact` patterns (validated when the policy loaded).
     var redactor: Redactor {
-        (try? Redactor(environment: request.environment, extraPatterns: request.policy.redact))
-            ?? (try! Redactor(environment: request.environment, extraPatterns: []))
+        if let cached = redactorCache { return cached }
+        let made =
+            (try? Redactor(environment: request.environment, extraPatterns: request.policy.redact))
+            ?? Redactor.namesOnly
+        redactorCache = made
+        return made
     }
 
     var filePermissions: mode_t { request.policy.output.privateFiles ? 0o600 : 0o644 }

@@ -60,6 +60,8 @@ public final class Supervisor: @unchecked Sendable {
     let oomCounter = OOMKillCounter()
     var checkpointStore: CheckpointStore?
     let statusLine: StatusLine?
+    /// Built once (its patterns compiled once), on the first report.
+    var redactorCache: Redactor?
     /// When this invocation must be done: `limits.runtime` from its start, `--deadline`, or the
     /// SLURM job's end; nil when unlimited.
     var runtimeDeadline: Date?
