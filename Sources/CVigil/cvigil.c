@@ -7,6 +7,9 @@
 #include <spawn.h>
 #include <string.h>
 #include <fcntl.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 #include <unistd.h>
 
 int cvigil_spawn(pid_t *pid, const char *path, char *const argv[], char *const envp[],
@@ -102,4 +105,10 @@ int cvigil_pipe_cloexec(int fds[2]) {
 
 const void *cvigil_memmem(const void *haystack, size_t haystack_len, const void *needle, size_t needle_len) {
     return memmem(haystack, haystack_len, needle, needle_len);
+}
+
+void cvigil_release_free_memory(void) {
+#if defined(__GLIBC__)
+    malloc_trim(0);
+#endif
 }

@@ -29,4 +29,7 @@ int cvigil_pipe_cloexec(int fds[2]);
 /// memmem(3): the first occurrence of `needle` in `haystack`, or NULL.
 const void *cvigil_memmem(const void *haystack, size_t haystack_len, const void *needle, size_t needle_len);
 
+/// Returns free heap memory to the system where the C library can (glibc's malloc_trim).
+void cvigil_release_free_memory(void);
+
 #endif

@@ -173,8 +173,7 @@ public final class OutputPump: @unchecked Sendable {
     private func deliver(_ chunk: UnsafeRawBufferPointer, _ stream: Stream) {
         let target: Int32 = stream == .stdout ? 1 : 2
         let copyOut = passthrough && !state.withLock { $0.passthroughBroken.contains(target) }
-        if copyOut { statusLine?.clear() }
-        if copyOut && !writeFully(target, chunk) {
+        if copyOut && !(statusLine.map { $0.writing { writeFully(target, chunk) } } ?? writeFully(target, chunk)) {
             state.withLock { _ = $0.passthroughBroken.insert(target) }
         }
         log?.write(chunk.baseAddress!, count: chunk.count)

@@ -21,10 +21,23 @@ public final class StatusLine: @unchecked Sendable {
         color = environment["NO_COLOR"] == nil && environment["TERM"] != "dumb"
     }
 
-    /// Removes the line before other output goes to the terminal (called by the output pump).
+    /// Removes the line before other output goes to the terminal.
     public func clear() {
         lock.lock()
         defer { lock.unlock() }
+        eraseLocked()
+    }
+
+    /// Runs `write` (the trainer's output going to the terminal) with the line removed and no
+    /// redraw able to slip in between.
+    public func writing<R>(_ write: () -> R) -> R {
+        lock.lock()
+        defer { lock.unlock() }
+        eraseLocked()
+        return write()
+    }
+
+    private func eraseLocked() {
         if visible {
             let erase = "\r\u{1B}[K"
             _ = erase.withCString { systemWrite(2, $0, strlen($0)) }
@@ -47,7 +60,8 @@ public final class StatusLine: @unchecked Sendable {
 
     /// The line's text from plain facts (a pure function, tested without a terminal).
     public static func render(
-        attempt: Int, maxAttempts: Int, step: Int?, total: Int?, attemptStarted: Date, invocationStarted: Date,
+        attempt: Int, maxAttempts: Int, step: Int?, total: Int?, firstStep: Int? = nil, attemptStarted: Date,
+        invocationStarted: Date,
         deadline: Date?, lastCheckpoint: (name: String, modified: Date)?, lastFailure: String?, now: Date
     ) -> String {
         var parts = ["vigil: attempt \(attempt)/\(maxAttempts)"]
@@ -57,9 +71,11 @@ public final class StatusLine: @unchecked Sendable {
                 let filled = Int((fraction * 20).rounded())
                 var progress = "[" + String(repeating: "#", count: filled) + String(repeating: ".", count: 20 - filled)
                 progress += "] \(step)/\(total) \(Int((fraction * 100).rounded()))%"
+                // The pace of this attempt: steps done since it started (it may have resumed halfway).
                 let elapsed = now.timeIntervalSince(attemptStarted)
-                if fraction > 0.01 && fraction < 1 {
-                    progress += " ETA \(DurationFormat.string(from: elapsed / fraction * (1 - fraction)))"
+                let done = step - (firstStep ?? 0)
+                if done > 0 && step < total {
+                    progress += " ETA \(DurationFormat.string(from: elapsed / Double(done) * Double(total - step)))"
                 }
                 parts.append(progress)
             } else {

@@ -77,6 +77,8 @@ extension Policy {
             "output": .object([
                 "logMaxBytes": .int(output.logMaxBytes), "logBackups": .int(output.logBackups),
                 "tailBytes": .int(output.tailBytes), "passthrough": .bool(output.passthrough),
+                "private": .bool(output.privateFiles), "progress": output.progress.map { .string($0) } ?? .null,
+                "metrics": .array(output.metrics.map { .string($0) }),
             ]),
             "stop": .object([
                 "checkpointSignal": .string(stop.checkpointSignal?.name ?? "none"),
@@ -105,6 +107,13 @@ extension Policy {
                     }),
             ]),
             "rules": .array(rules),
+            "redact": .array(redact.map { .string($0) }),
+            "hooks": .object([
+                "onFailure": hooks.onFailure.map { .array($0.map { .string($0) }) } ?? .null,
+                "onGiveUp": hooks.onGiveUp.map { .array($0.map { .string($0) }) } ?? .null,
+                "onSuccess": hooks.onSuccess.map { .array($0.map { .string($0) }) } ?? .null,
+                "timeout": duration(hooks.timeout),
+            ]),
         ])
     }
 }

@@ -108,6 +108,7 @@ extension Supervisor {
         var lastCheckpoint = attempt.startedAt
         var poisonedAfter: Date?
         var nextRedraw = Date()
+        var firstStep: Int?
         var lastCheckpointName = plan.resumeFrom.map { ($0.name, $0.modified) }
         let lastFailure = journal.attempts.dropLast().last { $0.verdict?.verdict != .success }?.verdict?.reason
         let maxAttempts = number - journal.consecutiveFailures + policy.restart.maxRetries
@@ -115,9 +116,11 @@ extension Supervisor {
         func redraw() {
             guard let statusLine else { return }
             let progress = metrics?.current
+            if firstStep == nil, let step = progress?.step { firstStep = max(0, step - 1) }
             statusLine.draw(
                 StatusLine.render(
                     attempt: number, maxAttempts: maxAttempts, step: progress?.step, total: progress?.total,
+                    firstStep: firstStep,
                     attemptStarted: start, invocationStarted: invocationStarted, deadline: runtimeDeadline,
                     lastCheckpoint: lastCheckpointName.map { (name: $0.0, modified: $0.1) }, lastFailure: lastFailure,
                     now: Date()))

@@ -1,3 +1,4 @@
+import CVigil
 import Foundation
 
 #if canImport(Glibc)
@@ -143,6 +144,8 @@ public final class Supervisor: @unchecked Sendable {
         journal.state = .running
         journal.maxRetries = request.policy.restart.maxRetries
         try save()
+        // Loading the policy and the journal left freed heap behind; give it back before the long run.
+        cvigil_release_free_memory()
 
         let exitCode: ExitCode
         do {
