@@ -56,7 +56,7 @@ func reportCommand(_ arguments: inout Arguments) throws -> Int32 {
         throw VigilError(.notFound, file: directory, "no run here (no journal.json)")
     }
     let metrics = HTMLReport.readMetrics(directory + "/metrics.jsonl")
-    let redactor = displayRedactor(policy: journal.policy)
+    let redactor = displayRedactor(policy: journal.policy, patterns: journal.redactPatterns)
 
     if json {
         let document = try ReportDocument(journal: journal, metrics: metrics).encoded()

@@ -104,8 +104,9 @@ func locateRun(_ run: String, logDirectory: String) throws -> String {
 /// What status and report output is redacted with: secret-looking names, the secret values of this
 /// environment (usually the one the run was started from), and the run's policy `redact` patterns
 /// when that policy still loads.
-func displayRedactor(policy name: String?) -> Redactor {
-    let patterns = name.flatMap { try? loader().load($0) }?.redact ?? []
+func displayRedactor(policy name: String?, patterns recorded: [String]? = nil) -> Redactor {
+    // The patterns the run recorded in its journal; else its policy's, looked up by name.
+    let patterns = recorded ?? name.flatMap { try? loader().load($0) }?.redact ?? []
     return (try? Redactor(environment: ProcessInfo.processInfo.environment, extraPatterns: patterns)) ?? .namesOnly
 }
 
@@ -130,7 +131,8 @@ func redactedJSON(_ data: Data, _ redactor: Redactor) -> Data {
 }
 
 private func report(_ status: RunStatus, json: Bool, check: Bool, staleAfter: Double?) throws -> Int32 {
-    let redactor = displayRedactor(policy: status.policy)
+    let recorded = (try? Journal.read(from: status.directory + "/journal.json"))??.redactPatterns
+    let redactor = displayRedactor(policy: status.policy, patterns: recorded)
     if json {
         FileHandle.standardOutput.write(try status.redacted(by: redactor).encoded())
     } else if !check {

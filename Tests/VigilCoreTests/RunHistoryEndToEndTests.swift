@@ -279,10 +279,13 @@ struct StatusEndToEndTests {
         defer { TestSupport.remove(dir) }
         var environment = ProcessInfo.processInfo.environment
         environment["WANDB_API_KEY"] = "wandb-secret-0123456789"
+        let policy = dir + "/redacting.json5"
+        try #"{ redact: ["acct-[0-9]{6}"] }"#.write(toFile: policy, atomically: true, encoding: .utf8)
         let run = try vigil(
-            "secret", ["--max-retries", "1", "--backoff", "10ms"],
+            "secret", ["--max-retries", "1", "--backoff", "10ms", "--policy", policy],
             [
-                "--say", "API_KEY=sk-123", "--say", #"{"password": "hunter2"}"#, "--show-env", "WANDB_API_KEY",
+                "--say", "billing acct-424242", "--say", "API_KEY=sk-123", "--say", #"{"password": "hunter2"}"#,
+                "--show-env", "WANDB_API_KEY",
                 "--crash-at", "1", "--message", "password=hunter2 rejected", "--crash-times", "1", "--state-file",
                 dir + "/state",
             ], environment: environment)
@@ -295,7 +298,7 @@ struct StatusEndToEndTests {
         #expect(report.exitCode() == 0, "\(report.output)")
         let page = TestSupport.read(html)
         for text in [status.stdout, page] {
-            for secret in ["sk-123", "hunter2", "wandb-secret-0123456789"] {
+            for secret in ["sk-123", "hunter2", "wandb-secret-0123456789", "acct-424242"] {
                 #expect(!text.contains(secret), "leaks \(secret)")
             }
         }

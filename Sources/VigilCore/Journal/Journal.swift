@@ -25,6 +25,8 @@ public struct Journal: Codable, Sendable, Equatable {
     public var state: RunState
     /// Consecutive failures that count against `restart.maxRetries`.
     public var consecutiveFailures = 0
+    /// The policy's `redact` patterns, so `vigil status` and `vigil report` scrub what the run did.
+    public var redactPatterns: [String]?
     /// `restart.maxRetries` of the latest invocation (for `vigil status`).
     public var maxRetries: Int?
     /// Wall-clock seconds of all attempts so far, across invocations (for `limits.total`).

@@ -143,6 +143,7 @@ public final class Supervisor: @unchecked Sendable {
                 host: ProcessInfo.processInfo.hostName, startedAt: now))
         journal.state = .running
         journal.maxRetries = request.policy.restart.maxRetries
+        journal.redactPatterns = request.policy.redact.isEmpty ? nil : request.policy.redact
         try save()
         // Loading the policy and the journal left freed heap behind; give it back before the long run.
         cvigil_release_free_memory()
