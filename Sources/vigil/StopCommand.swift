@@ -17,7 +17,7 @@ let stopHelp = """
     --timeout, default 10m) unless --no-wait.
 
     exit codes: 0 stopped (or asked, with --no-wait) · 1 still running after the timeout ·
-                66 no such run, or it is not live
+                64 several live runs and none named · 66 no such run, or it is not live
     """
 
 func stopCommand(_ arguments: inout Arguments) throws -> Int32 {
@@ -42,7 +42,9 @@ func stopCommand(_ arguments: inout Arguments) throws -> Int32 {
             name = argument
         }
     }
-    let runs = try FileManager.default.contentsOfDirectory(atPath: logDirectory).sorted()
+    guard let runs = try? FileManager.default.contentsOfDirectory(atPath: logDirectory).sorted() else {
+        throw VigilError(.notFound, file: logDirectory, "no log directory: no run has been started here (or give --log-dir)")
+    }
     func liveSupervisor(_ run: String) -> pid_t? {
         guard let journal = try? Journal.read(from: "\(logDirectory)/\(run)/journal.json"),
             let invocation = journal.invocations.last, invocation.endedAt == nil,
