@@ -43,7 +43,8 @@ func stopCommand(_ arguments: inout Arguments) throws -> Int32 {
         }
     }
     guard let runs = try? FileManager.default.contentsOfDirectory(atPath: logDirectory).sorted() else {
-        throw VigilError(.notFound, file: logDirectory, "no log directory: no run has been started here (or give --log-dir)")
+        throw VigilError(
+            .notFound, file: logDirectory, "no log directory: no run has been started here (or give --log-dir)")
     }
     func liveSupervisor(_ run: String) -> pid_t? {
         guard let journal = try? Journal.read(from: "\(logDirectory)/\(run)/journal.json"),
