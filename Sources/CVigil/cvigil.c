@@ -70,14 +70,6 @@ int cvigil_relay_signal(int signo, int fd) {
     return sigaction(signo, &action, NULL) == 0 ? 0 : errno;
 }
 
-int cvigil_default_signal(int signo) {
-    struct sigaction action;
-    memset(&action, 0, sizeof action);
-    action.sa_handler = SIG_DFL;
-    sigemptyset(&action.sa_mask);
-    return sigaction(signo, &action, NULL) == 0 ? 0 : errno;
-}
-
 int cvigil_ignore_signal(int signo) {
     struct sigaction action;
     memset(&action, 0, sizeof action);

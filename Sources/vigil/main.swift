@@ -71,9 +71,9 @@ let runHelp = """
                 78 invalid policy, or a trainer config that fails config.schema or changed (onChange: refuse)
 
     signals: SIGINT, SIGTERM, SIGHUP or SIGUSR1 (a scheduler's warning) run the stop sequence —
-             checkpoint signal (stop.checkpointSignal, USR1) and wait for the new checkpoint, SIGTERM,
-             grace, SIGKILL, all to the trainer's process group — and exit 75. A second Ctrl-C kills
-             at once.
+             checkpoint signal (stop.checkpointSignal, USR1) and a wait for the new checkpoint (when
+             checkpoints.pattern lets vigil see it), then SIGTERM, grace, SIGKILL, all to the
+             trainer's process group — and exit 75. A second Ctrl-C kills at once.
     """
 
 let policyHelp = """

@@ -275,4 +275,20 @@ struct LimitsEndToEndTests {
             Supervisor.runtimeDeadline(limits, environment: [:], start: start) == Date(timeIntervalSince1970: 1_000_030)
         )
     }
+
+    @Test("--deadline: a time already past stops before any attempt (75); a malformed one is a usage error (64)")
+    func deadlineFlag() throws {
+        defer { TestSupport.remove(dir) }
+        let policy = try policy("")
+        let past = String(Int(Date().timeIntervalSince1970) - 60)
+        let late = try vigil("late", policy: policy, ["--deadline", past], ["--steps", "1"])
+        #expect(late.exitCode() == 75, "\(late.output)")
+        #expect(try TestSupport.journal(logs, "late").attempts.isEmpty)
+        let iso = Journal.timestamp(Date().addingTimeInterval(-60))
+        let lateISO = try vigil("late-iso", policy: policy, ["--deadline", iso], ["--steps", "1"])
+        #expect(lateISO.exitCode() == 75, "\(lateISO.output)")
+        let bad = try vigil("bad", policy: policy, ["--deadline", "tomorrow-ish"], ["--steps", "1"])
+        #expect(bad.exitCode() == 64)
+        #expect(bad.stderr.contains("--deadline expects Unix seconds"))
+    }
 }

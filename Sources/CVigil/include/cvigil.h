@@ -14,9 +14,6 @@ int cvigil_spawn(pid_t *pid, const char *path, char *const argv[], char *const e
 /// (async-signal-safe, SA_RESTART). `fd` should be the non-blocking write end of a pipe.
 int cvigil_relay_signal(int signo, int fd);
 
-/// Restores the default disposition of `signo`.
-int cvigil_default_signal(int signo);
-
 /// Sets `signo` to SIG_IGN (used for SIGPIPE only; children get defaults back at spawn).
 int cvigil_ignore_signal(int signo);
 
