@@ -12,7 +12,9 @@ let checkpointsHelp = """
     list     every checkpoint: step, size, age, metrics, valid or why not; the resume target (>) and
              the best ones (*) marked
     prune    removes what the policy's retention (keepLast, keepEvery, keepBest) does not keep;
-             invalid checkpoints are never removed (vigil run quarantines them)
+             invalid checkpoints are never removed (vigil run quarantines them); what could not
+             be removed is a warning, and the exit status 1; so is a preserved/ or .quarantine
+             that is a symbolic link (never followed) or not a directory
     summary  best step, each metric's range and trend, gaps in the steps, total size
     """
 
@@ -118,22 +120,34 @@ func checkpointsCommand(_ arguments: inout Arguments) throws -> Int32 {
         }
         let protected = Set(found.filter { !$0.isValid }.map(\.path))
         let plan = RetentionPlan.make(found, rule: settings.retention, resumeTarget: target?.path, protected: protected)
-        let removed = dryRun ? plan.remove.map(\.name) : store.apply(plan)
+        let result = dryRun ? CheckpointStore.RetentionResult(removed: plan.remove.map(\.name)) : store.apply(plan)
+        let failures = result.failures + refusals(store)
         if json {
-            print(
-                String(
-                    decoding: try encoder.encode(["kept": plan.keep.map(\.name), "removed": removed]), as: UTF8.self))
+            struct Pruned: Encodable {
+                var kept: [String]
+                var removed: [String]
+                var failures: [CheckpointStore.Failure]
+            }
+            let pruned = Pruned(kept: plan.keep.map(\.name), removed: result.removed, failures: failures)
+            print(String(decoding: try encoder.encode(pruned), as: UTF8.self))
         } else {
             for checkpoint in plan.keep {
                 print("keep    \(checkpoint.name)  (\((plan.reasons[checkpoint.path] ?? []).joined(separator: ", ")))")
             }
-            for name in removed { print((dryRun ? "would remove " : "removed ") + name) }
+            for name in result.removed { print((dryRun ? "would remove " : "removed ") + name) }
         }
+        for failure in failures { printError("vigil: warning: \(failure)") }
+        return failures.isEmpty ? 0 : ExitCode.unrecoverable.rawValue
     default:
         let summary = CheckpointSummary(found, bestMetric: best)
         print(json ? String(decoding: try encoder.encode(summary), as: UTF8.self) : summary.rendered())
     }
     return 0
+}
+
+/// A `preserved/` or `.quarantine` that `vigil run` would refuse (a symbolic link, or not a directory).
+func refusals(_ store: CheckpointStore) -> [CheckpointStore.Failure] {
+    [CheckpointStore.preservedName, CheckpointStore.quarantineName].compactMap { store.refusal(of: $0) }
 }
 
 func byteCount(_ bytes: Int) -> String {

@@ -39,10 +39,11 @@ public struct CheckpointStore: Sendable {
         case afterExit(exitedAt: Date, killed: Bool)
     }
 
-    /// Every checkpoint in `directory` (default: the checkpoint directory), by step then time.
+    /// Every checkpoint in `directory` (default: the checkpoint directory), by step then time. Another
+    /// directory (`preserved/`) is scanned only when it is not a symbolic link: nothing from outside.
     public func scan(_ moment: Moment, in directory: String? = nil) -> [Checkpoint] {
         let dir = directory ?? self.directory
-        guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir) else { return [] }
+        guard let names = entryNames(in: dir) else { return [] }
         var found: [Checkpoint] = []
         for name in names {
             guard let step = pattern.step(of: name) else { continue }

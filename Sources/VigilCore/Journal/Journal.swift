@@ -93,6 +93,8 @@ public struct Journal: Codable, Sendable, Equatable {
         public var pruned: [String]?
         /// Checkpoints hard-linked into preserved/ during this attempt.
         public var preserved: [String]?
+        /// What Vigil could not (or would not) quarantine, preserve or remove, before or after this attempt.
+        public var checkpointFailures: [CheckpointStore.Failure]?
         /// SHA-256 of the trainer's config file when the attempt started.
         public var configHash: String?
         /// Hooks run after this attempt, and how they ended.

@@ -39,6 +39,7 @@ extension Supervisor {
         attempt.resumeFrom = plan.resumeFrom?.path
         attempt.resumeStep = plan.resumeFrom?.step
         attempt.quarantined = plan.quarantined.isEmpty ? nil : plan.quarantined
+        attempt.record(plan.checkpointFailures)
         attempt.configHash = plan.configHash
         let errorFile = directory.errorFilePath(number)
         unlink(errorFile)
@@ -275,8 +276,11 @@ extension Supervisor {
                 marked.invalidReason = "poisoned: written after live rule '\(stop?.cause.liveRuleName ?? "")' matched"
                 return marked
             }
-            let moved = store.quarantineInvalid(poisoned)
+            let quarantine = store.quarantineInvalid(poisoned)
+            let moved = quarantine.moved
             for item in moved { note("vigil: quarantined checkpoint \(item.name): \(item.reason)") }
+            result.record(
+                warn(quarantine.failures + [store.refusal(of: CheckpointStore.preservedName)].compactMap { $0 }))
             if !moved.isEmpty { result.quarantined = (result.quarantined ?? []) + moved }
         }
         reviewCheckpoints(

@@ -6,6 +6,8 @@ struct AttemptPlan {
     var resumeArguments: [String]
     var resumeFrom: Checkpoint?
     var quarantined: [CheckpointStore.Quarantined]
+    /// What could not be quarantined, and a refused `preserved/`, for the journal.
+    var checkpointFailures: [CheckpointStore.Failure] = []
     var configHash: String?
     /// Valid checkpoints (name → modification time) before the attempt: new ones are progress.
     var checkpointsBefore: [String: Date] = [:]
@@ -17,6 +19,7 @@ extension Supervisor {
     func planAttempt(number: Int) throws -> AttemptPlan {
         let policy = request.policy
         var quarantined: [CheckpointStore.Quarantined] = []
+        var failures: [CheckpointStore.Failure] = []
         var target: Checkpoint?
         var forceFresh = false
         var checkpointsBefore: [String: Date] = [:]
@@ -29,14 +32,17 @@ extension Supervisor {
                     attempt.endedAt.map { .afterExit(exitedAt: $0, killed: attempt.exit.map(\.isSignal) ?? true) }
                 } ?? .afterExit(exitedAt: Date(), killed: false)
             let found = store.scan(moment)
-            quarantined = store.quarantineInvalid(found)
+            let quarantine = store.quarantineInvalid(found)
+            quarantined = quarantine.moved
             for item in quarantined {
                 note("vigil: quarantined checkpoint \(item.name): \(item.reason) (moved to \(item.movedTo))")
             }
+            failures += warn(quarantine.failures)
             target = store.resumeTarget(in: found.filter(\.isValid), notBefore: journal.freshSince)
             checkpointsBefore = Dictionary(
                 found.filter(\.isValid).map { ($0.name, $0.modified) }, uniquingKeysWith: { a, _ in a })
             if target == nil {
+                failures += warn([store.refusal(of: CheckpointStore.preservedName)].compactMap { $0 })
                 target = store.resumeTarget(
                     in: store.scan(moment, in: store.preservedDirectory), notBefore: journal.freshSince)
             }
@@ -57,7 +63,8 @@ extension Supervisor {
         guard resume, !policy.resume.args.isEmpty else {
             return AttemptPlan(
                 argv: command, resumeArguments: [], resumeFrom: nil,
-                quarantined: quarantined, configHash: configHash, checkpointsBefore: checkpointsBefore)
+                quarantined: quarantined, checkpointFailures: failures, configHash: configHash,
+                checkpointsBefore: checkpointsBefore)
         }
         let arguments = policy.resume.args.map { argument in
             guard let target else { return argument }
@@ -67,7 +74,8 @@ extension Supervisor {
         if let target { note("vigil: resuming from \(target.name) (step \(target.step))") }
         return AttemptPlan(
             argv: command + arguments, resumeArguments: arguments, resumeFrom: target,
-            quarantined: quarantined, configHash: configHash, checkpointsBefore: checkpointsBefore)
+            quarantined: quarantined, checkpointFailures: failures, configHash: configHash,
+            checkpointsBefore: checkpointsBefore)
     }
 
     /// The trainer's config file: the policy's `config.path`, else the trainer's `--config` value.
@@ -118,27 +126,36 @@ extension Supervisor {
     ) {
         guard let store = checkpointStore else { return }
         let found = store.scan(.afterExit(exitedAt: exitedAt, killed: status.isSignal))
-        let quarantined = store.quarantineInvalid(found)
+        let quarantine = store.quarantineInvalid(found)
+        let quarantined = quarantine.moved
         for item in quarantined {
             note("vigil: quarantined checkpoint \(item.name): \(item.reason) (moved to \(item.movedTo))")
         }
         if !quarantined.isEmpty { attempt.quarantined = (attempt.quarantined ?? []) + quarantined }
+        attempt.record(warn(quarantine.failures))
         let valid = found.filter(\.isValid)
         attempt.checkpointAfter = valid.last?.path
         attempt.madeProgress = valid.contains { before[$0.name] != $0.modified }
         if store.settings.preserve {
             var preserved = (attempt.preserved ?? []) + watched
-            for checkpoint in valid where store.preserve(checkpoint.path) != nil {
-                for sidecar in checkpoint.sidecars { store.preserve(sidecar) }
+            var failures: [CheckpointStore.Failure] = []
+            for checkpoint in valid {
+                let outcomes = ([checkpoint.path] + checkpoint.sidecars).map(store.preserve)
+                failures += outcomes.compactMap(\.failure)
+                guard case .preserved = outcomes[0] else { continue }
                 if !preserved.contains(checkpoint.name) { preserved.append(checkpoint.name) }
             }
+            attempt.record(warn(failures))
             attempt.preserved = preserved.isEmpty ? nil : preserved
         }
         if status != .exited(0) || store.settings.onSuccess == .prune {
-            attempt.pruned = applyRetention(store, .afterExit(exitedAt: exitedAt, killed: status.isSignal))
+            attempt.pruned = applyRetention(
+                store, .afterExit(exitedAt: exitedAt, killed: status.isSignal), into: &attempt)
         } else if store.settings.onSuccess == .remove {
             let plan = RetentionPlan(keep: [], remove: valid, reasons: [:])
-            attempt.pruned = store.apply(plan)
+            let result = store.apply(plan)
+            attempt.pruned = result.removed
+            attempt.record(warn(result.failures))
             note(
                 "vigil: the run succeeded; removed its \(attempt.pruned?.count ?? 0) checkpoints (checkpoints.onSuccess: remove)"
             )
@@ -146,7 +163,10 @@ extension Supervisor {
     }
 
     /// Applies retention to the checkpoint directory and to preserved/; returns the removed names.
-    func applyRetention(_ store: CheckpointStore, _ moment: CheckpointStore.Moment) -> [String]? {
+    /// What could not be removed, and a refused preserved/, is warned about and recorded in `attempt`.
+    func applyRetention(
+        _ store: CheckpointStore, _ moment: CheckpointStore.Moment, into attempt: inout Journal.Attempt
+    ) -> [String]? {
         let rule = store.settings.retention
         guard !rule.isEmpty else { return nil }
         var removed: [String] = []
@@ -159,8 +179,11 @@ extension Supervisor {
             let target = store.resumeTarget(in: found)
             let protected = Set(found.filter { !$0.isValid }.map(\.path))
             let plan = RetentionPlan.make(found, rule: rule, resumeTarget: target?.path, protected: protected)
-            removed += store.apply(plan)
+            let result = store.apply(plan)
+            removed += result.removed
+            attempt.record(warn(result.failures))
         }
+        if let refusal = store.refusal(of: CheckpointStore.preservedName) { attempt.record(warn([refusal])) }
         if !removed.isEmpty {
             note("vigil: retention removed \(removed.count) checkpoint(s): \(removed.joined(separator: ", "))")
         }
@@ -174,6 +197,8 @@ extension Supervisor {
         guard let store = checkpointStore else { return nil }
         let events = self.events
         let preserving = store.settings.preserve
+        let note = self.note
+        let warned = Locked<Set<String>>([])
         try? FileManager.default.createDirectory(atPath: store.directory, withIntermediateDirectories: true)
         let pattern = store.pattern
         let sidecar = store.settings.metadata.flatMap { template -> NSRegularExpression? in
@@ -188,10 +213,45 @@ extension Supervisor {
             let isCheckpoint = pattern.step(of: name) != nil
             if isCheckpoint && complete { events.post(.checkpointFinished(attempt: number, name: name)) }
             guard preserving, isCheckpoint || matchesSidecar || name.hasSuffix(".sha256") else { return }
-            if store.preserve(store.directory + "/" + name) != nil, isCheckpoint {
-                preserved.withLock { if !$0.contains(name) { $0.append(name) } }
+            switch store.preserve(store.directory + "/" + name) {
+            case .preserved where isCheckpoint: preserved.withLock { if !$0.contains(name) { $0.append(name) } }
+            case .failed(let failure):
+                // Once per reason: a refused preserved/ would otherwise warn for every file. The scan
+                // after the attempt preserves again, and records what still fails in the journal.
+                if warned.withLock({ $0.insert(failure.reason).inserted }) {
+                    note("vigil: warning: \(failure) (reported once while the trainer runs)")
+                }
+            default: break
             }
         }
+    }
+}
+
+extension Supervisor {
+    /// Prints the failures as warnings, one line per reason (a refused preserved/ fails every
+    /// checkpoint alike); returns them all, for the journal.
+    func warn(_ failures: [CheckpointStore.Failure]) -> [CheckpointStore.Failure] {
+        var reasons: [String] = []
+        var byReason: [String: [CheckpointStore.Failure]] = [:]
+        for failure in failures {
+            if byReason[failure.reason] == nil { reasons.append(failure.reason) }
+            byReason[failure.reason, default: []].append(failure)
+        }
+        for reason in reasons {
+            let alike = byReason[reason]!
+            note(
+                "vigil: warning: \(alike[0])"
+                    + (alike.count > 1 ? " (and \(alike.count - 1) more for the same reason)" : ""))
+        }
+        return failures
+    }
+}
+
+extension Journal.Attempt {
+    /// Adds `failures` to `checkpointFailures` (which stays nil while there are none).
+    mutating func record(_ failures: [CheckpointStore.Failure]) {
+        guard !failures.isEmpty else { return }
+        checkpointFailures = (checkpointFailures ?? []) + failures
     }
 }
 
