@@ -12,8 +12,15 @@
 #endif
 #include <unistd.h>
 
-int cvigil_spawn(pid_t *pid, const char *path, char *const argv[], char *const envp[],
-                 int stdin_fd, int stdout_fd, int stderr_fd) {
+#if defined(__linux__)
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/resource.h>
+#endif
+#include <sys/wait.h>
+
+static int spawn_with_posix_spawn(pid_t *pid, const char *path, char *const argv[], char *const envp[],
+                                  int stdin_fd, int stdout_fd, int stderr_fd) {
     posix_spawnattr_t attr;
     posix_spawn_file_actions_t actions;
     int rc = posix_spawnattr_init(&attr);
@@ -46,6 +53,119 @@ done:
     posix_spawn_file_actions_destroy(&actions);
     posix_spawnattr_destroy(&attr);
     return rc;
+}
+
+#if defined(__linux__)
+/// Closes every descriptor from `low` up, but `keep`. Async-signal-safe (for a forked child).
+static void close_from(int low, int keep) {
+#if defined(SYS_close_range)
+    if (keep > low) syscall(SYS_close_range, (unsigned)low, (unsigned)(keep - 1), 0);
+    if (syscall(SYS_close_range, (unsigned)(keep >= low ? keep + 1 : low), ~0U, 0) == 0) return;
+#endif
+    struct rlimit limit;
+    long top = (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < 65536) ? (long)limit.rlim_cur : 65536;
+    for (long fd = low; fd < top; fd++) {
+        if (fd != keep) close((int)fd);
+    }
+}
+
+/// fork + exec for a child that must join a cgroup before it runs a single instruction of the
+/// trainer: it writes "0" (itself) into the cgroup's `cgroup.procs`, then does what
+/// spawn_with_posix_spawn asks posix_spawn to do. Only async-signal-safe calls in the child.
+static int spawn_into_cgroup(pid_t *pid, const char *path, char *const argv[], char *const envp[],
+                             int stdin_fd, int stdout_fd, int stderr_fd, int cgroup_procs_fd) {
+    int report[2];
+    if (pipe2(report, O_CLOEXEC) != 0) return errno;
+    sigset_t all, saved;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &saved);  // no handler of ours may run in the child
+    pid_t child = fork();
+    if (child < 0) {
+        int error = errno;
+        pthread_sigmask(SIG_SETMASK, &saved, NULL);
+        close(report[0]);
+        close(report[1]);
+        return error;
+    }
+    if (child == 0) {
+        for (int sig = 1; sig < NSIG; sig++) {
+            if (sig != SIGKILL && sig != SIGSTOP) signal(sig, SIG_DFL);
+        }
+        int error = 0;
+        if (write(cgroup_procs_fd, "0", 1) != 1) error = errno;
+        if (error == 0 && setpgid(0, 0) != 0) error = errno;
+        if (error == 0 && dup2(stdin_fd, 0) < 0) error = errno;
+        if (error == 0 && dup2(stdout_fd, 1) < 0) error = errno;
+        if (error == 0 && dup2(stderr_fd, 2) < 0) error = errno;
+        if (error == 0) {
+            close_from(3, report[1]);
+            sigset_t empty;
+            sigemptyset(&empty);
+            sigprocmask(SIG_SETMASK, &empty, NULL);
+            execve(path, argv, envp);
+            error = errno;
+        }
+        ssize_t ignored = write(report[1], &error, sizeof error);
+        (void)ignored;
+        _exit(127);
+    }
+    pthread_sigmask(SIG_SETMASK, &saved, NULL);
+    close(report[1]);
+    int error = 0;
+    ssize_t got;
+    do {
+        got = read(report[0], &error, sizeof error);
+    } while (got < 0 && errno == EINTR);
+    close(report[0]);
+    *pid = child;
+    return got == (ssize_t)sizeof error ? error : 0;
+}
+#endif
+
+int cvigil_spawn(pid_t *pid, const char *path, char *const argv[], char *const envp[],
+                 int stdin_fd, int stdout_fd, int stderr_fd, int cgroup_procs_fd) {
+#if defined(__linux__)
+    if (cgroup_procs_fd >= 0) {
+        return spawn_into_cgroup(pid, path, argv, envp, stdin_fd, stdout_fd, stderr_fd, cgroup_procs_fd);
+    }
+#endif
+    (void)cgroup_procs_fd;
+    return spawn_with_posix_spawn(pid, path, argv, envp, stdin_fd, stdout_fd, stderr_fd);
+}
+
+pid_t cvigil_wait_any_nowait(void) {
+    siginfo_t info;
+    memset(&info, 0, sizeof info);
+    if (waitid(P_ALL, 0, &info, WEXITED | WNOWAIT) != 0) return -errno;
+    return info.si_pid;
+}
+
+int cvigil_become_child_subreaper(void) {
+#if defined(__linux__) && defined(PR_SET_CHILD_SUBREAPER)
+    return prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0 ? 0 : errno;
+#else
+    return ENOSYS;
+#endif
+}
+
+int cvigil_pidfd_open(pid_t pid) {
+#if defined(__linux__) && defined(SYS_pidfd_open)
+    long fd = syscall(SYS_pidfd_open, pid, 0);
+    return fd >= 0 ? (int)fd : -errno;
+#else
+    (void)pid;
+    return -ENOSYS;
+#endif
+}
+
+int cvigil_pidfd_send_signal(int pidfd, int signo) {
+#if defined(__linux__) && defined(SYS_pidfd_send_signal)
+    return syscall(SYS_pidfd_send_signal, pidfd, signo, NULL, 0) == 0 ? 0 : errno;
+#else
+    (void)pidfd;
+    (void)signo;
+    return ENOSYS;
+#endif
 }
 
 static volatile int relay_fd = -1;

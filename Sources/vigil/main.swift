@@ -53,9 +53,10 @@ let runHelp = """
       --config FILE          the trainer's config file (config.path; default: the value of the
                              trainer's own --config argument): validated against config.schema,
                              repaired by rules, fingerprinted per attempt
-      --time-limit DURATION  this invocation's wall-clock budget, e.g. 6h (limits.runtime);
-                             stop.checkpointLead before its end: checkpoint signal, stop, exit 75 —
-                             run the same command to continue
+      --time-limit DURATION  this invocation's wall-clock budget, e.g. 6h (limits.runtime):
+                             stop.checkpointLead + stop.termGrace before its end the checkpoint
+                             signal, SIGTERM termGrace before it, exit 75 — run the same command to
+                             continue. Not longer than checkpointLead + termGrace: refused (64)
       --deadline TIME        an absolute end instead: Unix seconds, 2026-11-23T18:00:00Z, or HH:MM
                              (local, next occurrence). Inside SLURM, SLURM_JOB_END_TIME is used
                              when neither is given
@@ -71,9 +72,10 @@ let runHelp = """
                 78 invalid policy, or a trainer config that fails config.schema or changed (onChange: refuse)
 
     signals: SIGINT, SIGTERM, SIGHUP or SIGUSR1 (a scheduler's warning) run the stop sequence —
-             checkpoint signal (stop.checkpointSignal, USR1) and a wait for the new checkpoint (when
-             checkpoints.pattern lets vigil see it), then SIGTERM, grace, SIGKILL, all to the
-             trainer's process group — and exit 75. A second Ctrl-C kills at once.
+             checkpoint signal (stop.checkpointSignal, USR1; only to a trainer that handles it) and a
+             wait for the new checkpoint (when checkpoints.pattern lets vigil see it), then SIGTERM,
+             grace, SIGKILL, to the trainer's process group and whatever escaped it — and exit 75.
+             A second Ctrl-C kills at once.
     """
 
 let policyHelp = """
@@ -228,6 +230,16 @@ func runCommand(_ arguments: inout Arguments) throws -> Int32 {
     if let deadline { policy.limits.deadline = deadline }
     if let attemptLimit { policy.limits.attempt = attemptLimit }
     if let stallTimeout { policy.limits.stall = stallTimeout }
+    if let problem = policy.limitThatCannotWork {
+        // A limit given on the command line is a usage error; one from the policy file, the file's.
+        let flag =
+            problem.key == "limits.runtime"
+            ? (timeLimit != nil ? "--time-limit" : nil) : (attemptLimit != nil ? "--attempt-limit" : nil)
+        if let flag {
+            throw VigilError(.usage, "\(flag) \(problem.message)")
+        }
+        throw VigilError(.invalidPolicy, file: policy.sources.last, key: problem.key, problem.message)
+    }
 
     let cwd = FileManager.default.currentDirectoryPath
     let logPath = logDirectory.hasPrefix("/") ? logDirectory : cwd + "/" + logDirectory
@@ -239,6 +251,9 @@ func runCommand(_ arguments: inout Arguments) throws -> Int32 {
     request.statusLine = true  // drawn only when stderr is a terminal
 
     let events = EventQueue<SupervisorEvent>()
+    // Descendants that escape the trainer's process group (setsid, a double fork) are reparented to
+    // vigil rather than init, so vigil can find and stop them when the attempt ends.
+    Supervisor.becomeSubreaper()
     SignalRelay.ignoreBrokenPipes()
     SignalRelay.install([.interrupt, .terminate, .hangup, .user1]) { events.post(.signal($0)) }
     let supervisor = Supervisor(request: request, events: events, note: { printError($0) })

@@ -42,20 +42,37 @@ WORKER_CODE_IGNORING_TERM = (
 
 def out(line):
     # One write per line (print() writes the text and the newline separately), so a
-    # signal handler's raw_out() can only land between whole lines.
-    sys.stdout.write(line + "\n")
-    sys.stdout.flush()
+    # signal handler's raw_out() can only land between whole lines. An orphan whose
+    # supervisor died has nobody reading its output: it goes on without printing.
+    try:
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+    except (BrokenPipeError, OSError):
+        pass
 
 
 def err(line):
-    sys.stderr.write(line + "\n")
-    sys.stderr.flush()
+    try:
+        sys.stderr.write(line + "\n")
+        sys.stderr.flush()
+    except (BrokenPipeError, OSError):
+        pass
 
 
 def raw_out(text):
     """Write from a signal handler: os.write bypasses sys.stdout's buffer, whose
     reentrancy check would raise if the handler interrupted a print."""
-    os.write(1, text.encode())
+    try:
+        os.write(1, text.encode())
+    except OSError:
+        pass
+
+
+def log_signal(path, name):
+    """Append the signal's name to --signal-log (what the trainer really received)."""
+    if path:
+        with open(path, "a") as f:
+            f.write(name + "\n")
 
 
 def loss_at(step):
@@ -134,6 +151,14 @@ def parse_args(argv):
                    help="exit 1 right after every periodic checkpoint but the last step's")
     g.add_argument("--metadata", action="store_true",
                    help="write a sidecar {stem}.meta.json with step, loss and total_profit after each checkpoint")
+    g.add_argument("--save-mode", choices=["atomic", "in-place"], default="atomic",
+                   help="atomic: temp file + os.replace (default); in-place: write the final name directly")
+    g.add_argument("--checkpoint-delay", type=float, default=0.0, metavar="SECONDS",
+                   help="on the checkpoint signal, wait this long before saving")
+    g.add_argument("--finish-on-checkpoint-signal", action="store_true",
+                   help="after saving on the checkpoint signal, finish the current step and exit 0")
+    g.add_argument("--handler-delay", type=float, default=0.0, metavar="SECONDS",
+                   help="install the checkpoint-signal handler only this long after start")
 
     g = p.add_argument_group("failures")
     g.add_argument("--crash-at", type=int, metavar="STEP", help="fail at this step (after printing it)")
@@ -156,7 +181,11 @@ def parse_args(argv):
     term = g.add_mutually_exclusive_group()
     term.add_argument("--ignore-term", action="store_true", help="ignore SIGTERM")
     term.add_argument("--on-term-exit", type=int, metavar="CODE", help="on SIGTERM print 'got SIGTERM', exit CODE")
-    g.add_argument("--checkpoint-on-term", action="store_true", help="with --on-term-exit: checkpoint first")
+    term.add_argument("--on-term-die", action="store_true",
+                      help="on SIGTERM print 'got SIGTERM', then die of SIGTERM (default action)")
+    g.add_argument("--checkpoint-on-term", action="store_true",
+                   help="with --on-term-exit or --on-term-die: checkpoint first")
+    g.add_argument("--signal-log", metavar="PATH", help="append the name of every signal handled to PATH")
     g.add_argument("--print-signals", action="store_true", help="print the inherited signal mask and ignores")
 
     g = p.add_argument_group("processes and output")
@@ -164,8 +193,15 @@ def parse_args(argv):
     g.add_argument("--workers-ignore-term", action="store_true", help="the workers ignore SIGTERM")
     g.add_argument("--background-grandchild", type=float, metavar="SECONDS",
                    help="spawn `sleep SECONDS` sharing stdout/stderr, never waited for")
+    g.add_argument("--setsid-child", action="store_true",
+                   help="spawn a child in its own session (escapes the process group), never waited for")
+    g.add_argument("--daemon", action="store_true",
+                   help="double-fork a daemon (setsid in between) that sleeps forever")
+    g.add_argument("--escapee-file", metavar="PATH",
+                   help="print 'escapees alive: N' for the pids listed there, then add this run's escapees")
     g.add_argument("--pid-file", metavar="PATH", help="own pid, then workers', then the grandchild's")
     g.add_argument("--flood", type=int, metavar="BYTES", help="write BYTES bytes of lines, then exit 0")
+    g.add_argument("--flood-then-train", action="store_true", help="with --flood: then train as usual")
     g.add_argument("--final-text", metavar="TEXT", help="written without newline on every non-signal exit")
     g.add_argument("--binary-junk", action="store_true", help="print invalid UTF-8 and NUL bytes at start")
     g.add_argument("--print-env", action="store_true", help="print VIGIL_* variables and argv as JSON")
@@ -178,8 +214,8 @@ def parse_args(argv):
         p.error("--exit-code, --signal-self, --chained and --crash-times need --crash-at")
     if (args.crash_times is not None or args.hang_times is not None) and not args.state_file:
         p.error("--crash-times and --hang-times need --state-file")
-    if args.checkpoint_on_term and args.on_term_exit is None:
-        p.error("--checkpoint-on-term needs --on-term-exit")
+    if args.checkpoint_on_term and args.on_term_exit is None and not args.on_term_die:
+        p.error("--checkpoint-on-term needs --on-term-exit or --on-term-die")
     if "{step}" not in args.checkpoint_pattern:
         p.error("--checkpoint-pattern must contain {step}")
     args.checkpoint_signum = signal_number(args.checkpoint_signal, p)
@@ -311,7 +347,15 @@ class Trainer:
             return None
         step, loss = self.progress
         path = os.path.join(self.args.checkpoint_dir, self.args.checkpoint_pattern.replace("{step}", str(step)))
-        write_atomic(path, json.dumps({"step": step, "loss": loss, "reason": reason}) + "\n")
+        text = json.dumps({"step": step, "loss": loss, "reason": reason}) + "\n"
+        if self.args.save_mode == "in-place":
+            os.makedirs(self.args.checkpoint_dir, exist_ok=True)
+            with open(path, "w") as f:
+                f.write(text)
+                f.flush()
+                os.fsync(f.fileno())
+        else:
+            write_atomic(path, text)
         return path
 
     def checkpoint_path(self, step):
@@ -386,21 +430,32 @@ class Trainer:
         if args.ignore_term:
             signal.signal(signal.SIGTERM, signal.SIG_IGN)
             out("ignoring SIGTERM")
-        elif args.on_term_exit is not None:
+        elif args.on_term_exit is not None or args.on_term_die:
             signal.signal(signal.SIGTERM, self.on_term)
+        if args.handler_delay <= 0:
+            self.install_checkpoint_handler()
+
+    def install_checkpoint_handler(self):
+        args = self.args
+        self.checkpoint_handler_installed = True
         name = signal.Signals(args.checkpoint_signum).name
         if args.usr1 == "checkpoint":
             # Saved right in the handler: it runs in the main thread between bytecodes, the
             # progress tuple is read atomically and write_atomic uses a unique temp file.
             def on_checkpoint_signal(signum, frame):
+                log_signal(args.signal_log, name)
                 if self.in_handler:
                     return  # Python handlers nest; coalesce a storm as the kernel would
                 self.in_handler = True
                 try:
                     raw_out(f"got {name}\n")
+                    if args.checkpoint_delay > 0:
+                        time.sleep(args.checkpoint_delay)
                     path = self.save_checkpoint("signal")
                     if path:
                         raw_out(f"saved checkpoint {path}\n")
+                    if args.finish_on_checkpoint_signal:
+                        self.finish_now = True
                 finally:
                     self.in_handler = False
             signal.signal(args.checkpoint_signum, on_checkpoint_signal)
@@ -411,10 +466,15 @@ class Trainer:
 
     def on_term(self, signum, frame):
         raw_out("got SIGTERM\n")
+        log_signal(self.args.signal_log, "SIGTERM")
         if self.args.checkpoint_on_term:
             path = self.save_checkpoint("term")
             if path:
                 raw_out(f"saved checkpoint {path}\n")
+        if self.args.on_term_die:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)
         sys.exit(self.args.on_term_exit)
 
     # ------------------------------------------------------------ failures
@@ -495,7 +555,12 @@ class Trainer:
     def train(self):
         args = self.args
         self.check_inputs()
+        started = time.monotonic()
         for step in range(self.resume_step(), args.steps + 1):
+            if args.handler_delay > 0 and not getattr(self, "checkpoint_handler_installed", False) \
+                    and time.monotonic() - started >= args.handler_delay:
+                self.install_checkpoint_handler()
+                out("checkpoint handler installed")
             if args.step_time > 0:
                 time.sleep(args.step_time)
             loss = self.loss_text(step)
@@ -511,6 +576,9 @@ class Trainer:
                 self.pool_hang()
             if args.checkpoint_every > 0 and step % args.checkpoint_every == 0:
                 self.save_periodic(step)
+            if getattr(self, "finish_now", False):
+                out(f"finishing early after the checkpoint signal, at step {step}")
+                break
         out("done")
 
 
@@ -534,7 +602,62 @@ def spawn_children(args):
     pids = [subprocess.Popen([sys.executable, "-c", code]).pid for _ in range(args.workers)]
     if args.background_grandchild is not None:
         pids.append(subprocess.Popen(["sleep", str(args.background_grandchild)]).pid)
-    return pids
+    escapees = []
+    if args.setsid_child:
+        # Its own session and process group: a kill of the trainer's group does not reach it.
+        escapees.append(subprocess.Popen([sys.executable, "-c", WORKER_CODE], start_new_session=True,
+                                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                         stderr=subprocess.DEVNULL).pid)
+    if args.daemon:
+        escapees.append(double_fork_daemon())
+    return pids + escapees, escapees
+
+
+def double_fork_daemon():
+    """The classic daemon: fork, setsid, fork again, the middle process exits. Returns the
+    daemon's pid (sent back through a pipe); the daemon sleeps forever."""
+    read_end, write_end = os.pipe()
+    middle = os.fork()
+    if middle == 0:
+        os.close(read_end)
+        os.setsid()
+        daemon = os.fork()
+        if daemon == 0:
+            os.close(write_end)
+            devnull = os.open(os.devnull, os.O_RDWR)
+            for fd in (0, 1, 2):
+                os.dup2(devnull, fd)
+            while True:
+                time.sleep(60)
+        os.write(write_end, f"{daemon}\n".encode())
+        os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end) as f:
+        pid = int(f.readline())
+    os.waitpid(middle, 0)
+    return pid
+
+
+def report_escapees(path, new):
+    """Say how many escapees of earlier runs are still alive, then record this run's."""
+    alive = []
+    try:
+        with open(path) as f:
+            for line in f:
+                pid = int(line)
+                try:
+                    with open(f"/proc/{pid}/stat") as stat:
+                        state = stat.read().rsplit(")", 1)[1].split()[0]
+                    if state not in ("Z", "X"):
+                        alive.append(pid)
+                except FileNotFoundError:
+                    pass
+    except FileNotFoundError:
+        pass
+    out(f"escapees alive: {len(alive)} {alive}")
+    with open(path, "a") as f:
+        for pid in new:
+            f.write(f"{pid}\n")
 
 
 def flood(total):
@@ -568,14 +691,18 @@ def main(argv=None):
         sys.stdout.flush()
         sys.stdout.buffer.write(b"junk: \xff\xfe invalid \x00 nul \xc3\x28 bad pair \xe2\x82 cut\n")
         sys.stdout.buffer.flush()
-    pids = [os.getpid()] + spawn_children(args)
+    children, escapees = spawn_children(args)
+    pids = [os.getpid()] + children
+    if args.escapee_file:
+        report_escapees(args.escapee_file, escapees)
     if args.pid_file:
         write_atomic(args.pid_file, "".join(f"{pid}\n" for pid in pids))
     trainer = Trainer(args)
     trainer.install_signal_handlers()
     if args.flood is not None:
         flood(args.flood)
-        return 0
+        if not args.flood_then_train:
+            return 0
     trainer.train()
     # Nothing is left to save; without this a late checkpoint signal would kill the
     # process during interpreter shutdown, which restores the default dispositions.

@@ -6,9 +6,27 @@
 
 /// Starts `path` with `argv`/`envp` as the leader of a new process group, with an empty
 /// signal mask, every signal at its default disposition, stdin/stdout/stderr taken from the
-/// three descriptors and every other descriptor closed. Returns 0 and sets `*pid`, or an errno.
+/// three descriptors and every other descriptor closed. With `cgroup_procs_fd` >= 0 (an open
+/// `cgroup.procs` of a cgroup v2, Linux only) the child joins that cgroup before it execs.
+/// Returns 0 and sets `*pid`, or an errno; when exec itself failed, `*pid` is set too (the child
+/// exits 127 and must still be reaped).
 int cvigil_spawn(pid_t *pid, const char *path, char *const argv[], char *const envp[],
-                 int stdin_fd, int stdout_fd, int stderr_fd);
+                 int stdin_fd, int stdout_fd, int stderr_fd, int cgroup_procs_fd);
+
+/// Blocks until a child of this process has exited and returns its pid without reaping it
+/// (waitid(P_ALL, WEXITED | WNOWAIT)); -errno on failure (-ECHILD: no children at all).
+pid_t cvigil_wait_any_nowait(void);
+
+/// prctl(PR_SET_CHILD_SUBREAPER): orphaned descendants are reparented to this process instead of
+/// init. Returns 0, or an errno (ENOSYS off Linux).
+int cvigil_become_child_subreaper(void);
+
+/// pidfd_open(2): a descriptor that names one process for good (no pid reuse). Returns the
+/// descriptor, or -errno (-ENOSYS where the system has none).
+int cvigil_pidfd_open(pid_t pid);
+
+/// pidfd_send_signal(2). Returns 0 or an errno.
+int cvigil_pidfd_send_signal(int pidfd, int signo);
 
 /// Installs a handler for `signo` that writes the signal number as one byte to `fd`
 /// (async-signal-safe, SA_RESTART). `fd` should be the non-blocking write end of a pipe.

@@ -19,6 +19,11 @@ public struct Checkpoint: Sendable, Equatable, Codable {
     public var sidecars: [String]
     /// Nil when valid; otherwise why it cannot be resumed from.
     public var invalidReason: String?
+    /// When valid, what proves it complete (`renamed-in`, `closed-before-stop`, `format: …`,
+    /// `sha256 sidecar`, `marker NAME`, or `unproven` when nothing speaks against it).
+    public var evidence: String?
+    /// The file's (or directory's) inode, to tell a checkpoint from another one under the same name.
+    public var inode: UInt64 = 0
 
     public init(
         path: String, name: String, step: Int, isDirectory: Bool, size: Int, modified: Date,
@@ -36,6 +41,30 @@ public struct Checkpoint: Sendable, Equatable, Codable {
     }
 
     public var isValid: Bool { invalidReason == nil }
+}
+
+/// A checkpoint proven complete by what Vigil observed (`renamed-in`, `closed-before-stop`), kept in
+/// the journal so that later scans — a rerun after the runtime limit, after Vigil itself was killed —
+/// still know it; it holds only while the file is the same one (inode, size, modification time).
+public struct CheckpointProof: Sendable, Equatable, Codable {
+    public var evidence: String
+    public var inode: UInt64
+    public var size: Int
+    public var modified: Date
+
+    public init(evidence: String, of checkpoint: Checkpoint) {
+        self.evidence = evidence
+        self.inode = checkpoint.inode
+        self.size = checkpoint.size
+        self.modified = checkpoint.modified
+    }
+
+    /// Whether `checkpoint` is still the file this proof was made for (the journal keeps times to the
+    /// millisecond).
+    public func describes(_ checkpoint: Checkpoint) -> Bool {
+        inode == checkpoint.inode && size == checkpoint.size
+            && abs(modified.timeIntervalSince(checkpoint.modified)) < 0.001
+    }
 }
 
 /// Ordering used everywhere: by step, then by modification time.

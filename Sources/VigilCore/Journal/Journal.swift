@@ -45,6 +45,9 @@ public struct Journal: Codable, Sendable, Equatable {
     /// Environment variables and trainer arguments set by repairs, applied to every later attempt.
     public var environmentOverrides: [String: String]?
     public var argumentOverrides: [String: String]?
+    /// Checkpoints proven complete by what Vigil observed while they were written (name → proof), so
+    /// that later scans still count them; entries whose files are gone are dropped.
+    public var checkpointProofs: [String: CheckpointProof]?
 
     public init(run: String, runID: String, command: [String], workingDirectory: String, policy: String, now: Date) {
         self.run = run
@@ -132,6 +135,16 @@ public struct Journal: Codable, Sendable, Equatable {
         public var stackDump: String?
         /// The earliest deadline that applied to the attempt (`VIGIL_DEADLINE`).
         public var deadline: Date?
+        /// The attempt's own cgroup (v2), when Vigil could make one: every process the trainer started
+        /// is in it, so a later vigil can find them all should this one die.
+        public var cgroup: String?
+        /// Processes that outlived the trainer (left in its group, escaped it, in its cgroup) and were
+        /// stopped after it exited.
+        public var leftovers: [LeftoverProcess]?
+        /// Checkpoints this attempt wrote (new, or changed), with what proved each complete or why not.
+        public var checkpointsWritten: [WrittenCheckpoint]?
+        /// The log stopped being written (too little free space, `output.keepFree`) and went on again.
+        public var logEvents: [StopEvent]?
 
         public init(number: Int, argv: [String], startedAt: Date, supervisorPID: Int32, log: String) {
             self.number = number
@@ -143,6 +156,17 @@ public struct Journal: Codable, Sendable, Equatable {
 
         public var isOpen: Bool { endedAt == nil }
         public var duration: Double? { endedAt.map { $0.timeIntervalSince(startedAt) } }
+    }
+
+    /// A checkpoint an attempt wrote, and the evidence that decided whether it counts.
+    public struct WrittenCheckpoint: Codable, Sendable, Equatable {
+        public var name: String
+        public var step: Int
+        /// What proved it complete (`renamed-in`, `closed-before-stop`, `format: …`, `sha256 sidecar`,
+        /// `marker …`, `unproven`); nil when it is invalid.
+        public var evidence: String?
+        /// Why it cannot be resumed from, when it cannot.
+        public var invalidReason: String?
     }
 
     /// A hook that ran: which, its argv, and how it ended (`exit code 0`, `timed out after 60s`).
@@ -180,6 +204,9 @@ public struct Journal: Codable, Sendable, Equatable {
         public var exitCode: Int32?
         /// vigil's own peak resident memory during this invocation, in KiB.
         public var peakMemoryKiB: Int?
+        /// The first time this journal could not be written during the invocation (a full disk), and why;
+        /// the writes were retried at every later change.
+        public var journalError: String?
     }
 
     /// How the run (or this invocation) ended.

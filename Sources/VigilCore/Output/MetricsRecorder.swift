@@ -21,9 +21,14 @@ public final class MetricsRecorder: @unchecked Sendable {
     private let fd: Int32
     private let lock = NSLock()
     private var latest: (step: Int?, total: Int?, values: [String: Double], at: Date)?
+    private let space: FreeSpaceGuard?
 
-    /// Opens (appending) `path`; nil when there is nothing to record.
-    public init?(path: String, progress: String?, metrics: [String], attempt: Int, permissions: mode_t = 0o600) throws {
+    /// Opens (appending) `path`; nil when there is nothing to record. With `space`, lines are not
+    /// written while the volume is short of its reserve (the newest values are still kept).
+    public init?(
+        path: String, progress: String?, metrics: [String], attempt: Int, permissions: mode_t = 0o600,
+        space: FreeSpaceGuard? = nil
+    ) throws {
         let sources = (progress.map { [$0] } ?? []) + metrics
         guard !sources.isEmpty else { return nil }
         extractors = try sources.map { source in
@@ -31,6 +36,7 @@ public final class MetricsRecorder: @unchecked Sendable {
             return Extractor(pattern: try Pattern(source), groups: names)
         }
         self.attempt = attempt
+        self.space = space
         fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, permissions)
         guard fd >= 0 else { throw VigilError(.io, file: path, "cannot open: \(String(cString: strerror(errno)))") }
     }
@@ -75,6 +81,7 @@ public final class MetricsRecorder: @unchecked Sendable {
                 latest = (entry.step ?? latest?.step, entry.total ?? latest?.total, merged, now)
             }
         }
+        guard space?.allows(text.utf8.count) ?? true else { return }
         _ = text.withCString { systemWrite(fd, $0, strlen($0)) }
     }
 

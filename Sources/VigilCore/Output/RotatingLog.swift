@@ -20,13 +20,16 @@ public final class RotatingLog: @unchecked Sendable {
     private var error: String?
     private var bytesDropped = 0
     private var totalBytes = 0
+    private let space: FreeSpaceGuard?
 
-    /// Opens (appending to) `path`. `maxBytes <= 0` means no cap.
-    public init(path: String, maxBytes: Int, backups: Int, permissions: mode_t = 0o600) {
+    /// Opens (appending to) `path`. `maxBytes <= 0` means no cap. With `space`, bytes are dropped
+    /// (and counted) while the volume is short of its reserve.
+    public init(path: String, maxBytes: Int, backups: Int, permissions: mode_t = 0o600, space: FreeSpaceGuard? = nil) {
         self.path = path
         self.maxBytes = maxBytes
         self.backups = max(0, backups)
         self.permissions = permissions
+        self.space = space
         openFile()
     }
 
@@ -43,6 +46,10 @@ public final class RotatingLog: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         totalBytes += count
+        if let space, !space.allows(count) {
+            bytesDropped += count
+            return false
+        }
         if fd < 0 {
             openFile()  // the disk may have recovered
             if fd < 0 {

@@ -32,6 +32,7 @@ public enum EmbeddedPolicies {
                     logBackups: 3,          // attempt-NNN.log.1 … .3 kept
                     tailBytes: "64KiB",     // of each stream, kept in memory for classification
                     passthrough: true,      // copy the trainer's output to vigil's stdout/stderr
+                    keepFree: "64MiB",      // logs pause while the log volume has less free: room for the journal and reports
                   },
 
                   limits: {

@@ -77,6 +77,7 @@ extension Policy {
             "output": .object([
                 "logMaxBytes": .int(output.logMaxBytes), "logBackups": .int(output.logBackups),
                 "tailBytes": .int(output.tailBytes), "passthrough": .bool(output.passthrough),
+                "keepFree": .int(output.keepFree),
                 "private": .bool(output.privateFiles), "progress": output.progress.map { .string($0) } ?? .null,
                 "metrics": .array(output.metrics.map { .string($0) }),
             ]),

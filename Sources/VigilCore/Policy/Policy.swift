@@ -25,6 +25,24 @@ public struct Policy: Sendable {
         self.sources = sources
     }
 
+    /// A time limit the stop sequence cannot fit in: `limits.runtime` or `limits.attempt` not longer
+    /// than `stop.checkpointLead + stop.termGrace` (the stop would begin the moment the trainer starts,
+    /// every time). Nil when both fit.
+    public var limitThatCannotWork: (key: String, message: String)? {
+        let needed = stop.checkpointLead + stop.termGrace
+        for (key, value) in [("limits.runtime", limits.runtime), ("limits.attempt", limits.attempt)] {
+            guard let value, value <= needed else { continue }
+            let lead = DurationFormat.string(from: stop.checkpointLead)
+            let grace = DurationFormat.string(from: stop.termGrace)
+            return (
+                key,
+                "\(DurationFormat.string(from: value)) is not longer than stop.checkpointLead (\(lead)) + stop.termGrace (\(grace)): "
+                    + "the stop sequence would begin as soon as the trainer starts; give a longer limit or shorten the lead and the grace"
+            )
+        }
+        return nil
+    }
+
     /// `limits`: the time budgets (nil = none).
     public struct Limits: Sendable, Equatable {
         /// This invocation's wall clock (a CI job's 6 hours); at its end: stop, exit 75.
@@ -86,6 +104,9 @@ public struct Policy: Sendable {
         public var tailBytes = 64 * 1024
         /// Whether the trainer's output is copied to Vigil's own stdout/stderr.
         public var passthrough = true
+        /// Logs stop being written while the log volume has less than this free (and go on when it has
+        /// again): room kept for the journal and the reports. 0 = never stop.
+        public var keepFree = 64 * 1024 * 1024
         /// Run directory 0700, logs, journal and reports 0600 (false: 0755 / 0644).
         public var privateFiles = true
         /// Regular expressions with named groups (`step`, `total`, any metric) parsed from output

@@ -53,6 +53,7 @@ enum PolicyDecoder {
                 policy.output.tailBytes = v
             }
             if let v = try section.bool("passthrough") { policy.output.passthrough = v }
+            if let v = try section.byteSize("keepFree") { policy.output.keepFree = v }
             if let v = try section.bool("private") { policy.output.privateFiles = v }
             if let v = try section.string("progress") {
                 _ = try pattern(v, rule: "output.progress", key: section.keyPath("progress"), file: file)

@@ -46,11 +46,14 @@ public final class ChildProcess: Sendable {
     }
 
     /// Spawns `executable` (an absolute path) with `arguments` (argv[0] included) and `environment`.
-    /// `onExit` runs on the reaper thread as soon as the leader has exited and been reaped.
+    /// `onExit` runs on the reaper thread as soon as the leader has exited and been reaped. With
+    /// `cgroup`, the child joins that cgroup before it execs (Linux, cgroup v2), so that every process
+    /// it ever starts can be found there.
     public static func spawn(
         executable: String,
         arguments: [String],
         environment: [String: String],
+        cgroup: ControlGroup? = nil,
         onExit: @escaping @Sendable (Termination) -> Void
     ) throws -> ChildProcess {
         let devNull = open("/dev/null", O_RDONLY | O_CLOEXEC)
@@ -62,6 +65,8 @@ public final class ChildProcess: Sendable {
             close(out.read); close(out.write)
             throw error
         }
+        let procs = cgroup?.openProcs() ?? -1
+        defer { if procs >= 0 { close(procs) } }
 
         let argv = arguments.map { strdup($0) } + [nil]
         let envp = environment.sorted { $0.key < $1.key }.map { strdup("\($0.key)=\($0.value)") } + [nil]
@@ -69,46 +74,53 @@ public final class ChildProcess: Sendable {
             argv.forEach { free($0) }
             envp.forEach { free($0) }
         }
-        var pid: pid_t = 0
-        let rc = cvigil_spawn(&pid, executable, argv, envp, devNull, out.write, err.write)
+        // The child object does not exist until the spawn returned; an exit before that waits here.
+        let box = Locked<(child: ChildProcess?, early: (Termination, Date)?)>((nil, nil))
+        var failure: Int32 = 0
+        var startTime: UInt64?
+        let pid = ProcessReaper.shared.spawn(
+            {
+                var pid: pid_t = 0
+                failure = cvigil_spawn(&pid, executable, argv, envp, devNull, out.write, err.write, procs)
+                // Under the reaper's lock the child cannot be reaped yet, so its /proc entry is there.
+                if failure == 0 { startTime = ProcessTable.startTime(of: pid) }
+                return pid  // > 0 also when exec failed in a forked child: the reaper must still reap it
+            },
+            onExit: { status in
+                let child = box.withLock { state -> ChildProcess? in
+                    if state.child == nil { state.early = (status, Date()) }
+                    return state.child
+                }
+                child?.exited(status, at: Date(), onExit)
+            })
         close(out.write)
         close(err.write)
-        guard rc == 0 else {
+        guard failure == 0, pid > 0 else {
             close(out.read); close(err.read)
-            throw spawnError("cannot start \(executable)", rc)
+            throw spawnError("cannot start \(executable)", failure == 0 ? ECHILD : failure)
         }
-        let child = ChildProcess(pid: pid, stdoutFD: out.read, stderrFD: err.read)
-        startThread(name: "vigil-reaper-\(pid)") { [child] in
-            let status = child.reap()
-            child.state.withLock {
-                $0.status = status
-                $0.exitedAt = Date()
-            }
-            onExit(status)
+        let child = ChildProcess(pid: pid, startTime: startTime, stdoutFD: out.read, stderrFD: err.read)
+        let early = box.withLock { state -> (Termination, Date)? in
+            state.child = child
+            return state.early
         }
+        if let early { child.exited(early.0, at: early.1, onExit) }
         return child
     }
 
-    private init(pid: pid_t, stdoutFD: Int32, stderrFD: Int32) {
+    private init(pid: pid_t, startTime: UInt64?, stdoutFD: Int32, stderrFD: Int32) {
         self.pid = pid
+        self.startTime = startTime
         self.stdoutFD = stdoutFD
         self.stderrFD = stderrFD
-        // The leader is ours until we reap it, so its /proc entry is there to read.
-        self.startTime = ProcessTable.startTime(of: pid)
     }
 
-    /// Blocks until the leader exits and reaps it (it is our child, so nobody else can).
-    private func reap() -> Termination {
-        var status: Int32 = 0
-        while true {
-            let rc = waitpid(pid, &status, 0)
-            if rc == pid { break }
-            if rc < 0 && errno == EINTR { continue }
-            // ECHILD cannot happen for our own child unless SIGCHLD were ignored; report it plainly.
-            return .exited(-1)
+    private func exited(_ status: Termination, at time: Date, _ onExit: @Sendable (Termination) -> Void) {
+        state.withLock {
+            $0.status = status
+            $0.exitedAt = time
         }
-        if (status & 0x7f) == 0 { return .exited((status >> 8) & 0xff) }
-        return .signaled(Signal(rawValue: status & 0x7f))
+        onExit(status)
     }
 
     /// The exit status once the leader has exited.
@@ -124,6 +136,12 @@ public final class ChildProcess: Sendable {
     public func signalGroup(_ signal: Signal) -> Bool {
         state.withLock { $0.signals.append(SentSignal(signal: signal, at: Date())) }
         return ProcessGroup.send(signal, to: pid)
+    }
+
+    /// Records `signal` as sent by Vigil to the group without sending it (the caller sends it to
+    /// chosen members).
+    public func noteSent(_ signal: Signal) {
+        state.withLock { $0.signals.append(SentSignal(signal: signal, at: Date())) }
     }
 
     /// Sends `signal` to the trainer alone (not its group) and records it.

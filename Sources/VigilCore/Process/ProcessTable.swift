@@ -55,6 +55,113 @@ public enum ProcessTable {
         #endif
     }
 
+    /// Whether `pid` is alive and, when a start time is given, still that process (not a reused pid).
+    public static func isAlive(_ pid: pid_t, startTime: UInt64?) -> Bool {
+        guard pid > 0, isRunning(pid) else { return false }
+        guard let startTime else { return true }
+        return self.startTime(of: pid) == startTime
+    }
+
+    /// What a process does with a signal, from `/proc/<pid>/status` (`SigCgt`, `SigIgn`, `SigBlk`).
+    public enum Disposition: Sendable, Equatable {
+        /// It has a handler: the signal is a request it can answer.
+        case caught
+        /// It ignores the signal: sending it is harmless and useless.
+        case ignored
+        /// It has neither: the signal's default action happens (for USR1: it dies).
+        case `default`
+    }
+
+    /// How `pid` handles `signal`; nil when that cannot be known (the process is gone, or not Linux,
+    /// where callers assume it is caught).
+    public static func disposition(of signal: Signal, in pid: pid_t) -> Disposition? {
+        #if os(Linux)
+            guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/status"),
+                let text = String(data: data, encoding: .utf8)
+            else { return nil }
+            func mask(_ name: String) -> UInt64? {
+                guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix(name + ":") }) else {
+                    return nil
+                }
+                return UInt64(line.dropFirst(name.count + 1).trimmingCharacters(in: .whitespaces), radix: 16)
+            }
+            guard let caught = mask("SigCgt"), let ignored = mask("SigIgn"), signal.rawValue >= 1,
+                signal.rawValue <= 64
+            else { return nil }
+            let bit = UInt64(1) << UInt64(signal.rawValue - 1)
+            if caught & bit != 0 { return .caught }
+            if ignored & bit != 0 { return .ignored }
+            return .default
+        #else
+            return nil
+        #endif
+    }
+
+    /// The command line of `pid` (`/proc/<pid>/cmdline`, arguments joined by spaces), or its name.
+    public static func commandLine(of pid: pid_t) -> String? {
+        #if os(Linux)
+            if let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline"), !data.isEmpty {
+                let parts = data.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+                return parts.joined(separator: " ")
+            }
+            guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/stat"),
+                let text = String(data: data, encoding: .utf8), let open = text.firstIndex(of: "("),
+                let close = text.lastIndex(of: ")"), open < close
+            else { return nil }
+            return "[" + text[text.index(after: open)..<close] + "]"
+        #else
+            return nil
+        #endif
+    }
+
+    /// One process as `/proc/<pid>/stat` describes it.
+    public struct Entry: Sendable, Equatable {
+        public var pid: pid_t
+        public var parent: pid_t
+        public var group: pid_t
+        public var session: pid_t
+        public var startTime: UInt64
+        /// Not yet reaped (state Z).
+        public var isZombie: Bool
+    }
+
+    /// Every process of the system, read once (Linux; empty elsewhere).
+    public static func snapshot() -> [Entry] {
+        #if os(Linux)
+            guard let names = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return [] }
+            var entries: [Entry] = []
+            entries.reserveCapacity(names.count)
+            for name in names {
+                guard let pid = pid_t(name), let fields = statFields(pid), fields.count > 19,
+                    let parent = pid_t(fields[1]), let group = pid_t(fields[2]), let session = pid_t(fields[3]),
+                    let start = UInt64(fields[19])
+                else { continue }
+                entries.append(
+                    Entry(
+                        pid: pid, parent: parent, group: group, session: session, startTime: start,
+                        isZombie: fields[0] == "Z" || fields[0] == "X"))
+            }
+            return entries
+        #else
+            return []
+        #endif
+    }
+
+    /// The descendants of `root` in `entries` (children, their children, …), zombies included.
+    public static func descendants(of root: pid_t, in entries: [Entry]) -> [Entry] {
+        var children: [pid_t: [Entry]] = [:]
+        for entry in entries { children[entry.parent, default: []].append(entry) }
+        var found: [Entry] = []
+        var queue = children[root] ?? []
+        var seen: Set<pid_t> = [root]
+        while let next = queue.popLast() {
+            guard seen.insert(next.pid).inserted else { continue }
+            found.append(next)
+            queue += children[next.pid] ?? []
+        }
+        return found
+    }
+
     #if os(Linux)
         /// Fields of `/proc/<pid>/stat` after the command name: [state, ppid, pgrp, session, ...].
         static func statFields(_ pid: pid_t) -> [Substring]? {

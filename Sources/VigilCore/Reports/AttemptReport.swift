@@ -94,6 +94,12 @@ public struct AttemptReport: Codable, Sendable, Equatable {
     public var stopCause: String?
     /// The wait before the next attempt.
     public var backoffSeconds: Double?
+    /// Processes that outlived the trainer and were stopped (escaped its group, left in it).
+    public var leftovers: [LeftoverProcess] = []
+    /// The checkpoints the attempt wrote, with what proved each complete or why not.
+    public var checkpointsWritten: [Journal.WrittenCheckpoint] = []
+    /// What vigil could not (or would not) quarantine, preserve or remove.
+    public var checkpointFailures: [String] = []
     /// The attempt's full log, relative to the run directory.
     public var log: String
 
@@ -145,7 +151,15 @@ public struct AttemptReport: Codable, Sendable, Equatable {
                 Journal.StopEvent(at: $0.at, event: redactor.redact($0.event))
             },
             stopReason: attempt.stopReason.map(redactor.redact), stopCause: attempt.stopCause,
-            backoffSeconds: attempt.backoffSeconds, log: attempt.log)
+            backoffSeconds: attempt.backoffSeconds,
+            leftovers: (attempt.leftovers ?? []).map { process in
+                var shown = process
+                shown.command = redactor.redact(process.command)
+                return shown
+            },
+            checkpointsWritten: attempt.checkpointsWritten ?? [],
+            checkpointFailures: (attempt.checkpointFailures ?? []).map { redactor.redact($0.description) },
+            log: attempt.log)
     }
 
     /// The file names of attempt `number`'s report: `attempt-003.report.json`, `attempt-003.report.md`.
@@ -224,8 +238,18 @@ public struct AttemptReport: Codable, Sendable, Equatable {
         for event in stopEvents {
             actions.append("\(Journal.timestamp(event.at)): \(Format.singleLine(event.event))")
         }
+        for item in checkpointsWritten {
+            let judged = item.evidence.map { "complete (\($0))" } ?? "invalid: \(item.invalidReason ?? "?")"
+            actions.append("Saw `\(item.name)` (step \(item.step)) written: \(Format.singleLine(judged)).")
+        }
         for item in quarantined {
             actions.append("Quarantined `\(item.name)`: \(Format.singleLine(item.reason)).")
+        }
+        for failure in checkpointFailures { actions.append("Warning: \(Format.singleLine(failure)).") }
+        for process in leftovers {
+            actions.append(
+                "Stopped pid \(process.pid) (\(Format.singleLine(String(process.command.prefix(120)))), "
+                    + "found by \(process.foundBy)): \(process.ended).")
         }
         for repair in repairs { actions.append("Repaired \(Format.singleLine(repair)).") }
         if let checkpointAfter {

@@ -48,7 +48,14 @@ public enum HookRunner {
             }
         }
         while child.exitStatus == nil, events.next(until: Date().addingTimeInterval(5)) != nil {}
-        if child.groupHasLiveMembers { child.signalGroup(.kill) }
+        // Nothing a hook started outlives it: what is left in its group, or escaped it, is stopped.
+        // (Whether the group is empty has no event: look again every few tens of milliseconds.)
+        var sweep = LeftoverSweep(processes: AttemptProcesses(leader: child.pid, cgroup: nil), grace: 2)
+        let ticks = EventQueue<Bool>()
+        while !sweep.isDone {
+            sweep.step()
+            if !sweep.isDone { _ = ticks.next(until: sweep.nextLook) }
+        }
         pump.cancel()
         _ = events.next(until: Date().addingTimeInterval(1))
         if timedOut { return record("timed out after \(DurationFormat.string(from: timeout)); killed", ok: false) }

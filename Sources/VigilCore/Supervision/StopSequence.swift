@@ -1,3 +1,5 @@
+import Foundation
+
 /// Why vigil stops an attempt.
 public enum StopCause: Sendable, Equatable {
     /// A signal to vigil (SIGINT/SIGTERM/SIGHUP, or a scheduler's SIGUSR1).
@@ -32,8 +34,12 @@ public enum StopCause: Sendable, Equatable {
 /// The steps that stop an attempt: a value, walked one step at a time by the supervisor.
 public struct StopSequence: Sendable, Equatable {
     public enum Step: Sendable, Equatable {
-        /// Send the checkpoint signal to the group, wait (up to `timeout`) for a new valid checkpoint.
+        /// Send the checkpoint signal to the processes of the group that handle it (skipped when the
+        /// trainer does not), wait (up to `timeout`) for a new valid checkpoint.
         case checkpoint(Signal, timeout: Double)
+        /// Send nothing; let the trainer run on until `until` (a deadline minus `termGrace`): it may
+        /// finish the job, or save again, in the time it was given.
+        case hold(until: Date)
         /// Send a signal to the trainer alone (a stack dump request), wait for it to end.
         case signalLeader(Signal, wait: Double)
         /// Send a signal to the whole group, wait for it to end.
@@ -42,6 +48,7 @@ public struct StopSequence: Sendable, Equatable {
         public var wait: Double {
             switch self {
             case .checkpoint(_, let timeout): return timeout
+            case .hold(let until): return max(0, until.timeIntervalSinceNow)
             case .signalLeader(_, let wait), .signalGroup(_, let wait): return wait
             }
         }
@@ -51,12 +58,21 @@ public struct StopSequence: Sendable, Equatable {
 
     /// Checkpoint signal (when `checkpoint` and the policy has one) → wait → SIGTERM → grace → SIGKILL.
     /// Without a way to see the new checkpoint (no `checkpoints.pattern`), the sequence starts at
-    /// SIGTERM, which the trainer protocol defines as "save if you can and exit".
-    public static func graceful(_ stop: Policy.Stop, checkpoint: Bool, canSeeCheckpoints: Bool = true) -> StopSequence {
+    /// SIGTERM, which the trainer protocol defines as "save if you can and exit". For a stop before a
+    /// `deadline` (begun `checkpointLead + termGrace` before it), the checkpoint wait ends by
+    /// `deadline − termGrace` at the latest, and the trainer then runs on until that moment (it may
+    /// finish), so that SIGTERM goes out `termGrace` before the deadline and SIGKILL, if it comes, at it.
+    public static func graceful(
+        _ stop: Policy.Stop, checkpoint: Bool, canSeeCheckpoints: Bool = true, deadline: Date? = nil,
+        now: Date = Date()
+    ) -> StopSequence {
         var steps: [Step] = []
+        let termAt = deadline.map { $0.addingTimeInterval(-stop.termGrace) }
         if checkpoint, canSeeCheckpoints, let signal = stop.checkpointSignal {
-            steps.append(.checkpoint(signal, timeout: stop.checkpointTimeout))
+            let left = termAt.map { max(0, $0.timeIntervalSince(now)) } ?? .infinity
+            steps.append(.checkpoint(signal, timeout: min(stop.checkpointTimeout, left)))
         }
+        if checkpoint, let termAt, termAt > now { steps.append(.hold(until: termAt)) }
         steps += [.signalGroup(.terminate, wait: stop.termGrace), .signalGroup(.kill, wait: 10)]
         return StopSequence(steps: steps)
     }

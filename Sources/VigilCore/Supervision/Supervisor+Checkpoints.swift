@@ -26,12 +26,8 @@ extension Supervisor {
 
         let configHash = try checkConfigChange(&forceFresh)
         if let store = checkpointStore {
-            let previous = journal.attempts.last
-            let moment: CheckpointStore.Moment =
-                previous.flatMap { attempt in
-                    attempt.endedAt.map { .afterExit(exitedAt: $0, killed: attempt.exit.map(\.isSignal) ?? true) }
-                } ?? .afterExit(exitedAt: Date(), killed: false)
-            let found = store.scan(moment)
+            let moment = journal.attempts.last.map(exitMoment) ?? .afterExit(exitedAt: Date(), killed: false)
+            let found = store.scan(moment, evidence: CheckpointStore.Evidence(proven: journal.checkpointProofs ?? [:]))
             let quarantine = store.quarantineInvalid(found)
             quarantined = quarantine.moved
             for item in quarantined {
@@ -43,8 +39,10 @@ extension Supervisor {
                 found.filter(\.isValid).map { ($0.name, $0.modified) }, uniquingKeysWith: { a, _ in a })
             if target == nil {
                 failures += warn([store.refusal(of: CheckpointStore.preservedName)].compactMap { $0 })
+                let proven = CheckpointStore.Evidence(proven: journal.checkpointProofs ?? [:])
                 target = store.resumeTarget(
-                    in: store.scan(moment, in: store.preservedDirectory), notBefore: journal.freshSince)
+                    in: store.scan(moment, in: store.preservedDirectory, evidence: proven),
+                    notBefore: journal.freshSince)
             }
         }
 
@@ -119,13 +117,32 @@ extension Supervisor {
         return hash
     }
 
-    /// After an attempt: quarantine what it left invalid, preserve, note progress, apply retention.
+    /// How the trainer of a journaled attempt ended, as the checkpoint judgement needs it (an attempt
+    /// whose end was never recorded counts as killed).
+    func exitMoment(of attempt: Journal.Attempt) -> CheckpointStore.Moment {
+        .afterExit(
+            exitedAt: attempt.endedAt ?? Date(), killed: attempt.exit.map(\.isSignal) ?? true,
+            stopSignalAt: stopSignalTime(of: attempt))
+    }
+
+    /// When vigil first sent the attempt a signal that ends a process (anything but the checkpoint signal).
+    func stopSignalTime(of attempt: Journal.Attempt) -> Date? {
+        let checkpointSignal = request.policy.stop.checkpointSignal
+        return attempt.signalsSent.first { Signal(name: $0.signal) != checkpointSignal }?.at
+    }
+
+    /// After an attempt: judge what it wrote (journaled with the evidence that decided), quarantine
+    /// what it left invalid, preserve, note progress, apply retention.
     func reviewCheckpoints(
-        after attempt: inout Journal.Attempt, status: Termination, exitedAt: Date, watched: [String],
-        before: [String: Date]
+        after attempt: inout Journal.Attempt, exit: TrainerExit, observed: [String: CheckpointObservation],
+        watched: [String], before: [String: Date]
     ) {
         guard let store = checkpointStore else { return }
-        let found = store.scan(.afterExit(exitedAt: exitedAt, killed: status.isSignal))
+        let status = attempt.exit ?? .signaled(.kill)
+        let evidence = CheckpointStore.Evidence(observed: observed, proven: journal.checkpointProofs ?? [:])
+        let found = store.scan(exit.moment, evidence: evidence)
+        recordEvidence(
+            found, written: found.filter { before[$0.name] != $0.modified || observed[$0.name] != nil }, into: &attempt)
         let quarantine = store.quarantineInvalid(found)
         let quarantined = quarantine.moved
         for item in quarantined {
@@ -149,8 +166,7 @@ extension Supervisor {
             attempt.preserved = preserved.isEmpty ? nil : preserved
         }
         if status != .exited(0) || store.settings.onSuccess == .prune {
-            attempt.pruned = applyRetention(
-                store, .afterExit(exitedAt: exitedAt, killed: status.isSignal), into: &attempt)
+            attempt.pruned = applyRetention(store, exit.moment, evidence: evidence, into: &attempt)
         } else if store.settings.onSuccess == .remove {
             let plan = RetentionPlan(keep: [], remove: valid, reasons: [:])
             let result = store.apply(plan)
@@ -165,7 +181,8 @@ extension Supervisor {
     /// Applies retention to the checkpoint directory and to preserved/; returns the removed names.
     /// What could not be removed, and a refused preserved/, is warned about and recorded in `attempt`.
     func applyRetention(
-        _ store: CheckpointStore, _ moment: CheckpointStore.Moment, into attempt: inout Journal.Attempt
+        _ store: CheckpointStore, _ moment: CheckpointStore.Moment, evidence: CheckpointStore.Evidence,
+        into attempt: inout Journal.Attempt
     ) -> [String]? {
         let rule = store.settings.retention
         guard !rule.isEmpty else { return nil }
@@ -173,7 +190,7 @@ extension Supervisor {
         for directory in [store.directory, store.preservedDirectory] {
             // After a config change with onChange "fresh", older checkpoints are left alone: they are
             // not resumed from, and they must not crowd the new run's out of keepLast.
-            let found = store.scan(moment, in: directory).filter { checkpoint in
+            let found = store.scan(moment, in: directory, evidence: evidence).filter { checkpoint in
                 journal.freshSince.map { checkpoint.modified > $0 } ?? true
             }
             let target = store.resumeTarget(in: found)
@@ -207,7 +224,7 @@ extension Supervisor {
                 .replacingOccurrences(of: "\\{step\\}", with: "[0-9]+")
             return try? NSRegularExpression(pattern: "^" + escaped + "$")
         }
-        return CheckpointWatcher(directory: store.directory) { name, complete in
+        return CheckpointWatcher(directory: store.directory, matches: store.matches) { name, complete in
             let matchesSidecar =
                 sidecar.map { $0.firstMatch(in: name, range: NSRange(name.startIndex..., in: name)) != nil } ?? false
             let isCheckpoint = pattern.step(of: name) != nil
@@ -228,6 +245,29 @@ extension Supervisor {
 }
 
 extension Supervisor {
+    /// Keeps in the journal what proved each checkpoint complete — under the attempt, for the ones it
+    /// wrote; run-wide, the proofs that rest on what was observed (so later scans still know them) —
+    /// and forgets proofs of files that are gone.
+    func recordEvidence(_ found: [Checkpoint], written: [Checkpoint], into attempt: inout Journal.Attempt) {
+        let records = written.map { checkpoint in
+            Journal.WrittenCheckpoint(
+                name: checkpoint.name, step: checkpoint.step, evidence: checkpoint.evidence,
+                invalidReason: checkpoint.invalidReason)
+        }
+        if !records.isEmpty { attempt.checkpointsWritten = (attempt.checkpointsWritten ?? []) + records }
+        var proofs = (journal.checkpointProofs ?? [:]).filter { entry in
+            found.contains { $0.name == entry.key }
+                || FileManager.default.fileExists(atPath: (checkpointStore?.preservedDirectory ?? "") + "/" + entry.key)
+        }
+        for checkpoint in found where checkpoint.isValid {
+            guard let evidence = checkpoint.evidence, CheckpointStore.observedEvidence.contains(evidence) else {
+                continue
+            }
+            proofs[checkpoint.name] = CheckpointProof(evidence: evidence, of: checkpoint)
+        }
+        journal.checkpointProofs = proofs.isEmpty ? nil : proofs
+    }
+
     /// Prints the failures as warnings, one line per reason (a refused preserved/ fails every
     /// checkpoint alike); returns them all, for the journal.
     func warn(_ failures: [CheckpointStore.Failure]) -> [CheckpointStore.Failure] {

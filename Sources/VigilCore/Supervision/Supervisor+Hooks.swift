@@ -25,7 +25,7 @@ extension Supervisor {
         let run = runHook(
             hook.0, argv, report: report, verdict: journal.state.rawValue, attempt: journal.attempts.count)
         journal.finalHooks = (journal.finalHooks ?? []) + [run]
-        try? save()
+        save()
     }
 
     private func runHook(

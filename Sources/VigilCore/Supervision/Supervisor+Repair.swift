@@ -64,7 +64,7 @@ extension Supervisor {
         if journal.expectedConfigHash == nil || journal.expectedConfigHash == hashBefore {
             journal.expectedConfigHash = try SHA256.hex(ofFile: config.path)
         }
-        try save()
+        save()
     }
 
     /// After a failure whose rule names repairs: work out every change, and apply them all together

@@ -20,6 +20,8 @@ public enum SupervisorEvent: Sendable {
     /// A live rule matched an output line. Checkpoints modified after `poisonedAfter` may hold
     /// the poisoned state.
     case liveMatch(attempt: Int, rule: String, line: String, poisonedAfter: Date)
+    /// The log volume fell below `output.keepFree` (logs paused) or has room again, with the free bytes.
+    case logSpace(attempt: Int, suspended: Bool, free: Int)
 }
 
 /// What `vigil run` was asked to do.
@@ -71,6 +73,11 @@ public final class Supervisor: @unchecked Sendable {
     var lock: RunLock?
     /// Signals that asked vigil to stop, in order (a second one escalates).
     var stopSignals: [Signal] = []
+    /// Why attempts get no cgroup of their own on this machine (noted once per invocation).
+    var cgroupUnavailable: String?
+    var cgroupUnavailableNoted = false
+    /// The first journal write that failed and has not been followed by a successful one.
+    var unsavedJournalError: String?
 
     public init(
         request: RunRequest, events: EventQueue<SupervisorEvent> = EventQueue(),
@@ -91,6 +98,9 @@ public final class Supervisor: @unchecked Sendable {
     /// Returns the exit code for `vigil run`; errors of vigil itself (usage, missing command,
     /// unwritable directory) throw.
     public func run() throws -> ExitCode {
+        if let problem = request.policy.limitThatCannotWork {
+            throw VigilError(.invalidPolicy, key: problem.key, problem.message)
+        }
         runtimeDeadline = Supervisor.runtimeDeadline(
             request.policy.limits, environment: request.environment, start: Date())
         let executable = try CommandResolver.resolve(
@@ -133,7 +143,7 @@ public final class Supervisor: @unchecked Sendable {
             note(
                 "vigil: continuing run '\(name)' (\(journal.attempts.count) attempt\(journal.attempts.count == 1 ? "" : "s") so far)"
             )
-            try recoverOrphan()
+            recoverOrphan()
         }
         closeDeadInvocations()
         try validateConfig()
@@ -144,7 +154,7 @@ public final class Supervisor: @unchecked Sendable {
         journal.state = .running
         journal.maxRetries = request.policy.restart.maxRetries
         journal.redactPatterns = request.policy.redact.isEmpty ? nil : request.policy.redact
-        try save()
+        try saveOrThrow()
         // Loading the policy and the journal left freed heap behind; give it back before the long run.
         cvigil_release_free_memory()
 
@@ -156,13 +166,13 @@ public final class Supervisor: @unchecked Sendable {
             journal.state = .stopped
             journal.invocations[journal.invocations.count - 1].endedAt = Date()
             journal.invocations[journal.invocations.count - 1].exitCode = error.exitCode.rawValue
-            try? save()
+            saveFinal()
             throw error
         }
         journal.invocations[journal.invocations.count - 1].endedAt = Date()
         journal.invocations[journal.invocations.count - 1].exitCode = exitCode.rawValue
         journal.invocations[journal.invocations.count - 1].peakMemoryKiB = Supervisor.peakMemoryKiB()
-        try save()
+        saveFinal()
         return exitCode
     }
 
@@ -195,11 +205,8 @@ public final class Supervisor: @unchecked Sendable {
                     .gaveUp, .retriesExhausted,
                     "the run's total compute budget (\(DurationFormat.string(from: total))) is spent")
             }
-            if let deadline = runtimeDeadline, deadline.timeIntervalSinceNow < max(policy.limits.minAttempt, 0.001) {
-                return try finish(
-                    .stopped, .resumable,
-                    "less than limits.minAttempt (\(DurationFormat.string(from: policy.limits.minAttempt))) is left before the runtime deadline; run the same command again to continue"
-                )
+            if let deadline = runtimeDeadline, let short = tooLittleTime(before: deadline, from: Date()) {
+                return try finish(.stopped, .resumable, "\(short); run the same command again to continue")
             }
             let result = try runAttempt(executable: executable)
             let record = result.record
@@ -253,17 +260,15 @@ public final class Supervisor: @unchecked Sendable {
             let delay = backoff.delay(afterFailure: max(1, journal.consecutiveFailures), unit: Double.random(in: 0..<1))
             journal.attempts[index].backoffSeconds = delay
             journal.state = .backingOff
-            try save()
+            save()
             let budget =
                 verdict.verdict == .ignore
                 ? "not counted" : "\(journal.consecutiveFailures)/\(policy.restart.maxRetries)"
             let restartAt = Date().addingTimeInterval(delay)
-            if let deadline = runtimeDeadline,
-                deadline.timeIntervalSince(restartAt) < max(policy.limits.minAttempt, 0.001)
-            {
+            if let deadline = runtimeDeadline, let short = tooLittleTime(before: deadline, from: restartAt) {
                 return try finish(
                     .stopped, .resumable,
-                    "not enough time left before the runtime deadline for another attempt; run the same command again to continue"
+                    "not enough time left before the runtime deadline for another attempt (\(short)); run the same command again to continue"
                 )
             }
             note("vigil: restarting in \(DurationFormat.string(from: delay)) (retry \(budget))")
@@ -290,18 +295,76 @@ public final class Supervisor: @unchecked Sendable {
 
     static let stopSignalSet: Set<Signal> = [.interrupt, .terminate, .hangup]
 
+    /// Why an attempt starting at `start` cannot usefully run before `deadline`: less than
+    /// `limits.minAttempt` left, or no more than the stop sequence needs (`checkpointLead` +
+    /// `termGrace`: the stop would begin as the trainer starts). Nil when there is time.
+    func tooLittleTime(before deadline: Date, from start: Date) -> String? {
+        let left = deadline.timeIntervalSince(start)
+        let limits = request.policy.limits
+        let stop = request.policy.stop
+        if left < max(limits.minAttempt, 0.001) {
+            return left <= 0
+                ? "the runtime deadline has passed"
+                : "less than limits.minAttempt (\(DurationFormat.string(from: limits.minAttempt))) is left before the runtime deadline"
+        }
+        let needed = stop.checkpointLead + stop.termGrace
+        if left <= needed {
+            return
+                "\(DurationFormat.string(from: left)) is left before the runtime deadline, no more than the stop sequence needs "
+                + "(stop.checkpointLead \(DurationFormat.string(from: stop.checkpointLead)) + stop.termGrace \(DurationFormat.string(from: stop.termGrace)))"
+        }
+        return nil
+    }
+
     private func finish(_ state: Journal.RunState, _ code: ExitCode, _ reason: String) throws -> ExitCode {
         journal.state = state
         journal.outcome = Journal.RunOutcome(exitCode: code.rawValue, reason: reason)
-        try save()
+        save()
         finishedRun()
         note("vigil: \(reason) (exit \(code.rawValue))")
         return code
     }
 
-    func save() throws {
+    /// Writes the journal. A write that fails (a full disk) never ends the run: it is said once, and
+    /// retried at the next change, which writes the whole state again.
+    func save() {
+        do {
+            try saveOrThrow()
+            if let error = unsavedJournalError {
+                unsavedJournalError = nil
+                note("vigil: the journal is written again (after: \(error))")
+            }
+        } catch {
+            if unsavedJournalError == nil {
+                unsavedJournalError = "\(error)"
+                note("vigil: warning: cannot write the journal: \(error); retrying at the next change")
+                if !journal.invocations.isEmpty, journal.invocations[journal.invocations.count - 1].journalError == nil
+                {
+                    journal.invocations[journal.invocations.count - 1].journalError =
+                        "\(Journal.timestamp(Date())): \(error)"
+                }
+            }
+        }
+    }
+
+    /// Writes the journal or throws (the first write of an invocation: no record, no run).
+    func saveOrThrow() throws {
         journal.updatedAt = Date()
-        try journal.write(to: directory.journalPath, permissions: request.policy.output.privateFiles ? 0o600 : 0o644)
+        try journal.write(to: directory.journalPath, permissions: filePermissions)
+    }
+
+    /// The last write of an invocation: retried (for a while, as space may come back) until it lands.
+    func saveFinal() {
+        save()
+        var waited = 0.0
+        while unsavedJournalError != nil, waited < 30 {
+            _ = events.next(until: Date().addingTimeInterval(1))
+            waited += 1
+            save()
+        }
+        if unsavedJournalError != nil {
+            note("vigil: error: the journal's final state could not be written: \(unsavedJournalError!)")
+        }
     }
 
     /// The child's environment: vigil's, plus the trainer protocol's variables (DESIGN §4).
@@ -329,41 +392,10 @@ public final class Supervisor: @unchecked Sendable {
         return environment
     }
 
-    // MARK: - A supervisor that died
-
-    /// A previous vigil died (SIGKILL, power) mid-attempt: stop its trainer if it is still running —
-    /// only if pid *and* start time match, so a reused pid is never touched — and close the attempt.
-    private func recoverOrphan() throws {
-        guard let index = journal.attempts.lastIndex(where: \.isOpen) else { return }
-        let attempt = journal.attempts[index]
-        var reason = "its supervisor (pid \(attempt.supervisorPID)) died; the trainer was gone when vigil came back"
-        if let pid = attempt.pid, let recorded = attempt.processStartTime,
-            ProcessTable.startTime(of: pid) == recorded
-        {
-            note(
-                "vigil: attempt \(attempt.number)'s trainer (pid \(pid)) outlived its supervisor; stopping its process group"
-            )
-            journal.attempts[index].signalsSent += stopOrphanGroup(pid)
-            reason =
-                "its supervisor (pid \(attempt.supervisorPID)) died; the orphaned trainer (pid \(pid)) was stopped by the next vigil"
-        }
-        journal.attempts[index].endedAt = Date()
-        journal.attempts[index].stopReason = reason
-        journal.attempts[index].verdict = Verdict(verdict: .ignore, rule: "orphaned", reason: reason)
-        journal.attempts[index].countedAgainstBudget = false
-        try save()
-    }
-
-    /// TERM, grace, KILL to a group that is not our child (we cannot reap it; init does).
-    private func stopOrphanGroup(_ group: pid_t) -> [Journal.SentSignal] {
-        var sent: [Journal.SentSignal] = []
-        for (signal, wait) in [(Signal.terminate, request.policy.stop.termGrace), (Signal.kill, 10.0)] {
-            guard ProcessGroup.hasLiveMembers(group) else { break }
-            ProcessGroup.send(signal, to: group)
-            sent.append(Journal.SentSignal(signal: signal.name, at: Date(), reason: "orphaned trainer"))
-            if ProcessGroup.waitUntilEmpty(group, until: Date().addingTimeInterval(wait)) { break }
-        }
-        return sent
+    /// Makes this process the reaper of the trainers' escaped descendants (Linux); see `ProcessReaper`.
+    @discardableResult
+    public static func becomeSubreaper() -> Bool {
+        ProcessReaper.becomeSubreaper()
     }
 
     /// The invocation's deadline: the earliest of `limits.deadline` and start + `limits.runtime`;
