@@ -203,6 +203,7 @@ private func printStatusBlock(_ status: RunStatus) {
                     + ", running for \(DurationFormat.string(from: live.runningSeconds.rounded(.down)))"
             ))
         lines.append(("argv", live.argv.joined(separator: " ")))
+        if let stopping = live.stopping { lines.append(("stopping", stopping)) }
     }
     if let next = status.nextAttemptAt {
         let seconds = next.timeIntervalSince(now)

@@ -57,6 +57,8 @@ public struct RunStatus: Codable, Sendable, Equatable {
         public var argv: [String]
         /// Its log file, relative to the run directory.
         public var log: String
+        /// Why vigil is stopping it, while a stop is under way (journaled before each step is taken).
+        public var stopping: String?
     }
 
     /// The newest attempt that did not succeed.
@@ -196,7 +198,7 @@ public struct RunStatus: Codable, Sendable, Equatable {
                 let running = max(0, now.timeIntervalSince(last.startedAt))
                 liveAttempt = LiveAttempt(
                     number: last.number, pid: last.pid, startedAt: last.startedAt, runningSeconds: running,
-                    argv: last.argv, log: last.log)
+                    argv: last.argv, log: last.log, stopping: last.stopReason)
                 computeSeconds += running
             } else if state == .interrupted, supervisor?.host == localHost, let pid = last.pid,
                 RunStatus.isAlive(pid: pid, startTime: last.processStartTime)
@@ -280,6 +282,7 @@ public struct RunStatus: Codable, Sendable, Equatable {
         var copy = self
         copy.command = redactor.redact(argv: command)
         if let argv = liveAttempt?.argv { copy.liveAttempt?.argv = redactor.redact(argv: argv) }
+        copy.liveAttempt?.stopping = liveAttempt?.stopping.map { redactor.redact($0) }
         copy.outcome?.reason = redactor.redact(outcome?.reason ?? "")
         copy.lastVerdict = lastVerdict.map { RunStatus.redact($0, redactor) }
         copy.lastFailure?.verdict = lastFailure?.verdict.map { RunStatus.redact($0, redactor) }
