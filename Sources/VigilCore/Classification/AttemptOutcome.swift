@@ -21,11 +21,16 @@ public struct AttemptOutcome: Sendable, Equatable {
     public var stalled: Bool
     /// The resume arguments it was started with (empty for a fresh start).
     public var resumeArguments: [String]
+    /// The stop vigil made of the attempt, if any: for the stops that are vigil's own (a signal to
+    /// vigil, the runtime deadline, the total budget, a live rule), it decides before any rule.
+    public var stop: VigilStop?
+    /// The matched rule's repair cannot go on: the failure is unrecoverable.
+    public var repairExhausted: RepairExhausted?
 
     public init(
         status: Termination, signalSentByVigil: Bool = false, duration: Double = 0, tail: OutputTail = OutputTail(),
         errorFile: TrainerErrorFile? = nil, oomKills: Int? = nil, timedOut: Bool = false, stalled: Bool = false,
-        resumeArguments: [String] = []
+        resumeArguments: [String] = [], stop: VigilStop? = nil, repairExhausted: RepairExhausted? = nil
     ) {
         self.status = status
         self.signalSentByVigil = signalSentByVigil
@@ -36,12 +41,27 @@ public struct AttemptOutcome: Sendable, Equatable {
         self.timedOut = timedOut
         self.stalled = stalled
         self.resumeArguments = resumeArguments
+        self.stop = stop
+        self.repairExhausted = repairExhausted
+        if stop?.cause == .attemptLimit { self.timedOut = true }
+        if stop?.cause == .stall { self.stalled = true }
     }
 
     /// The last Python exception: from the error file first, else the last traceback on stderr,
     /// else on stdout.
     public var exception: PythonException? {
         errorFile?.exception ?? PythonException.last(in: tail.stderr) ?? PythonException.last(in: tail.stdout)
+    }
+}
+
+/// A stop vigil made of an attempt: why, in words and as a cause.
+public struct VigilStop: Sendable, Equatable {
+    public var cause: StopCause
+    public var reason: String
+
+    public init(cause: StopCause, reason: String) {
+        self.cause = cause
+        self.reason = reason
     }
 }
 

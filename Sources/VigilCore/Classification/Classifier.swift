@@ -13,8 +13,36 @@ public struct Classifier: Sendable {
         self.rules = policy.rules
     }
 
+    /// The verdict on `outcome` — the only place one is made. Built in, before the policy's rules: a
+    /// repair that cannot go on (unrecoverable, under the rule that asked for it), the stops that
+    /// are vigil's own (a signal to vigil, the runtime deadline, the total budget: `stopped-by-vigil`,
+    /// ignore; a live rule: that rule's class), success (exit 0, unless stopped for a time limit or
+    /// a hang), a trainer that rejected its resume arguments. Then the rules, first match wins.
     public func classify(_ outcome: AttemptOutcome) -> Verdict {
+        if let exhausted = outcome.repairExhausted {
+            var before = outcome
+            before.repairExhausted = nil
+            let verdict = classify(before)
+            return Verdict(
+                verdict: .unrecoverable, rule: verdict.rule,
+                reason: "\(exhausted.description) (after: \(verdict.reason))",
+                exception: verdict.exception)
+        }
         let exception = outcome.exception
+        if let stop = outcome.stop {
+            switch stop.cause {
+            case .signal, .runtimeLimit, .totalBudget:
+                return Verdict(verdict: .ignore, rule: "stopped-by-vigil", reason: stop.reason, exception: exception)
+            case .liveRule(let name, let line):
+                let rule = rules.first { $0.name == name }
+                return Verdict(
+                    verdict: rule?.verdict ?? .recoverable, rule: name,
+                    reason: "\(rule?.reason ?? name) (live: \(line.trimmingCharacters(in: .whitespaces)))",
+                    exception: exception)
+            case .attemptLimit, .stall, .leftovers:
+                break
+            }
+        }
         // A trainer vigil stopped for its time limit or a hang did not finish, whatever its exit code.
         if outcome.status == .exited(0) && !outcome.timedOut && !outcome.stalled {
             return Verdict(verdict: .success, rule: "exit-0", reason: "the trainer exited with code 0")

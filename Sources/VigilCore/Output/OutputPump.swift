@@ -29,7 +29,7 @@ public final class OutputPump: @unchecked Sendable {
         var stdoutRing: ByteRing
         var stderrRing: ByteRing
         var open = 2
-        var lastActivity = Date()
+        var lastActivity = SystemClock.monotonicNow()
         var passthroughBroken: Set<Int32> = []
         /// When output was last read, before the chunk being scanned.
         var lastRead = Date()
@@ -84,7 +84,8 @@ public final class OutputPump: @unchecked Sendable {
     }
 
     /// When the trainer last printed anything.
-    public var lastActivity: Date { state.withLock { $0.lastActivity } }
+    /// (On the monotonic clock: a stall is measured from it.)
+    public var lastActivity: Instant { state.withLock { $0.lastActivity } }
 
     /// The kept tail of both streams.
     public var tail: OutputTail {
@@ -178,7 +179,7 @@ public final class OutputPump: @unchecked Sendable {
         }
         log?.write(chunk.baseAddress!, count: chunk.count)
         state.withLock {
-            $0.lastActivity = Date()
+            $0.lastActivity = SystemClock.monotonicNow()
             if stream == .stdout { $0.stdoutRing.append(chunk) } else { $0.stderrRing.append(chunk) }
         }
     }

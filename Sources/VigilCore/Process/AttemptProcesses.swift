@@ -108,94 +108,129 @@ public struct LeftoverProcess: Codable, Sendable, Equatable {
     }
 }
 
-/// Stops what is left of an attempt after its trainer exited: SIGTERM to every process, a grace
-/// period, SIGKILL (and `cgroup.kill`), until none is left; keeps a record of each. A value driven
-/// by the supervisor's loop (`step(now:)`), so signals to Vigil stay answered meanwhile.
-public struct LeftoverSweep: Sendable {
-    public let processes: AttemptProcesses
-    public let grace: Double
-    /// How long to wait after SIGKILL before giving up on a process (it may be in uninterruptible sleep).
-    public let killWait: Double
-    private(set) var phase = Phase.term
-    private(set) var phaseEnds: Date
-    private var known: [pid_t: Tracked] = [:]
+/// When what is left of an attempt gets which signal: SIGTERM to every process, a grace period,
+/// SIGKILL to whatever is still there, a last wait — as a value (pids and instants in, signals due
+/// out), for the attempt machine, the hook runner and an orphan's stop alike.
+public struct LeftoverSweep: Sendable, Equatable {
+    /// The signal due now.
+    public private(set) var signal = Signal.terminate
+    /// When the current phase (SIGTERM's grace, SIGKILL's wait) is over.
+    public private(set) var phaseEnds: Instant
+    public private(set) var isDone = false
+    /// Processes still there when SIGKILL's wait ran out.
+    public private(set) var survivors: [Int32] = []
+    private let killWait: Double
+    private var signalled: [Int32: Signal] = [:]
 
-    enum Phase { case term, kill, done }
-
-    private struct Tracked {
-        var member: AttemptProcesses.Member
-        var command: String
-        var lastSignal: Signal?
-        var ended: String?
-    }
-
-    public init(processes: AttemptProcesses, grace: Double, killWait: Double = 10, now: Date = Date()) {
-        self.processes = processes
-        self.grace = grace
+    /// A sweep beginning now with SIGTERM and `grace` before SIGKILL (or, `killing`, with SIGKILL).
+    public init(grace: Double, killWait: Double = 10, killing: Bool = false, now: Instant) {
         self.killWait = killWait
-        self.phaseEnds = now.addingTimeInterval(grace)
-    }
-
-    public var isDone: Bool { phase == .done }
-    /// When the sweep next needs to look (the caller waits on its events until then).
-    public var nextLook: Date { min(phaseEnds, Date().addingTimeInterval(0.05)) }
-
-    /// Goes straight to SIGKILL (a second Ctrl-C, or a stop already past SIGTERM).
-    public mutating func escalate(now: Date = Date()) {
-        guard phase == .term else { return }
-        phase = .kill
-        phaseEnds = now.addingTimeInterval(killWait)
-    }
-
-    /// Looks at what is left and signals it as the phase says; call until `isDone`. `beforeSending`
-    /// is told which signal goes to which processes before it is sent (so it can be journaled first).
-    public mutating func step(
-        now: Date = Date(), beforeSending: (Signal, [AttemptProcesses.Member]) -> Void = { _, _ in }
-    ) {
-        guard phase != .done else { return }
-        let live = processes.live()
-        let livePids = Set(live.map(\.pid))
-        for (pid, tracked) in known where tracked.ended == nil && !livePids.contains(pid) {
-            known[pid]?.ended = LeftoverSweep.describeEnd(pid, after: tracked.lastSignal)
-        }
-        if live.isEmpty {
-            phase = .done
-            return
-        }
-        if phase == .term && now >= phaseEnds {
-            phase = .kill
-            phaseEnds = now.addingTimeInterval(killWait)
-        } else if phase == .kill && now >= phaseEnds {
-            for member in live { known[member.pid]?.ended = "still running after SIGKILL" }
-            phase = .done
-            return
-        }
-        let signal: Signal = phase == .term ? .terminate : .kill
-        for member in live where known[member.pid] == nil {
-            known[member.pid] = Tracked(
-                member: member, command: ProcessTable.commandLine(of: member.pid) ?? "?", lastSignal: nil)
-        }
-        let due = live.filter { known[$0.pid]?.lastSignal != signal }
-        guard !due.isEmpty else { return }
-        beforeSending(signal, due)
-        if signal == .kill { processes.cgroup?.killAll() }
-        for member in due {
-            AttemptProcesses.send(signal, to: member)
-            known[member.pid]?.lastSignal = signal
+        if killing {
+            signal = .kill
+            phaseEnds = now + killWait
+        } else {
+            phaseEnds = now + grace
         }
     }
 
-    /// What was stopped, in pid order.
-    public var record: [LeftoverProcess] {
-        known.values.sorted { $0.member.pid < $1.member.pid }.map { tracked in
-            LeftoverProcess(
-                pid: tracked.member.pid, command: tracked.command, foundBy: tracked.member.origin.rawValue,
-                ended: tracked.ended ?? LeftoverSweep.describeEnd(tracked.member.pid, after: tracked.lastSignal))
+    /// Straight to SIGKILL (a second Ctrl-C).
+    public mutating func escalate(now: Instant) {
+        guard signal != .kill else { return }
+        signal = .kill
+        phaseEnds = now + killWait
+    }
+
+    /// Given the processes alive now: the signal due and who is due it (nil when nobody is); done
+    /// when none is left, or SIGKILL's wait ran out.
+    public mutating func next(alive pids: [Int32], now: Instant) -> (signal: Signal, pids: [Int32])? {
+        guard !isDone else { return nil }
+        if pids.isEmpty {
+            isDone = true
+            return nil
+        }
+        if signal == .terminate && now >= phaseEnds {
+            signal = .kill
+            phaseEnds = now + killWait
+        } else if signal == .kill && now >= phaseEnds {
+            isDone = true
+            survivors = pids
+            return nil
+        }
+        let due = pids.filter { signalled[$0] != signal }
+        for pid in due { signalled[pid] = signal }
+        return due.isEmpty ? nil : (signal, due)
+    }
+}
+
+/// Who was left of an attempt and how each ended, for the journal: the command line when first seen,
+/// the last signal sent, and the exit status when Vigil reaped it (an escapee reparented to it).
+public struct LeftoverRecorder: Sendable {
+    private var tracked: [Int32: (member: AttemptProcesses.Member, command: String, lastSignal: Signal?)] = [:]
+    private var ended: [Int32: String] = [:]
+
+    public init() {}
+
+    /// Notes the processes alive now (the ones gone since are recorded as ended).
+    public mutating func saw(_ members: [AttemptProcesses.Member]) {
+        let alive = Set(members.map(\.pid))
+        for (pid, entry) in tracked where ended[pid] == nil && !alive.contains(pid) {
+            ended[pid] = LeftoverRecorder.describeEnd(pid, after: entry.lastSignal)
+        }
+        for member in members where tracked[member.pid] == nil {
+            tracked[member.pid] = (member, ProcessTable.commandLine(of: member.pid) ?? "?", nil)
+        }
+    }
+
+    /// Notes that `signal` went to `pids`.
+    public mutating func sent(_ signal: Signal, to pids: [Int32]) {
+        for pid in pids { tracked[pid]?.lastSignal = signal }
+    }
+
+    /// The member behind `pid`, as last seen.
+    public func member(_ pid: Int32) -> AttemptProcesses.Member? { tracked[pid]?.member }
+
+    /// What was stopped, in pid order; `survivors` are still running.
+    public func record(survivors: [Int32] = []) -> [LeftoverProcess] {
+        tracked.keys.sorted().map { pid in
+            let entry = tracked[pid]!
+            let how =
+                survivors.contains(pid)
+                ? "still running after SIGKILL"
+                : ended[pid] ?? LeftoverRecorder.describeEnd(pid, after: entry.lastSignal)
+            return LeftoverProcess(
+                pid: pid, command: entry.command, foundBy: entry.member.origin.rawValue, ended: how)
         }
     }
 
     static func describeEnd(_ pid: pid_t, after signal: Signal?) -> String {
         if let exit = ProcessReaper.shared.adoptedExit(of: pid) { return exit.status.description }
         return signal.map { "gone after \($0)" } ?? "gone"
+    }
+}
+
+extension AttemptProcesses {
+    /// Stops what is left now (outside any event loop: a hook, an orphan's processes): SIGTERM, `grace`,
+    /// SIGKILL, looking every 50 ms; `beforeSending` is told first (to journal it). Returns the record.
+    public func stopAll(
+        grace: Double, clock: any SupervisorClock = SystemClock(), interrupted: () -> Bool = { false },
+        beforeSending: (Signal, [Int32]) -> Void = { _, _ in }
+    ) -> [LeftoverProcess] {
+        var sweep = LeftoverSweep(grace: grace, now: clock.now())
+        var recorder = LeftoverRecorder()
+        let ticks = EventQueue<Bool>()
+        while true {
+            let members = live()
+            recorder.saw(members)
+            if interrupted() { sweep.escalate(now: clock.now()) }
+            if let (signal, due) = sweep.next(alive: members.map(\.pid), now: clock.now()) {
+                beforeSending(signal, due)
+                recorder.sent(signal, to: due)
+                if signal == .kill { cgroup?.killAll() }
+                for pid in due { if let member = recorder.member(pid) { AttemptProcesses.send(signal, to: member) } }
+            }
+            if sweep.isDone { return recorder.record(survivors: sweep.survivors) }
+            // Membership has no event: look again shortly (or when the phase is over).
+            _ = ticks.next(until: min(sweep.phaseEnds, clock.now() + 0.05))
+        }
     }
 }

@@ -1,9 +1,16 @@
 import Foundation
 
 /// Runs a policy hook: an argv (never a shell), with the run's facts in its environment, its output
-/// appended to `hooks.log`, bounded by a timeout (then its process group is killed). A hook that
-/// fails or hangs is recorded and never changes how the run goes.
+/// appended to `hooks.log`, bounded by a timeout (then its process group is stopped). A hook that
+/// fails or hangs is recorded and never changes how the run goes. Blocks its thread: the supervisor
+/// runs it on its worker.
 public enum HookRunner {
+    /// What the hook's threads report.
+    private enum Event: Sendable {
+        case exited(Termination)
+        case outputClosed
+    }
+
     public static func run(
         _ hook: String, argv: [String], environment: [String: String], log: String, timeout: Double,
         workingDirectory: String
@@ -19,7 +26,7 @@ public enum HookRunner {
         } catch {
             return record("could not start: \(error)", ok: false)
         }
-        let events = EventQueue<String>()
+        let events = EventQueue<Event>()
         let output = RotatingLog(path: log, maxBytes: 10 << 20, backups: 1)
         defer { output.close() }
         let header = "--- \(Journal.timestamp(started)) \(hook): \(argv.joined(separator: " "))\n"
@@ -27,39 +34,38 @@ public enum HookRunner {
         let child: ChildProcess
         do {
             child = try ChildProcess.spawn(executable: executable, arguments: argv, environment: environment) {
-                status in
-                events.post("exit \(status)")
+                events.post(.exited($0))
             }
         } catch {
             return record("could not start: \(error)", ok: false)
         }
-        let pump = OutputPump(log: output, passthrough: false, tailBytes: 4096) { events.post("closed") }
+        let pump = OutputPump(log: output, passthrough: false, tailBytes: 4096) { events.post(.outputClosed) }
         pump.start(stdoutFD: child.stdoutFD, stderrFD: child.stderrFD)
-        let deadline = started.addingTimeInterval(timeout)
+        let now = SystemClock.monotonicNow()
+        var status = waitForExit(events, until: now + timeout)
         var timedOut = false
-        while child.exitStatus == nil {
-            if events.next(until: deadline) == nil {
-                timedOut = true
-                child.signalGroup(.terminate)
-                if events.next(until: Date().addingTimeInterval(2)) == nil || child.exitStatus == nil {
-                    child.signalGroup(.kill)
-                }
-                break
+        if status == nil {
+            timedOut = true
+            child.signalGroup(.terminate)
+            status = waitForExit(events, until: SystemClock.monotonicNow() + 2)
+            if status == nil {
+                child.signalGroup(.kill)
+                status = waitForExit(events, until: SystemClock.monotonicNow() + 5)
             }
         }
-        while child.exitStatus == nil, events.next(until: Date().addingTimeInterval(5)) != nil {}
         // Nothing a hook started outlives it: what is left in its group, or escaped it, is stopped.
-        // (Whether the group is empty has no event: look again every few tens of milliseconds.)
-        var sweep = LeftoverSweep(processes: AttemptProcesses(leader: child.pid, cgroup: nil), grace: 2)
-        let ticks = EventQueue<Bool>()
-        while !sweep.isDone {
-            sweep.step()
-            if !sweep.isDone { _ = ticks.next(until: sweep.nextLook) }
-        }
+        _ = AttemptProcesses(leader: child.pid, cgroup: nil).stopAll(grace: 2)
         pump.cancel()
-        _ = events.next(until: Date().addingTimeInterval(1))
         if timedOut { return record("timed out after \(DurationFormat.string(from: timeout)); killed", ok: false) }
-        let status = child.exitStatus ?? .signaled(.kill)
-        return record(status.description, ok: status == .exited(0))
+        let final = status ?? .signaled(.kill)
+        return record(final.description, ok: final == .exited(0))
+    }
+
+    /// The hook's exit status, once it has exited (its output may close before or after); nil at `deadline`.
+    private static func waitForExit(_ events: EventQueue<Event>, until deadline: Instant) -> Termination? {
+        while let event = events.next(until: deadline) {
+            if case .exited(let status) = event { return status }
+        }
+        return nil
     }
 }

@@ -14,7 +14,7 @@ public enum StopCause: Sendable, Equatable {
     case stall
     /// A live rule matched an output line.
     case liveRule(rule: String, line: String)
-    /// The trainer exited and left processes in its group.
+    /// The trainer exited and left processes behind (in its group, escaped from it, in its cgroup).
     case leftovers
 
     /// The name recorded in the journal.
@@ -29,9 +29,27 @@ public enum StopCause: Sendable, Equatable {
         case .leftovers: return "leftovers"
         }
     }
+
+    var isSignal: Bool {
+        if case .signal = self { return true }
+        return false
+    }
+
+    /// Stops for a deadline: they ask for a checkpoint first, and a live rule may pre-empt them.
+    var isGracefulStop: Bool {
+        switch self {
+        case .runtimeLimit, .attemptLimit, .totalBudget: return true
+        default: return false
+        }
+    }
+
+    var liveRuleName: String? {
+        if case .liveRule(let rule, _) = self { return rule }
+        return nil
+    }
 }
 
-/// The steps that stop an attempt: a value, walked one step at a time by the supervisor.
+/// The steps that stop an attempt: a value, walked one step at a time by the attempt machine.
 public struct StopSequence: Sendable, Equatable {
     public enum Step: Sendable, Equatable {
         /// Send the checkpoint signal to the processes of the group that handle it (skipped when the
@@ -39,22 +57,27 @@ public struct StopSequence: Sendable, Equatable {
         case checkpoint(Signal, timeout: Double)
         /// Send nothing; let the trainer run on until `until` (a deadline minus `termGrace`): it may
         /// finish the job, or save again, in the time it was given.
-        case hold(until: Date)
+        case hold(until: Instant)
         /// Send a signal to the trainer alone (a stack dump request), wait for it to end.
         case signalLeader(Signal, wait: Double)
         /// Send a signal to the whole group, wait for it to end.
         case signalGroup(Signal, wait: Double)
 
-        public var wait: Double {
+        /// When the step is over if nothing ends it sooner, for a step begun at `now`.
+        public func ends(startingAt now: Instant) -> Instant {
             switch self {
-            case .checkpoint(_, let timeout): return timeout
-            case .hold(let until): return max(0, until.timeIntervalSinceNow)
-            case .signalLeader(_, let wait), .signalGroup(_, let wait): return wait
+            case .checkpoint(_, let timeout): return now + timeout
+            case .hold(let until): return max(now, until)
+            case .signalLeader(_, let wait), .signalGroup(_, let wait): return now + wait
             }
         }
     }
 
     public var steps: [Step]
+
+    public init(steps: [Step]) {
+        self.steps = steps
+    }
 
     /// Checkpoint signal (when `checkpoint` and the policy has one) → wait → SIGTERM → grace → SIGKILL.
     /// Without a way to see the new checkpoint (no `checkpoints.pattern`), the sequence starts at
@@ -63,13 +86,13 @@ public struct StopSequence: Sendable, Equatable {
     /// `deadline − termGrace` at the latest, and the trainer then runs on until that moment (it may
     /// finish), so that SIGTERM goes out `termGrace` before the deadline and SIGKILL, if it comes, at it.
     public static func graceful(
-        _ stop: Policy.Stop, checkpoint: Bool, canSeeCheckpoints: Bool = true, deadline: Date? = nil,
-        now: Date = Date()
+        _ stop: Policy.Stop, checkpoint: Bool, canSeeCheckpoints: Bool = true, deadline: Instant? = nil,
+        now: Instant = Instant(seconds: 0)
     ) -> StopSequence {
         var steps: [Step] = []
-        let termAt = deadline.map { $0.addingTimeInterval(-stop.termGrace) }
+        let termAt = deadline.map { $0 - stop.termGrace }
         if checkpoint, canSeeCheckpoints, let signal = stop.checkpointSignal {
-            let left = termAt.map { max(0, $0.timeIntervalSince(now)) } ?? .infinity
+            let left = termAt.map { max(0, $0.since(now)) } ?? .infinity
             steps.append(.checkpoint(signal, timeout: min(stop.checkpointTimeout, left)))
         }
         if checkpoint, let termAt, termAt > now { steps.append(.hold(until: termAt)) }
@@ -88,4 +111,22 @@ public struct StopSequence: Sendable, Equatable {
 
     /// SIGKILL at once (a second Ctrl-C).
     public static let kill = StopSequence(steps: [.signalGroup(.kill, wait: 10)])
+}
+
+/// A stop in progress: why, which sequence, which step, and when the step is over.
+public struct StopProgress: Sendable, Equatable {
+    public var cause: StopCause
+    public var reason: String
+    public var sequence: StopSequence
+    public var step = 0
+    /// When the current step is over.
+    public var deadline: Instant
+    public var stepStarted: Instant
+
+    public var currentStep: StopSequence.Step { sequence.steps[step] }
+
+    public var isAtCheckpointStep: Bool {
+        if case .checkpoint = currentStep { return true }
+        return false
+    }
 }

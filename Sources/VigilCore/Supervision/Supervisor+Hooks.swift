@@ -1,18 +1,21 @@
 import Foundation
 
+/// Hooks run on the worker thread, never on the deciding one: signals to vigil are answered while a
+/// hook runs (and the hook is let finish, within `hooks.timeout`).
 extension Supervisor {
-    /// After a failed attempt: its error report, then the `onFailure` hook.
-    func finishedAttempt(_ attempt: inout Journal.Attempt, tail: OutputTail) {
+    /// After a failed attempt: its error report (the attempt's record is complete: verdict, repairs,
+    /// backoff), then the `onFailure` hook, started on the worker. Returns whether a hook is running.
+    func reportFailure(_ index: Int, tail: OutputTail) -> Bool {
+        let attempt = journal.attempts[index]
         let report = writeAttemptReport(attempt, tail: tail)
-        if let argv = request.policy.hooks.onFailure {
-            let run = runHook(
-                "onFailure", argv, report: report, verdict: attempt.verdict?.verdict.rawValue ?? "",
-                attempt: attempt.number)
-            attempt.hooks = (attempt.hooks ?? []) + [run]
-        }
+        guard let argv = request.policy.hooks.onFailure else { return false }
+        startHook(
+            "onFailure", argv, report: report, verdict: attempt.verdict?.verdict.rawValue ?? "",
+            attempt: attempt.number)
+        return true
     }
 
-    /// When the run ends: its summary, then `onSuccess` or `onGiveUp`.
+    /// When the run ends: its summary, then `onSuccess` or `onGiveUp`, waited for.
     func finishedRun() {
         let report = writeRunSummary()
         let hook: (String, [String]?)
@@ -22,15 +25,30 @@ extension Supervisor {
         default: return
         }
         guard let argv = hook.1 else { return }
-        let run = runHook(
-            hook.0, argv, report: report, verdict: journal.state.rawValue, attempt: journal.attempts.count)
-        journal.finalHooks = (journal.finalHooks ?? []) + [run]
-        save()
+        startHook(hook.0, argv, report: report, verdict: journal.state.rawValue, attempt: journal.attempts.count)
+        if let run = awaitHook() {
+            journal.finalHooks = (journal.finalHooks ?? []) + [run]
+            save()
+        }
     }
 
-    private func runHook(
-        _ name: String, _ argv: [String], report: String?, verdict: String, attempt: Int
-    ) -> Journal.HookRun {
+    /// Waits for the hook started last; stop signals that come meanwhile are kept (the run stops after
+    /// it). Nil when it did not report back in time (it is bounded by its own timeout).
+    func awaitHook() -> Journal.HookRun? {
+        let deadline = clock.now() + request.policy.hooks.timeout + 15
+        while clock.now() < deadline {
+            switch events.next(until: deadline) {
+            case .hookFinished(let run)?: return run
+            case .signal(let signal)? where Supervisor.stopSignalSet.contains(signal) || signal == .user1:
+                stopSignals.append(signal)
+                note("vigil: got \(signal); stopping once the hook has finished")
+            default: continue
+            }
+        }
+        return nil
+    }
+
+    private func startHook(_ name: String, _ argv: [String], report: String?, verdict: String, attempt: Int) {
         var environment = request.environment
         environment["VIGIL_RUN_ID"] = journal.runID
         environment["VIGIL_RUN_NAME"] = journal.run
@@ -39,14 +57,20 @@ extension Supervisor {
         environment["VIGIL_ATTEMPT"] = String(attempt)
         environment["VIGIL_REPORT"] = report ?? ""
         environment["VIGIL_JOURNAL"] = directory.journalPath
-        let run = HookRunner.run(
-            name, argv: argv, environment: environment, log: directory.path + "/hooks.log",
-            timeout: request.policy.hooks.timeout, workingDirectory: request.workingDirectory)
-        if !run.ok {
-            note(
-                "vigil: warning: hook \(name) (\(argv.joined(separator: " "))): \(run.result); see \(directory.path)/hooks.log"
-            )
+        let hookEnvironment = environment
+        let log = directory.path + "/hooks.log"
+        let timeout = request.policy.hooks.timeout
+        let workingDirectory = request.workingDirectory
+        let events = self.events
+        let note = self.note
+        worker.run {
+            let run = HookRunner.run(
+                name, argv: argv, environment: hookEnvironment, log: log, timeout: timeout,
+                workingDirectory: workingDirectory)
+            if !run.ok {
+                note("vigil: warning: hook \(name) (\(argv.joined(separator: " "))): \(run.result); see \(log)")
+            }
+            events.post(.hookFinished(run))
         }
-        return run
     }
 }

@@ -53,23 +53,23 @@ struct OrphanStop {
 
     mutating func run() {
         if let pid { checkpointStep(pid) }
-        var sweep = LeftoverSweep(
-            processes: AttemptProcesses(leader: pid ?? 0, cgroup: cgroup),
-            grace: supervisor.request.policy.stop.termGrace)
-        while true {
-            sweep.step { signal, members in
-                let pids = members.map { String($0.pid) }.joined(separator: ", ")
-                announce(signal, "sent \(signal.name) to the orphaned attempt's \(members.count) process(es): \(pids)")
-            }
-            if sweep.isDone { break }
-            if case .signal(let signal)? = supervisor.events.next(until: sweep.nextLook),
-                Supervisor.stopSignalSet.contains(signal)
-            {
-                supervisor.stopSignals.append(signal)
-                sweep.escalate()
-            }
-        }
-        let stopped = sweep.record
+        let events = supervisor.events
+        let stopped = AttemptProcesses(leader: pid ?? 0, cgroup: cgroup).stopAll(
+            grace: supervisor.request.policy.stop.termGrace, clock: supervisor.clock,
+            interrupted: {
+                // A second Ctrl-C meanwhile: SIGKILL at once.
+                if case .signal(let signal)? = events.next(until: Instant(seconds: 0)),
+                    Supervisor.stopSignalSet.contains(signal)
+                {
+                    supervisor.stopSignals.append(signal)
+                    return true
+                }
+                return false
+            },
+            beforeSending: { signal, pids in
+                let list = pids.map(String.init).joined(separator: ", ")
+                announce(signal, "sent \(signal.name) to the orphaned attempt's \(pids.count) process(es): \(list)")
+            })
         if !stopped.isEmpty {
             supervisor.journal.attempts[index].leftovers =
                 (supervisor.journal.attempts[index].leftovers ?? []) + stopped

@@ -198,3 +198,15 @@ extension Supervisor {
         return result
     }
 }
+
+extension Supervisor {
+    /// Applies the matched rule's repairs to the config, environment and arguments; returns why not
+    /// when one of them cannot go on (the classifier makes that unrecoverable).
+    func repairIfAsked(_ attempt: inout Journal.Attempt, stop: VigilStop?) throws -> RepairExhausted? {
+        guard let verdict = attempt.verdict, verdict.verdict == .recoverable || verdict.verdict == .ignore,
+            stop?.cause.isSignal != true,
+            let rule = request.policy.rules.first(where: { $0.name == verdict.rule }), !rule.repairs.isEmpty
+        else { return nil }
+        return try applyRepairs(of: rule, to: &attempt)
+    }
+}

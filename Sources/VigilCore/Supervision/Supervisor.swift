@@ -22,6 +22,12 @@ public enum SupervisorEvent: Sendable {
     case liveMatch(attempt: Int, rule: String, line: String, poisonedAfter: Date)
     /// The log volume fell below `output.keepFree` (logs paused) or has room again, with the free bytes.
     case logSpace(attempt: Int, suspended: Bool, free: Int)
+    /// The worker looked for a new checkpoint during the checkpoint step.
+    case checkpointLooked(attempt: Int, NewCheckpoint?)
+    /// The worker looked for what is left of the attempt.
+    case leftoversFound(attempt: Int, [AttemptProcesses.Member])
+    /// A hook the worker ran has ended.
+    case hookFinished(Journal.HookRun)
 }
 
 /// What `vigil run` was asked to do.
@@ -52,11 +58,16 @@ public struct RunRequest: Sendable {
     }
 }
 
-/// Drives a run: starts attempts, classifies how each ended, restarts with the resume arguments
-/// within the budget, and keeps the journal true at every step. Decides; other types do the work.
-public final class Supervisor: @unchecked Sendable {
+/// Drives a run: starts attempts, has each one's `AttemptMachine` carried out, classifies how it
+/// ended, lets `RunDecision` say what comes next, and keeps the journal true at every step. The
+/// threads that watch processes, output and files only post events; slow work runs on `worker`.
+public final class Supervisor {
     public let request: RunRequest
     public let events: EventQueue<SupervisorEvent>
+    /// Every timer's clock (monotonic) and the record's (wall).
+    let clock: any SupervisorClock
+    /// Where slow work goes: checkpoint and `/proc` scans during an attempt, hooks after one.
+    let worker = BackgroundWorker()
     /// Where vigil's own messages go (stderr in the CLI).
     let note: @Sendable (String) -> Void
     let classifier: Classifier
@@ -66,8 +77,8 @@ public final class Supervisor: @unchecked Sendable {
     /// Built once (its patterns compiled once), on the first report.
     var redactorCache: Redactor?
     /// When this invocation must be done: `limits.runtime` from its start, `--deadline`, or the
-    /// SLURM job's end; nil when unlimited.
-    var runtimeDeadline: Date?
+    /// SLURM job's end, on the monotonic clock; nil when unlimited.
+    var runtimeDeadline: Instant?
     var journal: Journal!
     var directory: RunDirectory!
     var lock: RunLock?
@@ -81,10 +92,11 @@ public final class Supervisor: @unchecked Sendable {
 
     public init(
         request: RunRequest, events: EventQueue<SupervisorEvent> = EventQueue(),
-        note: @escaping @Sendable (String) -> Void
+        clock: any SupervisorClock = SystemClock(), note: @escaping @Sendable (String) -> Void
     ) {
         self.request = request
         self.events = events
+        self.clock = clock
         let line = request.statusLine ? StatusLine(environment: request.environment) : nil
         self.statusLine = line
         self.note = { text in
@@ -102,55 +114,18 @@ public final class Supervisor: @unchecked Sendable {
             throw VigilError(.invalidPolicy, key: problem.key, problem.message)
         }
         runtimeDeadline = Supervisor.runtimeDeadline(
-            request.policy.limits, environment: request.environment, start: Date())
+            request.policy.limits, environment: request.environment, start: clock.wallNow()
+        ).map { clock.instant(at: $0) }
         let executable = try CommandResolver.resolve(
             request.command[0], path: request.environment["PATH"], workingDirectory: request.workingDirectory)
-        let name =
-            request.name
-            ?? RunDirectory.defaultName(command: request.command, workingDirectory: request.workingDirectory)
-        if request.name != nil { try RunDirectory.validate(name: name) }
-        checkpointStore = try CheckpointStore(
-            settings: request.policy.checkpoints, workingDirectory: request.workingDirectory)
-        directory = RunDirectory(logDirectory: request.logDirectory, name: name)
-        try directory.create(privateFiles: request.policy.output.privateFiles)
-        lock = try takeLock()
-
-        var existing = try Journal.read(from: directory.journalPath)
-        if let old = existing, request.fresh {
-            let archived = try directory.archive(now: Date())
-            note(
-                "vigil: --fresh: moved the previous run (\(old.attempts.count) attempts, \(old.state.rawValue)) to \(archived)"
-            )
-            lock = nil
-            try directory.create(privateFiles: request.policy.output.privateFiles)
-            lock = try takeLock()
-            existing = nil
+        guard try openRun() else {
+            return ExitCode(rawValue: journal.outcome?.exitCode ?? 0) ?? .success
         }
-        if let old = existing, old.state.isFinished {
-            let code = old.outcome?.exitCode ?? 0
-            note(
-                "vigil: run '\(name)' already finished: \(old.outcome?.reason ?? old.state.rawValue). Nothing to do; use --fresh to start over."
-            )
-            return ExitCode(rawValue: code) ?? .success
-        }
-        let now = Date()
-        journal =
-            existing
-            ?? Journal(
-                run: name, runID: UUID().uuidString.lowercased(), command: request.command,
-                workingDirectory: request.workingDirectory, policy: request.policy.name, now: now)
-        if existing != nil {
-            note(
-                "vigil: continuing run '\(name)' (\(journal.attempts.count) attempt\(journal.attempts.count == 1 ? "" : "s") so far)"
-            )
-            recoverOrphan()
-        }
-        closeDeadInvocations()
         try validateConfig()
         journal.invocations.append(
             Journal.Invocation(
                 pid: getpid(), processStartTime: ProcessTable.startTime(of: getpid()),
-                host: ProcessInfo.processInfo.hostName, startedAt: now))
+                host: ProcessInfo.processInfo.hostName, startedAt: clock.wallNow()))
         journal.state = .running
         journal.maxRetries = request.policy.restart.maxRetries
         journal.redactPatterns = request.policy.redact.isEmpty ? nil : request.policy.redact
@@ -164,16 +139,64 @@ public final class Supervisor: @unchecked Sendable {
         } catch let error as VigilError {
             // e.g. config.onChange: refuse — the invocation ends with the error's code; the run can go on.
             journal.state = .stopped
-            journal.invocations[journal.invocations.count - 1].endedAt = Date()
-            journal.invocations[journal.invocations.count - 1].exitCode = error.exitCode.rawValue
-            saveFinal()
+            endInvocation(error.exitCode)
             throw error
         }
-        journal.invocations[journal.invocations.count - 1].endedAt = Date()
-        journal.invocations[journal.invocations.count - 1].exitCode = exitCode.rawValue
+        endInvocation(exitCode)
+        return exitCode
+    }
+
+    private func endInvocation(_ code: ExitCode) {
+        journal.invocations[journal.invocations.count - 1].endedAt = clock.wallNow()
+        journal.invocations[journal.invocations.count - 1].exitCode = code.rawValue
         journal.invocations[journal.invocations.count - 1].peakMemoryKiB = Supervisor.peakMemoryKiB()
         saveFinal()
-        return exitCode
+    }
+
+    /// The run directory, its lock and its journal: a new run, or the one to continue (a dead
+    /// supervisor's trainer dealt with). False when the run has already finished (nothing to do).
+    private func openRun() throws -> Bool {
+        let name =
+            request.name
+            ?? RunDirectory.defaultName(command: request.command, workingDirectory: request.workingDirectory)
+        if request.name != nil { try RunDirectory.validate(name: name) }
+        checkpointStore = try CheckpointStore(
+            settings: request.policy.checkpoints, workingDirectory: request.workingDirectory)
+        directory = RunDirectory(logDirectory: request.logDirectory, name: name)
+        try directory.create(privateFiles: request.policy.output.privateFiles)
+        lock = try takeLock()
+        var existing = try Journal.read(from: directory.journalPath)
+        if let old = existing, request.fresh {
+            let archived = try directory.archive(now: clock.wallNow())
+            note(
+                "vigil: --fresh: moved the previous run (\(old.attempts.count) attempts, \(old.state.rawValue)) to \(archived)"
+            )
+            lock = nil
+            try directory.create(privateFiles: request.policy.output.privateFiles)
+            lock = try takeLock()
+            existing = nil
+        }
+        if let old = existing, old.state.isFinished {
+            journal = old
+            note(
+                "vigil: run '\(name)' already finished: \(old.outcome?.reason ?? old.state.rawValue). Nothing to do; use --fresh to start over."
+            )
+            return false
+        }
+        journal =
+            existing
+            ?? Journal(
+                run: name, runID: UUID().uuidString.lowercased(), command: request.command,
+                workingDirectory: request.workingDirectory, policy: request.policy.name, now: clock.wallNow())
+        if existing != nil {
+            let count = journal.attempts.count
+            note("vigil: continuing run '\(name)' (\(count) attempt\(count == 1 ? "" : "s") so far)")
+            recoverOrphan()
+        }
+        for index in journal.invocations.indices where journal.invocations[index].endedAt == nil {
+            journal.invocations[index].endedAt = clock.wallNow()  // it died without saying so
+        }
+        return true
     }
 
     private func takeLock() throws -> RunLock {
@@ -187,184 +210,6 @@ public final class Supervisor: @unchecked Sendable {
             .runBusy, file: directory.path,
             "run '\(directory.name)' is already being supervised\(holder); wait for it, stop it (SIGTERM to that pid), or pick another --name"
         )
-    }
-
-    // MARK: - The attempt loop
-
-    private func superviseAttempts(executable: String) throws -> ExitCode {
-        let policy = request.policy
-        let backoff = Backoff(policy.restart)
-        while true {
-            if let signal = stopSignals.first {
-                return try finish(
-                    .stopped, .resumable,
-                    "stopped by \(signal) before the next attempt; run the same command again to continue")
-            }
-            if let total = policy.limits.total, journal.computeSeconds >= total {
-                return try finish(
-                    .gaveUp, .retriesExhausted,
-                    "the run's total compute budget (\(DurationFormat.string(from: total))) is spent")
-            }
-            if let deadline = runtimeDeadline, let short = tooLittleTime(before: deadline, from: Date()) {
-                return try finish(.stopped, .resumable, "\(short); run the same command again to continue")
-            }
-            let result = try runAttempt(executable: executable)
-            let record = result.record
-            let verdict = record.verdict!
-            let index = journal.attempts.count - 1
-            if !stopSignals.isEmpty, verdict.verdict != .success {
-                let why =
-                    record.stopReason.map { "\($0), and vigil received \(stopSignals[0])" }
-                    ?? "vigil received \(stopSignals[0])"
-                return try finish(.stopped, .resumable, "\(why); run the same command again to continue")
-            }
-            switch result.cause {
-            case .signal?:
-                return try finish(
-                    .stopped, .resumable, "\(record.stopReason ?? "stopped"); run the same command again to continue")
-            case .runtimeLimit?:
-                return try finish(
-                    .stopped, .resumable,
-                    "\(record.stopReason ?? "runtime limit"); run the same command again to continue")
-            case .totalBudget?:
-                return try finish(
-                    .gaveUp, .retriesExhausted, "\(record.stopReason ?? "the run's total compute budget is spent")")
-            default:
-                break
-            }
-            switch verdict.verdict {
-            case .success:
-                return try finish(.succeeded, .success, "the trainer finished successfully (attempt \(record.number))")
-            case .unrecoverable:
-                return try finish(
-                    .failed, .unrecoverable, "unrecoverable failure in attempt \(record.number): \(verdict.reason)")
-            case .ignore:
-                journal.attempts[index].countedAgainstBudget = false
-            case .recoverable:
-                if let duration = record.duration, duration >= policy.restart.healthyAfter {
-                    journal.consecutiveFailures = 0  // it ran healthily for a while: a fresh series
-                }
-                if policy.restart.resetOnProgress, record.madeProgress == true {
-                    journal.consecutiveFailures = 0  // it wrote a new checkpoint: a fresh series
-                }
-                journal.consecutiveFailures += 1
-                journal.attempts[index].countedAgainstBudget = true
-                if journal.consecutiveFailures > policy.restart.maxRetries {
-                    let retries = policy.restart.maxRetries
-                    return try finish(
-                        .gaveUp, .retriesExhausted,
-                        "gave up after \(journal.consecutiveFailures) consecutive failures (max-retries \(retries)); last: \(verdict.reason)"
-                    )
-                }
-            }
-            let delay = backoff.delay(afterFailure: max(1, journal.consecutiveFailures), unit: Double.random(in: 0..<1))
-            journal.attempts[index].backoffSeconds = delay
-            journal.state = .backingOff
-            save()
-            let budget =
-                verdict.verdict == .ignore
-                ? "not counted" : "\(journal.consecutiveFailures)/\(policy.restart.maxRetries)"
-            let restartAt = Date().addingTimeInterval(delay)
-            if let deadline = runtimeDeadline, let short = tooLittleTime(before: deadline, from: restartAt) {
-                return try finish(
-                    .stopped, .resumable,
-                    "not enough time left before the runtime deadline for another attempt (\(short)); run the same command again to continue"
-                )
-            }
-            note("vigil: restarting in \(DurationFormat.string(from: delay)) (retry \(budget))")
-            if waitForBackoff(until: restartAt) {
-                return try finish(
-                    .stopped, .resumable,
-                    "stopped by \(stopSignals[0]) while waiting to restart; run the same command again to continue")
-            }
-            journal.state = .running
-        }
-    }
-
-    /// Waits out a backoff delay; returns true when a stop signal arrived instead.
-    private func waitForBackoff(until deadline: Date) -> Bool {
-        while Date() < deadline {
-            guard let event = events.next(until: deadline) else { break }
-            if case .signal(let signal) = event, Supervisor.stopSignalSet.contains(signal) || signal == .user1 {
-                stopSignals.append(signal)
-                return true
-            }
-        }
-        return false
-    }
-
-    static let stopSignalSet: Set<Signal> = [.interrupt, .terminate, .hangup]
-
-    /// Why an attempt starting at `start` cannot usefully run before `deadline`: less than
-    /// `limits.minAttempt` left, or no more than the stop sequence needs (`checkpointLead` +
-    /// `termGrace`: the stop would begin as the trainer starts). Nil when there is time.
-    func tooLittleTime(before deadline: Date, from start: Date) -> String? {
-        let left = deadline.timeIntervalSince(start)
-        let limits = request.policy.limits
-        let stop = request.policy.stop
-        if left < max(limits.minAttempt, 0.001) {
-            return left <= 0
-                ? "the runtime deadline has passed"
-                : "less than limits.minAttempt (\(DurationFormat.string(from: limits.minAttempt))) is left before the runtime deadline"
-        }
-        let needed = stop.checkpointLead + stop.termGrace
-        if left <= needed {
-            return
-                "\(DurationFormat.string(from: left)) is left before the runtime deadline, no more than the stop sequence needs "
-                + "(stop.checkpointLead \(DurationFormat.string(from: stop.checkpointLead)) + stop.termGrace \(DurationFormat.string(from: stop.termGrace)))"
-        }
-        return nil
-    }
-
-    private func finish(_ state: Journal.RunState, _ code: ExitCode, _ reason: String) throws -> ExitCode {
-        journal.state = state
-        journal.outcome = Journal.RunOutcome(exitCode: code.rawValue, reason: reason)
-        save()
-        finishedRun()
-        note("vigil: \(reason) (exit \(code.rawValue))")
-        return code
-    }
-
-    /// Writes the journal. A write that fails (a full disk) never ends the run: it is said once, and
-    /// retried at the next change, which writes the whole state again.
-    func save() {
-        do {
-            try saveOrThrow()
-            if let error = unsavedJournalError {
-                unsavedJournalError = nil
-                note("vigil: the journal is written again (after: \(error))")
-            }
-        } catch {
-            if unsavedJournalError == nil {
-                unsavedJournalError = "\(error)"
-                note("vigil: warning: cannot write the journal: \(error); retrying at the next change")
-                if !journal.invocations.isEmpty, journal.invocations[journal.invocations.count - 1].journalError == nil
-                {
-                    journal.invocations[journal.invocations.count - 1].journalError =
-                        "\(Journal.timestamp(Date())): \(error)"
-                }
-            }
-        }
-    }
-
-    /// Writes the journal or throws (the first write of an invocation: no record, no run).
-    func saveOrThrow() throws {
-        journal.updatedAt = Date()
-        try journal.write(to: directory.journalPath, permissions: filePermissions)
-    }
-
-    /// The last write of an invocation: retried (for a while, as space may come back) until it lands.
-    func saveFinal() {
-        save()
-        var waited = 0.0
-        while unsavedJournalError != nil, waited < 30 {
-            _ = events.next(until: Date().addingTimeInterval(1))
-            waited += 1
-            save()
-        }
-        if unsavedJournalError != nil {
-            note("vigil: error: the journal's final state could not be written: \(unsavedJournalError!)")
-        }
     }
 
     /// The child's environment: vigil's, plus the trainer protocol's variables (DESIGN §4).
@@ -423,11 +268,5 @@ public final class Supervisor: @unchecked Sendable {
         #else
             return Int(usage.ru_maxrss) / 1024  // bytes on Darwin
         #endif
-    }
-
-    private func closeDeadInvocations() {
-        for index in journal.invocations.indices where journal.invocations[index].endedAt == nil {
-            journal.invocations[index].endedAt = Date()  // it died without saying so
-        }
     }
 }

@@ -1,0 +1,209 @@
+import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// Carries out one attempt's `AttemptMachine`: owns the trainer's process, its output pump, the
+/// checkpoint watcher and the attempt's processes; turns what their threads report into events;
+/// does what the machine asks — journal first, then signals — and hands slow work (checkpoint scans,
+/// which may hash a file; `/proc` scans) to the worker thread, whose answers come back as events.
+final class AttemptDriver {
+    unowned let supervisor: Supervisor
+    let number: Int
+    /// The attempt's index in the journal.
+    let index: Int
+    let child: ChildProcess
+    let pump: OutputPump
+    let watcher: CheckpointWatcher?
+    let processes: AttemptProcesses
+    let clock: any SupervisorClock
+    private(set) var machine: AttemptMachine
+    /// The newest checkpoint the watcher reported (for the status line).
+    private(set) var lastCheckpointName: (String, Date)?
+    private(set) var recorder = LeftoverRecorder()
+    private var checkpointsBefore: [String: Date] = [:]
+    private let metrics: MetricsRecorder?
+    private let lastFailure: String?
+    private var nextRedraw: Instant
+    private var firstStep: Int?
+
+    init(
+        supervisor: Supervisor, number: Int, index: Int, child: ChildProcess, pump: OutputPump,
+        watcher: CheckpointWatcher?, processes: AttemptProcesses, metrics: MetricsRecorder?,
+        machine: AttemptMachine, resumeFrom: Checkpoint?
+    ) {
+        self.supervisor = supervisor
+        self.number = number
+        self.index = index
+        self.child = child
+        self.pump = pump
+        self.watcher = watcher
+        self.processes = processes
+        self.metrics = metrics
+        self.machine = machine
+        self.clock = supervisor.clock
+        self.nextRedraw = supervisor.clock.now()
+        self.lastCheckpointName = resumeFrom.map { ($0.name, $0.modified) }
+        self.lastFailure =
+            supervisor.journal.attempts.dropLast().last { $0.verdict?.verdict != .success }?.verdict?.reason
+    }
+
+    var policy: Policy { supervisor.request.policy }
+
+    /// Runs the machine until the attempt is over: the trainer exited, nothing it started is left,
+    /// its output is closed.
+    func run() {
+        while !machine.isDone {
+            var wake = machine.nextWake
+            if supervisor.statusLine != nil, machine.phase == .running { wake = min(wake ?? nextRedraw, nextRedraw) }
+            let event = supervisor.events.next(until: wake).flatMap(translate)
+            let now = clock.now()
+            if supervisor.statusLine != nil, machine.phase == .running, now >= nextRedraw { redraw(now) }
+            let effects = machine.handle(event ?? .tick(lastOutput: pump.lastActivity), at: now)
+            for effect in effects { perform(effect) }
+            if machine.phase != .running { supervisor.statusLine?.clear() }
+        }
+        supervisor.stopSignals += machine.stopSignals
+    }
+
+    /// The machine's view of what a thread reported; nil for what is not this attempt's.
+    private func translate(_ event: SupervisorEvent) -> AttemptEvent? {
+        switch event {
+        case .childExited(let n, let status) where n == number: return .childExited(status)
+        case .outputClosed(let n) where n == number: return .outputClosed
+        case .signal(let signal): return .signal(signal)
+        case .checkpointFinished(let n, let name) where n == number:
+            lastCheckpointName = (name, clock.wallNow())
+            return .checkpointFinished(name: name)
+        case .liveMatch(let n, let rule, let line, let after) where n == number:
+            return .liveMatch(rule: rule, line: line, poisonedAfter: after)
+        case .logSpace(let n, let suspended, let free) where n == number:
+            supervisor.logSpaceChanged(attempt: index, suspended: suspended, free: free)
+            return nil
+        case .checkpointLooked(let n, let found) where n == number: return .checkpointLooked(found)
+        case .leftoversFound(let n, let members) where n == number:
+            recorder.saw(members)
+            return .leftoversFound(members.map(\.pid))
+        default: return nil
+        }
+    }
+
+    private func perform(_ effect: AttemptEffect) {
+        switch effect {
+        case .record(let record): supervisor.recordStop(record, attempt: index)
+        case .note(let text): supervisor.note(text)
+        case .checkListeners(let signal):
+            let answer = listeners(for: signal)
+            for follow in machine.handle(answer, at: clock.now()) { perform(follow) }
+        case .sendCheckpointSignal(let signal): sendCheckpointSignal(signal)
+        case .signalGroup(let signal): child.signalGroup(signal)
+        case .signalLeader(let signal): child.signalLeader(signal)
+        case .lookForCheckpoint(let name): lookForCheckpoint(name)
+        case .lookForLeftovers: lookForLeftovers()
+        case .signalLeftovers(let signal, let pids):
+            recorder.sent(signal, to: pids)
+            if signal == .kill { processes.cgroup?.killAll() }
+            for pid in pids { if let member = recorder.member(pid) { AttemptProcesses.send(signal, to: member) } }
+        case .cancelOutput: pump.cancel()
+        }
+    }
+
+    // MARK: - The checkpoint signal
+
+    /// Whether the trainer catches `signal` (`SigCgt`; off Linux: assumed), and how many others of
+    /// its group would die of it.
+    private func listeners(for signal: Signal) -> AttemptEvent {
+        let disposition = ProcessTable.disposition(of: signal, in: child.pid) ?? .caught
+        guard disposition == .caught else {
+            let why =
+                disposition == .ignored
+                ? "the trainer ignores \(signal)"
+                : "the trainer does not handle \(signal) (its default action would kill it)"
+            return .listeners(trainerListens: false, why: why, deafOthers: 0)
+        }
+        let deaf = deafMembers(signal)
+        return .listeners(trainerListens: true, why: "", deafOthers: deaf.count)
+    }
+
+    private func deafMembers(_ signal: Signal) -> [AttemptProcesses.Member] {
+        processes.live().filter { member in
+            member.origin == .group && member.pid != child.pid
+                && ProcessTable.disposition(of: signal, in: member.pid) == .default
+        }
+    }
+
+    /// Remembers the valid checkpoints (the baseline for "new"), then signals the listeners.
+    private func sendCheckpointSignal(_ signal: Signal) {
+        if let store = supervisor.checkpointStore {
+            let valid = store.scan(.live(now: clock.wallNow()), evidence: evidence()).filter(\.isValid)
+            checkpointsBefore = Dictionary(valid.map { ($0.name, $0.modified) }, uniquingKeysWith: { a, _ in a })
+        }
+        let deaf = deafMembers(signal)
+        if deaf.isEmpty {
+            child.signalGroup(signal)
+            return
+        }
+        child.noteSent(signal)
+        for member in processes.live() where member.origin == .group && !deaf.contains(member) {
+            AttemptProcesses.send(signal, to: member)
+        }
+    }
+
+    private func evidence() -> CheckpointStore.Evidence {
+        CheckpointStore.Evidence(
+            observed: watcher?.observations() ?? [:], proven: supervisor.journal.checkpointProofs ?? [:])
+    }
+
+    /// On the worker: a valid checkpoint not in the baseline (named `name`, or any), posted back.
+    private func lookForCheckpoint(_ name: String?) {
+        guard let store = supervisor.checkpointStore else { return }
+        let before = checkpointsBefore
+        let proven = supervisor.journal.checkpointProofs ?? [:]
+        let watcher = self.watcher
+        let events = supervisor.events
+        let number = self.number
+        supervisor.worker.run {
+            // A name the watcher saw closed or renamed in counts at once; one found by the periodic
+            // re-scan only once it has settled (it may still be being written).
+            let evidence = CheckpointStore.Evidence(observed: watcher?.observations() ?? [:], proven: proven)
+            let fresh = store.scan(.live(now: Date()), evidence: evidence).last { checkpoint in
+                checkpoint.isValid && before[checkpoint.name] != checkpoint.modified
+                    && (name == nil || checkpoint.name == name)
+            }
+            let found = fresh.map { NewCheckpoint(name: $0.name, step: $0.step, evidence: $0.evidence ?? "valid") }
+            events.post(.checkpointLooked(attempt: number, found))
+        }
+    }
+
+    /// On the worker: what is left of the attempt, posted back.
+    private func lookForLeftovers() {
+        let processes = self.processes
+        let events = supervisor.events
+        let number = self.number
+        supervisor.worker.run {
+            events.post(.leftoversFound(attempt: number, processes.live()))
+        }
+    }
+
+    // MARK: - The status line
+
+    private func redraw(_ now: Instant) {
+        guard let statusLine = supervisor.statusLine else { return }
+        let progress = metrics?.current
+        if firstStep == nil, let step = progress?.step { firstStep = max(0, step - 1) }
+        let journal = supervisor.journal!
+        let started = clock.date(at: machine.configuration.started)
+        statusLine.draw(
+            StatusLine.render(
+                attempt: number, maxAttempts: number - journal.consecutiveFailures + policy.restart.maxRetries,
+                step: progress?.step, total: progress?.total, firstStep: firstStep, attemptStarted: started,
+                invocationStarted: journal.invocations.last?.startedAt ?? started,
+                deadline: supervisor.runtimeDeadline.map { clock.date(at: $0) },
+                lastCheckpoint: lastCheckpointName.map { (name: $0.0, modified: $0.1) }, lastFailure: lastFailure,
+                now: clock.wallNow()))
+        nextRedraw = now + 1
+    }
+}

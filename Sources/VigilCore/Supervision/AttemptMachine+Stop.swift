@@ -1,0 +1,175 @@
+import Foundation
+
+/// The stop sequence: when a stop begins, each step, and what changes its course.
+extension AttemptMachine {
+    static let stopSignals: Set<Signal> = [.interrupt, .terminate, .hangup, .user1]
+
+    mutating func tick(_ now: Instant) -> [AttemptEffect] {
+        switch phase {
+        case .running: return runningTick(now)
+        case .sweeping: return look(now)
+        case .draining: return drainTick(now)
+        case .done: return []
+        }
+    }
+
+    private mutating func runningTick(_ now: Instant) -> [AttemptEffect] {
+        if let current = stop {
+            if now >= current.deadline {
+                var effects: [AttemptEffect] = []
+                if case .checkpoint(_, let timeout) = current.currentStep {
+                    effects.append(.record(.event("no new checkpoint within \(DurationFormat.string(from: timeout))")))
+                }
+                return effects + advance(now)
+            }
+            if current.isAtCheckpointStep, now >= lastRescan + configuration.rescanEvery {
+                lastRescan = now  // the watch does not see everything (no inotify off Linux)
+                return [.lookForCheckpoint(name: nil)]
+            }
+            return []
+        }
+        if let stall = configuration.stall, now.since(max(lastActivity, lastCheckpoint)) >= stall {
+            let quiet = DurationFormat.string(from: stall)
+            return begin(
+                .stall, "stalled: no output and no new checkpoint for \(quiet)", .hung(configuration.stop), now)
+        }
+        if let trigger, now >= trigger, let deadline = configuration.deadline,
+            let cause = configuration.deadlineCause
+        {
+            let sequence = StopSequence.graceful(
+                configuration.stop, checkpoint: true, canSeeCheckpoints: configuration.canSeeCheckpoints,
+                deadline: deadline, now: now)
+            return begin(cause, configuration.deadlineReason, sequence, now)
+        }
+        return []
+    }
+
+    /// A signal to vigil: INT/TERM/HUP/USR1 start the stop sequence (checkpoint first); during a
+    /// `hold` one ends the hold; a second INT/TERM/HUP kills at once.
+    mutating func received(_ signal: Signal, _ now: Instant) -> [AttemptEffect] {
+        guard AttemptMachine.stopSignals.contains(signal) else { return [] }
+        stopSignals.append(signal)
+        switch phase {
+        case .running: break
+        case .sweeping:
+            guard signal != .user1 else { return [] }
+            sweep?.leftovers.escalate(now: now)
+            return look(now)
+        case .draining, .done: return []
+        }
+        guard let current = stop else {
+            let checkpointFirst = configuration.stop.checkpointSignal != nil && configuration.canSeeCheckpoints
+            let note =
+                "vigil: got \(signal); "
+                + (checkpointFirst ? "asking the trainer to checkpoint, then stopping it" : "stopping the trainer")
+                + " (a second Ctrl-C kills it at once)"
+            let sequence = StopSequence.graceful(
+                configuration.stop, checkpoint: true, canSeeCheckpoints: configuration.canSeeCheckpoints)
+            return [.note(note)] + begin(.signal(signal), "vigil received \(signal)", sequence, now)
+        }
+        let interrupts = stopSignals.filter { $0 != .user1 }.count
+        if case .hold = current.currentStep {
+            let text = "got \(signal.name) while the trainer was given time before the deadline; stopping it now"
+            return [.record(.event(text))] + advance(now)
+        }
+        if signal != .user1, interrupts >= 2, current.sequence != .kill {
+            return [.note("vigil: got \(signal) again; killing the trainer's process group now")]
+                + begin(current.cause, current.reason + ", then \(signal) twice", .kill, now)
+        }
+        return [
+            .record(.event("got \(signal.name) during the stop; vigil exits 75 after it")),
+            .note(
+                "vigil: got \(signal); already stopping the trainer (\(current.reason)); vigil will exit 75 after it"),
+        ]
+    }
+
+    /// Starts (or replaces) the stop: its cause and reason are journaled before the first step acts.
+    mutating func begin(
+        _ cause: StopCause, _ reason: String, _ sequence: StopSequence, _ now: Instant
+    )
+        -> [AttemptEffect]
+    {
+        let first = sequence.steps[0]
+        stop = StopProgress(
+            cause: cause, reason: reason, sequence: sequence, deadline: first.ends(startingAt: now), stepStarted: now)
+        return [.record(.stop(cause, reason: reason)), .record(.event("stop: \(reason)"))] + perform(now)
+    }
+
+    /// Carries out the current step: journal first, then its signal.
+    mutating func perform(_ now: Instant) -> [AttemptEffect] {
+        guard var progress = stop else { return [] }
+        progress.stepStarted = now
+        progress.deadline = progress.currentStep.ends(startingAt: now)
+        stop = progress
+        switch progress.currentStep {
+        case .checkpoint(let signal, _):
+            lastRescan = now
+            return [.checkListeners(signal)]
+        case .hold(let until):
+            guard until > now else { return advance(now) }
+            let when = "\(DurationFormat.string(from: until.since(now))) more"
+            return [.record(.event("letting the trainer run \(when), until termGrace before the deadline"))]
+        case .signalLeader(let signal, _):
+            sentTerminatingSignal = true
+            return [
+                .record(.signal(signal, reason: progress.reason)),
+                .record(.event("sent \(signal.name) to the trainer: dump its stacks")), .signalLeader(signal),
+            ]
+        case .signalGroup(let signal, _):
+            sentTerminatingSignal = true
+            return [
+                .record(.signal(signal, reason: progress.reason)), .record(.event("sent \(signal.name) to the group")),
+                .signalGroup(signal),
+            ]
+        }
+    }
+
+    /// The next step, or SIGKILL again a second after the last (a process may have joined the group).
+    mutating func advance(_ now: Instant) -> [AttemptEffect] {
+        guard var progress = stop else { return [] }
+        if progress.step + 1 < progress.sequence.steps.count {
+            progress.step += 1
+            stop = progress
+            return perform(now)
+        }
+        progress.deadline = now + 1
+        stop = progress
+        return [.signalGroup(.kill)]
+    }
+
+    /// The trainer does (or does not) handle the checkpoint signal: send it, or go on without it.
+    mutating func listenersAnswered(
+        _ listens: Bool, _ why: String, _ deaf: Int, _ now: Instant
+    )
+        -> [AttemptEffect]
+    {
+        guard phase == .running, let current = stop, case .checkpoint(let signal, _) = current.currentStep else {
+            return []
+        }
+        guard listens else {
+            return [
+                .record(.event("skipped the checkpoint signal: \(why)")),
+                .note("vigil: not sending \(signal): \(why); going on with the stop"),
+            ] + advance(now)
+        }
+        let skipped = deaf == 0 ? "" : "; not to \(deaf) process(es) of the group that do not handle it"
+        return [
+            .record(.signal(signal, reason: current.reason)),
+            .record(.event("sent \(signal.name) to the group: save a checkpoint\(skipped)")),
+            .sendCheckpointSignal(signal),
+        ]
+    }
+
+    /// A look for the new checkpoint came back: found, the checkpoint step is over.
+    mutating func checkpointLooked(_ found: NewCheckpoint?, _ now: Instant) -> [AttemptEffect] {
+        guard phase == .running, let found, var current = stop, current.isAtCheckpointStep else { return [] }
+        let after = DurationFormat.string(from: now.since(current.stepStarted))
+        current.reason += "; checkpoint \(found.name) saved"
+        stop = current
+        return [
+            .record(.stopReason(current.reason)),
+            .record(.event("the trainer saved \(found.name) (\(found.evidence))")),
+            .note("vigil: the trainer saved \(found.name) (step \(found.step)) \(after) after the checkpoint signal"),
+        ] + advance(now)
+    }
+}
