@@ -13,12 +13,14 @@ let package = Package(
         // plus an async-signal-safe handler; see docs/design.md ("Why not Foundation.Process").
         .target(name: "CVigil"),
         .target(name: "VigilCore", dependencies: ["CVigil"]),
-        .executableTarget(name: "vigil", dependencies: ["VigilCore"]),
+        // The command line: option declarations, the parser, the help; a library so tests can call it.
+        .target(name: "VigilCLI", dependencies: ["VigilCore"]),
+        .executableTarget(name: "vigil", dependencies: ["VigilCore", "VigilCLI"]),
         // Micro-benchmarks run by scripts/bench; not shipped, not tested.
         .executableTarget(name: "vigil-bench", dependencies: ["VigilCore"]),
         .testTarget(
             name: "VigilCoreTests",
-            dependencies: ["VigilCore", "vigil"]
+            dependencies: ["VigilCore", "VigilCLI", "vigil"]
         ),
     ]
 )

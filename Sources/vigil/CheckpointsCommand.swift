@@ -1,67 +1,20 @@
 import Foundation
+import VigilCLI
 import VigilCore
 
-let checkpointsHelp = """
-    usage: vigil checkpoints list    [--policy P] [--dir D] [--pattern PAT] [--metadata M] [--json]
-           vigil checkpoints prune   [--policy P] [--dir D] [--pattern PAT] [--dry-run] [--json]
-           vigil checkpoints summary [--policy P] [--dir D] [--pattern PAT] [--metric NAME] [--json]
-
-    Works on a checkpoint directory without a run: the policy's `checkpoints` section, or --dir and
-    --pattern (a name with {step}, e.g. model_ep{step}.pt). --dir and --pattern override the policy.
-
-    list     every checkpoint: step, size, age, metrics, valid or why not; the resume target (>) and
-             the best ones (*) marked
-    prune    removes what the policy's retention (keepLast, keepEvery, keepBest) does not keep;
-             invalid checkpoints are never removed (vigil run quarantines them); what could not
-             be removed is a warning, and the exit status 1; so is a preserved/ or .quarantine
-             that is a symbolic link (never followed) or not a directory
-    summary  best step, each metric's range and trend, gaps in the steps, total size
-    """
-
-func checkpointsCommand(_ arguments: inout Arguments) throws -> Int32 {
-    guard let sub = arguments.next() else {
-        throw VigilError(.usage, "vigil checkpoints: expected list, prune or summary")
-    }
-    if sub == "--help" || sub == "-h" {
-        print(checkpointsHelp)
-        return 0
-    }
-    guard ["list", "prune", "summary"].contains(sub) else {
-        throw VigilError(.usage, "vigil checkpoints: unknown subcommand '\(sub)' (expected list, prune or summary)")
-    }
-    var policyName: String?
-    var dir: String?
-    var pattern: String?
-    var metadata: String?
-    var metric: String?
-    var json = false
-    var dryRun = false
-    let known = ["--policy", "--dir", "--pattern", "--metadata", "--metric", "--json", "--dry-run", "--help"]
-    while let argument = arguments.next() {
-        let (option, inline) = Arguments.split(argument)
-        switch option {
-        case "--help", "-h":
-            print(checkpointsHelp)
-            return 0
-        case "--policy": policyName = try arguments.value(for: option, inline: inline)
-        case "--dir": dir = try arguments.value(for: option, inline: inline)
-        case "--pattern": pattern = try arguments.value(for: option, inline: inline)
-        case "--metadata": metadata = try arguments.value(for: option, inline: inline)
-        case "--metric": metric = try arguments.value(for: option, inline: inline)
-        case "--json": json = true
-        case "--dry-run" where sub == "prune": dryRun = true
-        default: throw Arguments.unknown(option, known: known)
-        }
-    }
-    var settings = try loader().load(policyName).checkpoints
-    if let dir { settings.dir = dir }
-    if let pattern {
+func checkpointsCommand(_ command: VigilCommand, _ arguments: ParsedArguments) throws -> Int32 {
+    typealias Option = CheckpointsCommand
+    let json = arguments.flag(Option.json)
+    let dryRun = command == .checkpointsPrune && arguments.flag(Option.dryRun)
+    var settings = try loader().load(arguments.text(Option.policy)).checkpoints
+    if let dir = arguments.text(Option.directory) { settings.dir = dir }
+    if let pattern = arguments.text(Option.pattern) {
         guard pattern.contains("{step}") else {
             throw VigilError(.usage, "--pattern needs a {step} placeholder, e.g. model_ep{step}.pt")
         }
         settings.pattern = pattern
     }
-    if let metadata { settings.metadata = metadata }
+    if let metadata = arguments.text(Option.metadata) { settings.metadata = metadata }
     let cwd = FileManager.default.currentDirectoryPath
     guard let store = try CheckpointStore(settings: settings, workingDirectory: cwd) else {
         throw VigilError(
@@ -74,7 +27,9 @@ func checkpointsCommand(_ arguments: inout Arguments) throws -> Int32 {
     let found = store.scan(.live(now: Date()))
     let target = store.resumeTarget(in: found)
     var best = settings.retention.keepBest
-    if let metric { best = RetentionRule.BestRule(metric: metric, order: best?.order ?? .max, count: best?.count ?? 1) }
+    if let metric = arguments.text(Option.metric) {
+        best = RetentionRule.BestRule(metric: metric, order: best?.order ?? .max, count: best?.count ?? 1)
+    }
     let bestRule = RetentionRule(keepLast: nil, keepEvery: nil, keepBest: best)
     let bestPaths =
         best == nil ? [] : Set(RetentionPlan.make(found, rule: bestRule, resumeTarget: nil).keep.map(\.path))
@@ -82,8 +37,8 @@ func checkpointsCommand(_ arguments: inout Arguments) throws -> Int32 {
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
     encoder.dateEncodingStrategy = .iso8601
 
-    switch sub {
-    case "list":
+    switch command {
+    case .checkpointsList:
         if json {
             struct Row: Encodable {
                 var checkpoint: Checkpoint
@@ -112,7 +67,7 @@ func checkpointsCommand(_ arguments: inout Arguments) throws -> Int32 {
         if !found.isEmpty {
             print("> resume target" + (best == nil ? "" : ", * best by \(best!.metric) (\(best!.order.rawValue))"))
         }
-    case "prune":
+    case .checkpointsPrune:
         guard !settings.retention.isEmpty else {
             throw VigilError(
                 .usage,

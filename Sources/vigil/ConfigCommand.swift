@@ -1,4 +1,5 @@
 import Foundation
+import VigilCLI
 import VigilCore
 
 #if canImport(Glibc)
@@ -7,42 +8,11 @@ import VigilCore
     import Darwin
 #endif
 
-let configHelp = """
-    usage: vigil config check [--policy P] [--config FILE] [--repair]
-
-    Validates the trainer's config (config.path of the policy, or --config) against the policy's
-    config.schema: every problem is listed with the file, the key, the value and what was expected
-    (exit 78). With --repair, what the schema can fix itself (a value out of range clamped, a
-    missing key given its default) is written back atomically, everything else in the file
-    unchanged; without it, those are only shown.
-    """
-
-func configCommand(_ arguments: inout Arguments) throws -> Int32 {
-    guard let sub = arguments.next() else { throw VigilError(.usage, "vigil config: expected 'check'") }
-    if sub == "--help" || sub == "-h" {
-        print(configHelp)
-        return 0
-    }
-    guard sub == "check" else {
-        throw VigilError(.usage, "vigil config: unknown subcommand '\(sub)' (expected 'check')")
-    }
-    var policyName: String?
-    var file: String?
-    var repair = false
-    while let argument = arguments.next() {
-        let (option, inline) = Arguments.split(argument)
-        switch option {
-        case "--help", "-h":
-            print(configHelp)
-            return 0
-        case "--policy": policyName = try arguments.value(for: option, inline: inline)
-        case "--config": file = try arguments.value(for: option, inline: inline)
-        case "--repair": repair = true
-        default: throw Arguments.unknown(option, known: ["--policy", "--config", "--repair", "--help"])
-        }
-    }
-    let policy = try loader().load(policyName)
-    guard let path = file ?? policy.config.path else {
+func configCommand(_ arguments: ParsedArguments) throws -> Int32 {
+    typealias Option = ConfigCommand
+    let policy = try loader().load(arguments.text(Option.policy))
+    let repair = arguments.flag(Option.repair)
+    guard let path = arguments.text(Option.config) ?? policy.config.path else {
         throw VigilError(.usage, "no config file: give --config FILE or a policy with config.path")
     }
     guard FileManager.default.fileExists(atPath: path) else {

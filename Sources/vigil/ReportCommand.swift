@@ -1,46 +1,13 @@
 import Foundation
+import VigilCLI
 import VigilCore
 
-let reportHelp = """
-    usage: vigil report [RUN] [--log-dir DIR] [--json | --html FILE]
-
-    What happened in a run: every attempt with its verdict, the repairs, the time used and the
-    metrics. RUN is a run name under the log directory or the path of a run directory (default: the
-    most recently active run). Only reads; works while the run is live.
-
-    options:
-      --log-dir DIR          where run directories are (default: ./logs)
-      --json                 the journal as recorded, plus a summary of metrics.jsonl
-      --html FILE            write one self-contained HTML page (timeline of attempts coloured by
-                             verdict, metric curves with restart markers, repairs, links to the
-                             attempt logs and reports) to FILE, and print its path
-
-    exit codes: 0 written · 64 usage · 66 no such run · 1 the file could not be written
-    """
-
-func reportCommand(_ arguments: inout Arguments) throws -> Int32 {
-    var run: String?
-    var logDirectory = "logs"
-    var json = false
-    var htmlPath: String?
-    let known = ["--log-dir", "--json", "--html", "--help"]
-    while let argument = arguments.next() {
-        if !argument.hasPrefix("-") {
-            guard run == nil else { throw VigilError(.usage, "vigil report: unexpected argument '\(argument)'") }
-            run = argument
-            continue
-        }
-        let (option, inline) = Arguments.split(argument)
-        switch option {
-        case "--help", "-h":
-            print(reportHelp)
-            return 0
-        case "--log-dir": logDirectory = try arguments.value(for: option, inline: inline)
-        case "--json": json = true
-        case "--html": htmlPath = try arguments.value(for: option, inline: inline)
-        default: throw Arguments.unknown(option, known: known)
-        }
-    }
+func reportCommand(_ arguments: ParsedArguments) throws -> Int32 {
+    typealias Option = ReportCommand
+    let run = arguments.positional(Option.run)
+    let logDirectory = arguments.text(Option.logDirectory) ?? "logs"
+    let json = arguments.flag(Option.json)
+    let htmlPath = arguments.text(Option.html)
     if json && htmlPath != nil { throw VigilError(.usage, "--json and --html exclude each other") }
 
     let directory: String

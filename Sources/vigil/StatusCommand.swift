@@ -1,57 +1,17 @@
 import Foundation
+import VigilCLI
 import VigilCore
-
-let statusHelp = """
-    usage: vigil status [RUN] [--log-dir DIR] [--json] [--check [--stale-after DURATION]]
-
-    Reads a run's journal — never its lock, so it works from another terminal while the run is live —
-    and checks that the supervisor which wrote it is still alive. With no RUN, lists the runs under
-    the log directory, most recently active first. RUN is a run name under the log directory or the
-    path of a run directory.
-
-    options:
-      --log-dir DIR          where run directories are (default: ./logs)
-      --json                 print the status as JSON (with no RUN: an array of them)
-      --check                for cron and monitoring: print one line saying what is wrong (or that
-                             nothing is) and exit with a code below; with no RUN, checks the most
-                             recently active run
-      --stale-after DUR      with --check: a live run whose output and newest checkpoint are both
-                             older than this (e.g. 30m) is stale
-
-    exit codes: 0 ok (running, backing off, stopped and resumable, or succeeded) · 1 failed, gave up,
-                or interrupted (its supervisor died; run the same command again) · 3 stale (with
-                --check --stale-after) · 64 usage · 66 no such run
-    """
 
 /// `vigil status --check`: exit code for a stale live run.
 let statusStaleExitCode: Int32 = 3
 
-func statusCommand(_ arguments: inout Arguments) throws -> Int32 {
-    var run: String?
-    var logDirectory = "logs"
-    var json = false
-    var check = false
-    var staleAfter: Double?
-    let known = ["--log-dir", "--json", "--check", "--stale-after", "--help"]
-    while let argument = arguments.next() {
-        if !argument.hasPrefix("-") {
-            guard run == nil else { throw VigilError(.usage, "vigil status: unexpected argument '\(argument)'") }
-            run = argument
-            continue
-        }
-        let (option, inline) = Arguments.split(argument)
-        switch option {
-        case "--help", "-h":
-            print(statusHelp)
-            return 0
-        case "--log-dir": logDirectory = try arguments.value(for: option, inline: inline)
-        case "--json": json = true
-        case "--check": check = true
-        case "--stale-after":
-            staleAfter = try Arguments.duration(arguments.value(for: option, inline: inline), option: option)
-        default: throw Arguments.unknown(option, known: known)
-        }
-    }
+func statusCommand(_ arguments: ParsedArguments) throws -> Int32 {
+    typealias Option = StatusCommand
+    let run = arguments.positional(Option.run)
+    let logDirectory = arguments.text(Option.logDirectory) ?? "logs"
+    let json = arguments.flag(Option.json)
+    let check = arguments.flag(Option.check)
+    let staleAfter = arguments.duration(Option.staleAfter)
     if staleAfter != nil && !check {
         throw VigilError(.usage, "--stale-after only applies with --check")
     }

@@ -1,4 +1,5 @@
 import Foundation
+import VigilCLI
 import VigilCore
 
 #if canImport(Glibc)
@@ -7,41 +8,12 @@ import VigilCore
     import Darwin
 #endif
 
-let stopHelp = """
-    usage: vigil stop [RUN] [--log-dir D] [--no-wait] [--timeout DURATION]
-
-    Tells the live `vigil run` of RUN to stop: it asks the trainer for a checkpoint (stop.checkpointSignal),
-    waits for it, stops the trainer's process group and exits 75 (resumable). The supervisor is found
-    through the run's journal and signalled only if its pid still has the recorded start time. Without
-    RUN, the only live run under the log directory. Waits until the supervisor has exited (up to
-    --timeout, default 10m) unless --no-wait.
-
-    exit codes: 0 stopped (or asked, with --no-wait) · 1 still running after the timeout ·
-                64 several live runs and none named · 66 no such run, or it is not live
-    """
-
-func stopCommand(_ arguments: inout Arguments) throws -> Int32 {
-    var name: String?
-    var logDirectory = "logs"
-    var wait = true
-    var timeout = 600.0
-    while let argument = arguments.next() {
-        let (option, inline) = Arguments.split(argument)
-        switch option {
-        case "--help", "-h":
-            print(stopHelp)
-            return 0
-        case "--log-dir": logDirectory = try arguments.value(for: option, inline: inline)
-        case "--no-wait": wait = false
-        case "--timeout": timeout = try Arguments.duration(arguments.value(for: option, inline: inline), option: option)
-        default:
-            if option.hasPrefix("-") {
-                throw Arguments.unknown(option, known: ["--log-dir", "--no-wait", "--timeout", "--help"])
-            }
-            guard name == nil else { throw VigilError(.usage, "vigil stop: one run at a time") }
-            name = argument
-        }
-    }
+func stopCommand(_ arguments: ParsedArguments) throws -> Int32 {
+    typealias Option = StopCommand
+    let name = arguments.positional(Option.run)
+    let logDirectory = arguments.text(Option.logDirectory) ?? "logs"
+    let wait = !arguments.flag(Option.noWait)
+    let timeout = arguments.duration(Option.timeout) ?? 600
     guard let runs = try? FileManager.default.contentsOfDirectory(atPath: logDirectory).sorted() else {
         throw VigilError(
             .notFound, file: logDirectory, "no log directory: no run has been started here (or give --log-dir)")

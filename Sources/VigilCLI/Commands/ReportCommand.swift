@@ -1,0 +1,20 @@
+/// `vigil report [RUN]`: what happened in a run, as text, JSON or one HTML page.
+public enum ReportCommand {
+    public static let logDirectory = StatusCommand.logDirectory
+    public static let json = OptionSpec.flag("json", help: "the journal as recorded, plus a summary of metrics.jsonl")
+    public static let html = OptionSpec.value(
+        "html", "FILE",
+        help: "write one self-contained HTML page (timeline of attempts coloured by verdict, metric curves with "
+            + "restart markers, repairs, links to the attempt logs and reports) to FILE, and print its path")
+    public static let run = PositionalSpec("RUN", help: "a run name or the path of a run directory")
+
+    public static let spec = CommandSpec(
+        path: ["report"], synopsis: ["vigil report [RUN] [--log-dir DIR] [--json | --html FILE]"],
+        discussion: """
+            What happened in a run: every attempt with its verdict, the repairs, the time used and the
+            metrics. RUN is a run name under the log directory or the path of a run directory (default: the
+            most recently active run). Only reads; works while the run is live.
+            """,
+        options: [logDirectory, json, html], positionals: [run],
+        epilogue: "exit codes: 0 written · 64 usage · 66 no such run · 1 the file could not be written")
+}
