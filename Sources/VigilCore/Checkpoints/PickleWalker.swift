@@ -25,8 +25,8 @@ indirect enum PickleValue: Equatable, Sendable {
 }
 
 /// Walks one pickle's opcode stream from the reader's position to its STOP, never executing anything and
-/// never reading past the end of the file; memory stays bounded (the reader's buffer, a capped stack and
-/// memo). It checks what CPython's unpickler would reject before running any code: unknown opcodes,
+/// never reading past the end of the file; memory stays bounded (the reader's buffer, a capped stack, a
+/// bitset of memo entries and a capped number of tracked values). It checks what CPython's unpickler would reject before running any code: unknown opcodes,
 /// arguments that run past the end of the file, stack underflow, unmatched marks, memo references to
 /// nothing, and a STOP that leaves more than the one result.
 struct PickleWalker {
@@ -58,7 +58,10 @@ struct PickleWalker {
     /// Beyond these the walk stops with `.unsupported` (stack) or stops tracking values (the rest), which keeps
     /// its memory to tens of MB whatever the file holds.
     static let stackLimit = 1 << 20
-    static let memoLimit = 1 << 20
+    /// Memo indices below this are recorded in a bitset (2 MiB at most), so every GET is checked against them.
+    static let memoIndexLimit: UInt64 = 1 << 24
+    /// Memo entries whose value is kept (short strings, ints, globals, small tuples); the rest read as `.other`.
+    static let memoValueLimit = 1 << 16
     static let persistentIDLimit = 1 << 18
     /// Strings kept in lists, over the whole pickle.
     static let listLimit = 1 << 18
@@ -74,7 +77,12 @@ struct PickleWalker {
     private let start: UInt64
     private var stack: [PickleValue] = []
     private var marks: [Int] = []
-    private var memo: [UInt64: PickleValue] = [:]
+    /// Which memo indices exist (below `memoIndexLimit`), how many there are (CPython's `memo_len`, the index
+    /// MEMOIZE uses), and the tracked values among them.
+    private var memoBits: [UInt64] = []
+    private var memoCount: UInt64 = 0
+    private var memoValues: [UInt64: PickleValue] = [:]
+    /// An index at or above `memoIndexLimit` was used, or a value past `memoValueLimit` was not kept.
     private var memoOverflowed = false
     private var persistentIDs: [PickleValue] = []
     private var trackedEverything = true
@@ -196,7 +204,7 @@ struct PickleWalker {
         case .newobjEx: try replace(3)
         case .stackGlobal: try stackGlobal()
         case .binpersid: try persistentID(try pop())
-        case .memoize: try remember(at: UInt64(memo.count))
+        case .memoize: try remember(at: memoCount)
         case .readonlyBuffer: try modifyTop()
         default: throw malformed("\(opcode.name) is not handled")  // every opcode is listed above
         }
@@ -375,16 +383,35 @@ struct PickleWalker {
 
     private mutating func remember(at index: UInt64) throws {
         guard available > 0 else { throw malformed("\(opcode.name) with an empty stack") }
-        guard !memoOverflowed else { return }
-        guard memo.count < Self.memoLimit else { return memoOverflowed = true }
+        if index < Self.memoIndexLimit {
+            let (word, bit) = (Int(index >> 6), UInt64(1) << (index & 63))
+            if word >= memoBits.count { memoBits += [UInt64](repeating: 0, count: word + 1 - memoBits.count) }
+            if memoBits[word] & bit == 0 { memoCount += 1 }
+            memoBits[word] |= bit
+        } else {
+            memoOverflowed = true
+            memoCount += 1
+        }
         // Mutable containers are not shared through the memo: a later APPEND would not reach the copy.
         let value = stack[stack.count - 1]
-        if case .list = value { memo[index] = .other } else { memo[index] = value }
+        switch value {
+        case .other, .list: memoValues[index] = nil
+        default:
+            if memoValues.count < Self.memoValueLimit || memoValues[index] != nil {
+                memoValues[index] = value
+            } else {
+                memoOverflowed = true
+            }
+        }
     }
 
     private func recall(_ index: UInt64) throws -> PickleValue {
-        if let value = memo[index] { return value }
-        guard memoOverflowed else { throw malformed("memo entry \(index) does not exist") }
+        if let value = memoValues[index] { return value }
+        guard index < Self.memoIndexLimit else { return .other }
+        let word = Int(index >> 6)
+        guard word < memoBits.count, memoBits[word] & (UInt64(1) << (index & 63)) != 0 else {
+            throw malformed("memo entry \(index) does not exist")
+        }
         return .other
     }
 
