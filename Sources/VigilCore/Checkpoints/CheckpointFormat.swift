@@ -18,20 +18,40 @@ public enum FormatVerdict: Equatable, Sendable {
 
 /// Cheap structural checks that catch checkpoints truncated by a killed trainer, by file extension.
 ///
-/// Each check reads only what it needs (the zip end record, the safetensors header, the npy header, the
-/// last MiB of a LightGBM model), never a whole large file; only `.json` is parsed in full.
+/// Each check reads only what it needs (the zip end record, a header, a superblock); pickles and UBJSON are
+/// walked front to back through a 64 KiB buffer, long arguments skipped by seeking. Only `.json` is parsed
+/// in full. Nothing is ever executed or decoded into objects.
 public enum CheckpointFormat {
-    /// Checks the file (or directory) at `path` by its extension.
+    /// Checks the file (or directory) at `path` by its extension. `.complete` means only what its sentence
+    /// says was verified, never that the contents load:
     ///
-    /// - zip family (`.zip`, `.npz`, and `torch.save`'s `.pt`/`.pth`/`.ckpt`): the end-of-central-directory
-    ///   record is in the last 65,557 bytes and the central directory it points to lies within the file.
-    ///   A `.pt`/`.pth`/`.ckpt` that is not a zip (legacy pickle) is `.unknown`.
+    /// - `.zip`, `.npz`: the end-of-central-directory record (zip64 too) ends the file and the central
+    ///   directory it points to lies within the file.
+    /// - `.pt`, `.pth`, `.ckpt`, `.bin` (torch.save, Lightning, `pytorch_model.bin`): a zip as above; or a
+    ///   legacy `torch.save(..., _use_new_zipfile_serialization=False)` file, whose five pickles (magic
+    ///   number, protocol version 1001, system info, object, storage keys) walk to their STOPs and whose
+    ///   storage records (an 8-byte element count, then count × the element size of the storage type named
+    ///   in the object pickle's persistent ids) end exactly at the end of the file; or a plain pickle, walked
+    ///   as for `.pkl`. A legacy file whose storage part cannot be derived (unknown storage type, protocol 0,
+    ///   tracking limits) or that has bytes after its storages is `.unknown`. Neither zip nor pickle:
+    ///   `.incomplete`, except `.bin` (many formats share it), which is `.unknown`.
+    /// - `.pkl`, `.pickle`: the opcode stream (protocols 2–5 behind their 0x80 header; 0 and 1 only when the
+    ///   walk ends exactly at the end of the file) reaches STOP within the file with valid opcodes, arguments
+    ///   and stack use; bytes after STOP are not checked (the sentence says so). joblib pickles with inline
+    ///   numpy data and compressed pickles (zlib, gzip, bz2, xz, lzma, lz4) are `.unknown`.
     /// - `.safetensors`: the header length, a JSON header that parses, and every tensor's `data_offsets` end
     ///   inside the file.
     /// - `.json`: non-empty and parses.
     /// - `.npy`: the magic, a header giving `shape` and `descr`, and at least header + data bytes.
     /// - `.txt`/`.model` LightGBM text models: `end of trees` near the end; other text files are `.unknown`.
-    /// - `.h5`/`.hdf5`: the HDF5 signature (anything more is `.unknown`).
+    /// - `.h5`/`.hdf5`: a superblock (version 0–3, at byte 0 or after a 512, 1024, … byte user block) whose
+    ///   end-of-file address lies within the file, and whose consistency flags do not say a writer still has
+    ///   it open (HDF5 1.10 and later set that flag while writing and clear it on close). The end-of-file
+    ///   address is rewritten only on flush and close, so a file can pass with its last writes missing if its
+    ///   writer used an HDF5 older than 1.10.
+    /// - `.keras`: a zip (Keras 3) as above, or HDF5 (Keras 2) as above.
+    /// - `.ubj` (XGBoost): the file starts with a UBJSON object that walks, container by container, to its
+    ///   closing brace within the file; bytes after it are not checked (XGBoost ignores them too).
     /// - directories and everything else: `.unknown`.
     ///
     /// A file that cannot be opened or read is `.unknown` (nothing is proven either way).
@@ -41,12 +61,16 @@ public enum CheckpointFormat {
         let checker: (FormatFile) throws -> FormatVerdict
         switch ext {
         case "zip", "npz": checker = { try checkZip($0, required: true) }
-        case "pt", "pth", "ckpt": checker = { try checkZip($0, required: false) }
+        case "pt", "pth", "ckpt": checker = { try checkPyTorch($0, strict: true) }
+        case "bin": checker = { try checkPyTorch($0, strict: false) }
+        case "pkl", "pickle": checker = checkPickle
         case "safetensors": checker = checkSafetensors
         case "json": checker = checkJSON
         case "npy": checker = checkNPY
         case "txt", "model": checker = checkLightGBM
         case "h5", "hdf5": checker = checkHDF5
+        case "keras": checker = checkKeras
+        case "ubj": checker = checkUBJSON
         default: return .unknown
         }
         do {
@@ -98,7 +122,7 @@ public enum CheckpointFormat {
     private static let zip64EndRecordSignature: UInt32 = 0x0606_4b50
     private static let centralHeaderSignature: UInt32 = 0x0201_4b50
 
-    private static func checkZip(_ file: FormatFile, required: Bool) throws -> FormatVerdict {
+    static func checkZip(_ file: FormatFile, required: Bool) throws -> FormatVerdict {
         let head = try file.read(at: 0, count: Int(min(file.size, 4)))
         if head != localHeaderSignature {
             // An archive with no entries is only an end record.
@@ -310,6 +334,25 @@ public enum CheckpointFormat {
         return dimensions
     }
 
+    // MARK: - UBJSON (XGBoost)
+
+    /// XGBoost writes its model as one UBJSON object; bytes after it are ignored by XGBoost's loader.
+    private static func checkUBJSON(_ file: FormatFile) throws -> FormatVerdict {
+        let reader = FormatReader(file)
+        guard try reader.peek() == UInt8(ascii: "{") else {
+            return .incomplete("not an XGBoost UBJSON model: it does not start with an object ('{')")
+        }
+        switch try UBJSONWalker.walk(reader) {
+        case .end(let end):
+            let after = file.size - end
+            let rest = after == 0 ? " at the end of the file" : "; the \(after) bytes after it are not checked"
+            return .complete("UBJSON object walks to its closing brace\(rest)")
+        case .cutShort(let detail): return .incomplete("UBJSON model is cut short: \(detail)")
+        case .malformed(let detail): return .incomplete("UBJSON model is malformed: \(detail)")
+        case .unsupported: return .unknown
+        }
+    }
+
     // MARK: - LightGBM
 
     private static func checkLightGBM(_ file: FormatFile) throws -> FormatVerdict {
@@ -326,73 +369,4 @@ public enum CheckpointFormat {
         return .complete("LightGBM model ends its trees")
     }
 
-    // MARK: - HDF5
-
-    private static func checkHDF5(_ file: FormatFile) throws -> FormatVerdict {
-        let signature: [UInt8] = [0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a]  // \x89HDF\r\n\x1a\n
-        // The superblock is at 0, or after a user block at 512, 1024, 2048, … bytes.
-        var offset: UInt64 = 0
-        while offset + 8 <= file.size && offset <= 1 << 20 {
-            if try file.read(at: offset, count: 8) == signature { return .unknown }
-            offset = offset == 0 ? 512 : offset * 2
-        }
-        return .incomplete("HDF5 signature missing")
-    }
-}
-
-/// A read-only file for format checks: never follows a symbolic link, never blocks on a FIFO.
-private final class FormatFile {
-    let descriptor: Int32
-    let size: UInt64
-
-    struct Failure: Error {}
-
-    init(_ path: String) throws {
-        descriptor = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)
-        guard descriptor >= 0 else { throw Failure() }
-        var info = stat()
-        guard fstat(descriptor, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else {
-            _ = close(descriptor)
-            throw Failure()
-        }
-        size = UInt64(info.st_size)
-    }
-
-    func closeFile() {
-        _ = close(descriptor)
-    }
-
-    /// Exactly `count` bytes at `offset`; throws when the file ends sooner or a read fails.
-    func read(at offset: UInt64, count: Int) throws -> [UInt8] {
-        guard count > 0 else { return [] }
-        var bytes = [UInt8](repeating: 0, count: count)
-        var done = 0
-        try bytes.withUnsafeMutableBytes { buffer in
-            while done < count {
-                let got = pread(descriptor, buffer.baseAddress! + done, count - done, off_t(offset) + off_t(done))
-                if got < 0 {
-                    if errno == EINTR || errno == EAGAIN { continue }
-                    throw Failure()
-                }
-                if got == 0 { throw Failure() }
-                done += got
-            }
-        }
-        return bytes
-    }
-}
-
-extension [UInt8] {
-    /// Little-endian integers at a byte offset (callers check the bounds).
-    fileprivate func uint16(at offset: Int) -> UInt16 {
-        UInt16(self[offset]) | UInt16(self[offset + 1]) << 8
-    }
-
-    fileprivate func uint32(at offset: Int) -> UInt32 {
-        UInt32(uint16(at: offset)) | UInt32(uint16(at: offset + 2)) << 16
-    }
-
-    fileprivate func uint64(at offset: Int) -> UInt64 {
-        UInt64(uint32(at: offset)) | UInt64(uint32(at: offset + 4)) << 32
-    }
 }
