@@ -50,7 +50,7 @@ func reportCommand(_ arguments: ParsedArguments) throws -> Int32 {
 }
 
 private func absolute(_ path: String) -> String {
-    let full = path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
+    let full = Paths.absolute(path, in: FileManager.default.currentDirectoryPath)
     return (full as NSString).standardizingPath
 }
 

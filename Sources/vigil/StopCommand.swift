@@ -20,8 +20,8 @@ func stopCommand(_ arguments: ParsedArguments) throws -> Int32 {
     }
     func liveSupervisor(_ run: String) -> pid_t? {
         guard let journal = try? Journal.read(from: "\(logDirectory)/\(run)/journal.json"),
-            let invocation = journal.invocations.last, invocation.endedAt == nil,
-            let recorded = invocation.processStartTime, ProcessTable.startTime(of: invocation.pid) == recorded
+            let invocation = journal.invocations.last, invocation.endedAt == nil, invocation.processStartTime != nil,
+            ProcessTable.isAlive(invocation.pid, startTime: invocation.processStartTime)
         else { return nil }
         return invocation.pid
     }

@@ -67,7 +67,7 @@ func runCommand(_ arguments: ParsedArguments) throws -> Int32 {
     let policy = try runPolicy(arguments)
     let cwd = FileManager.default.currentDirectoryPath
     let logDirectory = arguments.text(Option.logDirectory) ?? "logs"
-    let logPath = logDirectory.hasPrefix("/") ? logDirectory : cwd + "/" + logDirectory
+    let logPath = Paths.absolute(logDirectory, in: cwd)
     var request = RunRequest(
         command: arguments.trainerCommand, policy: policy, logDirectory: logPath, workingDirectory: cwd,
         environment: ProcessInfo.processInfo.environment)

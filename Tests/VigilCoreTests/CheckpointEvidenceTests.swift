@@ -121,6 +121,25 @@ final class CheckpointEvidenceTests {
         #expect(try !judged(4, .live(now: now), observed(.writing, at: now, step: 4)).isValid)
     }
 
+    @Test("a .sha256 sidecar is checked once per version of the file, and a rewrite is caught")
+    func checksumCached() throws {
+        let path = dir + "/weights.bin"
+        try Data(repeating: 7, count: 4096).write(to: URL(fileURLWithPath: path))
+        let digest = try SHA256.hex(ofFile: path)
+        try "\(digest)  weights.bin\n".write(toFile: path + ".sha256", atomically: true, encoding: .utf8)
+        #expect(CheckpointFormat.verifySHA256Sidecar(for: path, isDirectory: false) == .complete("sha256 verified"))
+        #expect(CheckpointFormat.verifySHA256Sidecar(for: path, isDirectory: false) == .complete("sha256 verified"))
+        // Same size, another content, another modification time: hashed again, and found out.
+        try Data(repeating: 8, count: 4096).write(to: URL(fileURLWithPath: path))
+        var times = [timespec(tv_sec: 2_000_000_000, tv_nsec: 0), timespec(tv_sec: 2_000_000_000, tv_nsec: 0)]
+        utimensat(AT_FDCWD, path, &times, 0)
+        guard case .incomplete(let why)? = CheckpointFormat.verifySHA256Sidecar(for: path, isDirectory: false) else {
+            Issue.record("the rewritten file passed its old checksum")
+            return
+        }
+        #expect(why.contains("sha256 mismatch"))
+    }
+
     @Test("structure that shows a file cut short wins over any observation")
     func formatWins() throws {
         var settings = store.settings

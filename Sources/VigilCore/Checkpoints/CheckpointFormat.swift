@@ -105,13 +105,47 @@ public enum CheckpointFormat {
         }
         let actual: String
         do {
-            actual = isDirectory ? try SHA256.hex(ofDirectory: path) : try SHA256.hex(ofFile: path)
+            actual = isDirectory ? try SHA256.hex(ofDirectory: path) : try cachedDigest(ofFile: path)
         } catch {
             return .unknown
         }
         return actual == expected
             ? .complete("sha256 verified")
             : .incomplete("sha256 mismatch: expected \(expected), got \(actual)")
+    }
+
+    /// Digests of files already hashed, by identity (device, inode, size, modification time): the
+    /// checkpoint step re-scans every 250 ms, and a checkpoint of many GB must be hashed once, not
+    /// on every scan.
+    private static let digests = Locked<[FileIdentity: String]>([:])
+
+    struct FileIdentity: Hashable, Sendable {
+        var device: UInt64
+        var inode: UInt64
+        var size: Int64
+        var modifiedSeconds: Int
+        var modifiedNanoseconds: Int
+    }
+
+    /// The SHA-256 of the file at `path`, hashed once per version of the file.
+    static func cachedDigest(ofFile path: String) throws -> String {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return try SHA256.hex(ofFile: path) }
+        #if canImport(Glibc)
+            let modified = (Int(info.st_mtim.tv_sec), Int(info.st_mtim.tv_nsec))
+        #else
+            let modified = (Int(info.st_mtimespec.tv_sec), Int(info.st_mtimespec.tv_nsec))
+        #endif
+        let identity = FileIdentity(
+            device: UInt64(info.st_dev), inode: UInt64(info.st_ino), size: Int64(info.st_size),
+            modifiedSeconds: modified.0, modifiedNanoseconds: modified.1)
+        if let known = digests.withLock({ $0[identity] }) { return known }
+        let digest = try SHA256.hex(ofFile: path)
+        digests.withLock { cache in
+            if cache.count > 4096 { cache.removeAll() }  // a bound, not a policy: entries are cheap to redo
+            cache[identity] = digest
+        }
+        return digest
     }
 
     // MARK: - zip (torch.save, np.savez)

@@ -20,7 +20,7 @@ public struct CheckpointStore: Sendable {
     public init?(settings: Policy.Checkpoints, workingDirectory: String) throws {
         guard let source = settings.pattern else { return nil }
         self.settings = settings
-        self.directory = settings.dir.hasPrefix("/") ? settings.dir : workingDirectory + "/" + settings.dir
+        self.directory = Paths.absolute(settings.dir, in: workingDirectory)
         do {
             self.pattern = try CheckpointPattern(source)
         } catch {

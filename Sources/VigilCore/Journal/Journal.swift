@@ -61,7 +61,7 @@ public struct Journal: Codable, Sendable, Equatable {
     }
 
     /// Where a run stands.
-    public enum RunState: String, Codable, Sendable {
+    public enum RunState: String, Codable, Sendable, CaseIterable {
         /// A supervisor is (or was, if it died) driving it.
         case running
         /// Waiting before the next attempt.
@@ -74,9 +74,16 @@ public struct Journal: Codable, Sendable, Equatable {
         case failed
         /// Recoverable failures used up the budget (exit 2).
         case gaveUp = "gave-up"
+        /// Never written by a supervisor: what `vigil status` calls a journal that says `running` or
+        /// `backing-off` whose supervisor died without recording an end (SIGKILL, a reboot, a lost
+        /// node). Running the same command again continues the run.
+        case interrupted
 
         /// Whether a rerun of the same command has nothing left to do.
         public var isFinished: Bool { self == .succeeded || self == .failed || self == .gaveUp }
+
+        /// Failed, gave up, or interrupted: what a monitoring check reports as not ok.
+        public var needsAttention: Bool { self == .failed || self == .gaveUp || self == .interrupted }
     }
 
     /// One start of the trainer.

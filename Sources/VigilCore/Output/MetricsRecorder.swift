@@ -11,6 +11,7 @@ import Foundation
 /// `{"attempt":2,"time":"…Z","step":120,"total":300,"values":{"loss":0.42}}`. Lines are ruled out by
 /// each pattern's required literal first, so a flood of unrelated output costs little.
 public final class MetricsRecorder: @unchecked Sendable {
+    // @unchecked: `latest` is guarded by `lock`; the extractors, the descriptor and the rest are set once.
     struct Extractor {
         let pattern: Pattern
         let groups: [String]

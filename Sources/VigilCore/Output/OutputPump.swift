@@ -12,6 +12,7 @@ import Foundation
 /// bounded tail of each stream. Never `FileHandle.readabilityHandler`: on Linux it loses the last
 /// bytes and never reports EOF (swift-corelibs-foundation#3275).
 public final class OutputPump: @unchecked Sendable {
+    // @unchecked: the mutable state is in `state` (a Locked); everything else is set once in init.
     public enum Stream: Int, Sendable { case stdout = 1, stderr = 2 }
 
     private let log: RotatingLog?

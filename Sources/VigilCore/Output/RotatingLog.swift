@@ -10,6 +10,7 @@ import Foundation
 /// `.2` … `.backups`, the oldest dropped) and a new file starts. Writes never throw: a failing disk is
 /// recorded (`firstError`) and the caller keeps draining the trainer.
 public final class RotatingLog: @unchecked Sendable {
+    // @unchecked: the descriptor, sizes and counters are guarded by `lock`.
     public let path: String
     public let maxBytes: Int
     public let backups: Int

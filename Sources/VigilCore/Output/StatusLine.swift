@@ -11,6 +11,7 @@ import Foundation
 /// stderr is a terminal; the trainer's output passing through clears it first, and the supervisor
 /// redraws it once a second. `NO_COLOR` turns colour off.
 public final class StatusLine: @unchecked Sendable {
+    // @unchecked: `visible` and every write to the terminal are guarded by `lock`.
     private let lock = NSLock()
     private var visible = false
     private let color: Bool

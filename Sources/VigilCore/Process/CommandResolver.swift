@@ -13,7 +13,7 @@ public enum CommandResolver {
     public static func resolve(_ command: String, path: String?, workingDirectory: String) throws -> String {
         guard !command.isEmpty else { throw VigilError(.usage, "the trainer command is empty") }
         if command.contains("/") {
-            let absolute = command.hasPrefix("/") ? command : workingDirectory + "/" + command
+            let absolute = Paths.absolute(command, in: workingDirectory)
             try checkExecutable(absolute, shownAs: command)
             return (absolute as NSString).standardizingPath
         }

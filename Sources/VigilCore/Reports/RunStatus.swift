@@ -13,20 +13,7 @@ import Foundation
 public struct RunStatus: Codable, Sendable, Equatable {
     /// The run's state as a person should read it: the journal's, except that a journal stuck at
     /// `running` or `backing-off` whose supervisor is gone is `interrupted`.
-    public enum State: String, Codable, Sendable, CaseIterable {
-        case running
-        case backingOff = "backing-off"
-        case stopped
-        case succeeded
-        case failed
-        case gaveUp = "gave-up"
-        /// The journal says running, but the supervisor died without recording an end (SIGKILL, a
-        /// reboot, a lost node). Running the same command again continues the run.
-        case interrupted
-
-        /// Failed, gave up, or interrupted: what a monitoring check reports as not ok.
-        public var needsAttention: Bool { self == .failed || self == .gaveUp || self == .interrupted }
-    }
+    public typealias State = Journal.RunState
 
     /// The outcome of `health(staleAfter:)`, one per `vigil status --check` exit code.
     public enum Health: String, Codable, Sendable {
@@ -174,21 +161,13 @@ public struct RunStatus: Codable, Sendable, Equatable {
             let local = invocation.host == localHost
             supervisor = SupervisorProcess(
                 pid: invocation.pid, host: invocation.host, startedAt: invocation.startedAt,
-                alive: local ? RunStatus.isAlive(pid: invocation.pid, startTime: invocation.processStartTime) : nil)
+                alive: local ? ProcessTable.isAlive(invocation.pid, startTime: invocation.processStartTime) : nil)
         }
 
-        switch journal.state {
-        case .running, .backingOff:
-            // Only the supervisor can move the journal on: if it is gone, so is the run.
-            if supervisor?.alive == false || supervisor == nil {
-                state = .interrupted
-            } else {
-                state = journal.state == .running ? .running : .backingOff
-            }
-        case .stopped: state = .stopped
-        case .succeeded: state = .succeeded
-        case .failed: state = .failed
-        case .gaveUp: state = .gaveUp
+        state = journal.state
+        // Only the supervisor can move the journal on: if it is gone, so is the run.
+        if state == .running || state == .backingOff, supervisor?.alive == false || supervisor == nil {
+            state = .interrupted
         }
 
         let last = journal.attempts.last
@@ -201,7 +180,7 @@ public struct RunStatus: Codable, Sendable, Equatable {
                     argv: last.argv, log: last.log, stopping: last.stopReason)
                 computeSeconds += running
             } else if state == .interrupted, supervisor?.host == localHost, let pid = last.pid,
-                RunStatus.isAlive(pid: pid, startTime: last.processStartTime)
+                ProcessTable.isAlive(pid, startTime: last.processStartTime)
             {
                 orphanedTrainerPID = pid
             }
@@ -221,7 +200,7 @@ public struct RunStatus: Codable, Sendable, Equatable {
         }
         if let attempt = journal.attempts.last(where: { $0.checkpointAfter != nil }), let path = attempt.checkpointAfter
         {
-            let absolute = path.hasPrefix("/") ? path : journal.workingDirectory + "/" + path
+            let absolute = Paths.absolute(path, in: journal.workingDirectory)
             lastCheckpoint = CheckpointInfo(
                 path: path, attempt: attempt.number, modifiedAt: RunStatus.modificationDate(absolute))
         }
@@ -313,14 +292,6 @@ public struct RunStatus: Codable, Sendable, Equatable {
     }
 
     // MARK: - Helpers
-
-    /// Whether `pid` is alive and, when a start time was recorded, is still that process (not a
-    /// reused pid).
-    static func isAlive(pid: Int32, startTime: UInt64?) -> Bool {
-        guard pid > 0, ProcessTable.isRunning(pid) else { return false }
-        guard let startTime else { return true }
-        return ProcessTable.startTime(of: pid) == startTime
-    }
 
     static func modificationDate(_ path: String) -> Date? {
         (try? FileManager.default.attributesOfItem(atPath: path))?[.modificationDate] as? Date

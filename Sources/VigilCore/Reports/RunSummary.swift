@@ -127,6 +127,7 @@ public struct RunSummary: Codable, Sendable, Equatable {
         case .succeeded: return "succeeded after \(count)\(exit)"
         case .failed: return "failed after \(count)\(exit)"
         case .gaveUp: return "gave up after \(count)\(exit)"
+        case .interrupted: return "interrupted after \(count): its supervisor died"
         }
     }
 
@@ -202,7 +203,7 @@ public struct RunSummary: Codable, Sendable, Equatable {
         switch state {
         case .succeeded: stateCode = "1;32"
         case .failed: stateCode = "1;31"
-        case .gaveUp: stateCode = "1;33"
+        case .gaveUp, .interrupted: stateCode = "1;33"
         case .stopped, .running, .backingOff: stateCode = "1"
         }
         var lines = ["vigil: run \(run) " + paint(headline, stateCode)]

@@ -87,7 +87,7 @@ extension Supervisor {
             }
         }
         guard let path else { return nil }
-        return path.hasPrefix("/") ? path : request.workingDirectory + "/" + path
+        return Paths.absolute(path, in: request.workingDirectory)
     }
 
     /// Hashes the config and compares it with the last attempt's; acts on a change as the policy says.

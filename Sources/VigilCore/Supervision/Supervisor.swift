@@ -212,13 +212,11 @@ public final class Supervisor {
         )
     }
 
-    /// The child's environment: vigil's, plus the trainer protocol's variables (DESIGN §4).
+    /// The child's environment: vigil's, plus the trainer protocol's variables (the table in the README).
     func environment(forAttempt number: Int, resumeFrom: Checkpoint?, deadline: Date?) -> [String: String] {
         var environment = request.environment
         let policy = request.policy
-        let checkpointDir =
-            policy.checkpoints.dir.hasPrefix("/")
-            ? policy.checkpoints.dir : request.workingDirectory + "/" + policy.checkpoints.dir
+        let checkpointDir = Paths.absolute(policy.checkpoints.dir, in: request.workingDirectory)
         environment["VIGIL_RUN_ID"] = journal.runID
         environment["VIGIL_RUN_NAME"] = journal.run
         environment["VIGIL_ATTEMPT"] = String(number)

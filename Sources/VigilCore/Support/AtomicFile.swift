@@ -24,14 +24,13 @@ public enum AtomicFile {
         defer {
             if !ok { unlink(temp) }
         }
+        // The descriptor is closed exactly once, whichever way this ends (a second close could close
+        // a descriptor another thread opened meanwhile).
         do {
+            defer { close(fd) }
             try writeAll(fd, data, path: temp)
-            guard fsync(fd) == 0 else { close(fd); throw ioError("cannot fsync", temp) }
+            guard fsync(fd) == 0 else { throw ioError("cannot fsync", temp) }
             fchmod(fd, permissions)  // the umask may have narrowed it
-            close(fd)
-        } catch {
-            close(fd)
-            throw error
         }
         beforeRename?()
         guard rename(temp, path) == 0 else { throw ioError("cannot rename into place", path) }
