@@ -79,28 +79,3 @@ public enum ConfigFile {
         }
     }
 }
-
-/// Text helpers shared by the format editors.
-enum ConfigText {
-    /// `s` in double quotes with `"`, `\\`, newline, tab and carriage return escaped; other control
-    /// characters through `control` (each format has its own: YAML `\xHH`, TOML and JSON `\uHHHH`).
-    static func doubleQuoted(_ s: String, control: (UInt32) -> String) -> String {
-        var out = "\""
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\t": out += "\\t"
-            case "\r": out += "\\r"
-            default:
-                if scalar.value < 0x20 || scalar.value == 0x7F {
-                    out += control(scalar.value)
-                } else {
-                    out.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        return out + "\""
-    }
-}
