@@ -59,7 +59,8 @@ public protocol ConfigDocument: Sendable {
     /// The value at `key`, or nil when absent (or not a scalar).
     func value(at key: String) -> ConfigValue?
     /// The file's text with `key`'s value replaced by `value`, written in the file's own style
-    /// (a quoted string stays quoted with the same quotes; a number stays a bare number).
+    /// (a quoted string stays quoted with the same quotes; a number stays a bare number, and a float that replaces
+    /// a float keeps its exponent or plain form).
     /// Adds the key (in its section or table, creating it at the end if needed) when absent.
     /// Throws `VigilError(.invalidConfig, …)` when the key's path runs through a non-mapping.
     func setting(_ key: String, to value: ConfigValue) throws -> String

@@ -89,6 +89,13 @@ struct ConfigSource: Sendable {
     /// The end of the file, as an insertion point for whole lines.
     var end: ConfigInsertion { .lineStart(bytes.count) }
 
+    /// `scalar`'s text when the file has a number there (an integer or a float), for writing the new one in its
+    /// style (`ConfigFloatSyntax.format(_:like:)`); else nil.
+    func numberLiteral(of scalar: ConfigScalar) -> String? {
+        guard scalar.value?.number != nil else { return nil }
+        return String(decoding: bytes[scalar.range], as: UTF8.self)
+    }
+
     /// The file's text with `scalar`'s bytes replaced by `replacement`, written as it is.
     func replacing(_ scalar: ConfigScalar, with replacement: String) -> String {
         splice(replacement, over: scalar.range)

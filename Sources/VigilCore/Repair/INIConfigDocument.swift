@@ -142,13 +142,16 @@ struct INIConfigDocument: ConfigDocument {
 
     // MARK: - Writing values
 
-    /// The plain text of `value`; bools follow `original`'s capitalisation (`True`, `TRUE`) when it was one.
-    private func plain(_ value: ConfigValue, original: String? = nil, key: String) throws -> String {
+    /// The plain text of `value`; bools follow `original`'s capitalisation (`True`, `TRUE`) when it was one, and
+    /// floats the style of `number`, the number it replaces.
+    private func plain(
+        _ value: ConfigValue, original: String? = nil, number: String? = nil, key: String
+    ) throws -> String {
         switch value {
         case .int(let v): return String(v)
         case .string(let v): return v
         case .double(let v):
-            guard let text = ConfigFloatSyntax.finite.format(v) else {
+            guard let text = ConfigFloatSyntax.finite.format(v, like: number) else {
                 throw VigilError(.invalidConfig, file: path, key: key, "\(v) is not a number")
             }
             return text
@@ -163,7 +166,9 @@ struct INIConfigDocument: ConfigDocument {
 
     /// The text for an existing entry's value, in its quote style.
     private func literal(_ value: ConfigValue, for entry: INIEntry, key: String) throws -> String {
-        let text = try plain(value, original: entry.scalar.quoting == .bare ? entry.raw : nil, key: key)
+        let text = try plain(
+            value, original: entry.scalar.quoting == .bare ? entry.raw : nil,
+            number: source.numberLiteral(of: entry.scalar), key: key)
         switch (format, entry.scalar.quoting) {
         case (.env, .double):
             return Self.escaped(text, escaping: "\"", newlines: true)

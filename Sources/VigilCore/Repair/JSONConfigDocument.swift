@@ -7,7 +7,7 @@ import Foundation
 /// An edit splices new characters over the old value's range only, so everything else in the file stays byte
 /// for byte. A value that was a JSON string is written back as a JSON string (properly escaped) whatever the new
 /// value's type, so a trainer that reads `"lr": "1e-4"` keeps getting a string; otherwise ints are written bare,
-/// doubles in their shortest round-tripping form and bools as `true`/`false`. A missing key is added as the last
+/// doubles in their shortest round-tripping digits (in the style of the float they replace) and bools as `true`/`false`. A missing key is added as the last
 /// member of its object, indented like the object's other members, with parent objects created (`{}`) as needed.
 struct JSONConfigDocument: ConfigDocument {
     let path: String
@@ -55,7 +55,9 @@ struct JSONConfigDocument: ConfigDocument {
     func setting(_ key: String, to value: ConfigValue) throws -> String {
         switch nodes[key] {
         case .scalar(let scalar):
-            let replacement = scalar.quoting == .double ? Self.quoted(value.description) : try encode(value, key: key)
+            let replacement =
+                scalar.quoting == .double
+                ? Self.quoted(value.description) : try encode(value, key: key, like: source.numberLiteral(of: scalar))
             return source.replacing(scalar, with: replacement)
         case .object, .array:
             throw VigilError(.invalidConfig, file: path, key: key, "is an object or array, not a scalar value")
@@ -147,13 +149,14 @@ struct JSONConfigDocument: ConfigDocument {
 
     // MARK: - Writing values
 
-    private func encode(_ value: ConfigValue, key: String) throws -> String {
+    /// `value` as a JSON literal; a float in the style of `literal`, the number it replaces.
+    private func encode(_ value: ConfigValue, key: String, like literal: String? = nil) throws -> String {
         switch value {
         case .int(let v): return String(v)
         case .bool(let v): return v ? "true" : "false"
         case .string(let v): return Self.quoted(v)
         case .double(let v):
-            guard let text = ConfigFloatSyntax.finite.format(v) else {
+            guard let text = ConfigFloatSyntax.finite.format(v, like: literal) else {
                 throw VigilError(.invalidConfig, file: path, key: key, "\(v) cannot be written in JSON")
             }
             return text

@@ -46,7 +46,8 @@ struct TOMLConfigDocument: ConfigDocument {
             guard let scalar = entry.scalar else {
                 throw VigilError(.invalidConfig, file: path, key: key, "\(key) is \(entry.kind) and cannot be set")
             }
-            return source.replacing(scalar, with: Self.render(value, style: scalar.quoting))
+            let literal = source.numberLiteral(of: scalar)
+            return source.replacing(scalar, with: Self.render(value, style: scalar.quoting, like: literal))
         }
         guard let parts = ConfigKeyPath.components(key) else {
             throw VigilError(.invalidConfig, file: path, key: key, "\"\(key)\" is not a valid key path")
@@ -92,10 +93,14 @@ struct TOMLConfigDocument: ConfigDocument {
     // MARK: Rendering
 
     /// `value`'s text in `style`: a basic string, a literal one when it can hold the text, or bare (a string is
-    /// then a basic string).
-    static func render(_ value: ConfigValue, style: ConfigQuoting) -> String {
+    /// then a basic string; a float in the style of `literal`, the number it replaces).
+    static func render(_ value: ConfigValue, style: ConfigQuoting, like literal: String? = nil) -> String {
         let text: String
-        if case .double(let v) = value { text = plainDouble(v) } else { text = value.description }
+        if case .double(let v) = value {
+            text = ConfigFloatSyntax.toml.format(v, like: literal) ?? plainDouble(v)
+        } else {
+            text = value.description
+        }
         switch style {
         case .double: return basicString(text)
         case .single:

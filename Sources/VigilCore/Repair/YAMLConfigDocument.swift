@@ -19,8 +19,8 @@ import Foundation
 /// `keys` lists the keys whose value is a scalar (not null). Setting an existing key replaces only
 /// the value's characters; a missing key is appended after the last line of its parent mapping, at
 /// the parent's child indentation, creating missing parent mappings there (an empty `key:` counts
-/// as an empty mapping). Written doubles always carry a `.` (`5.0e-05`) so that YAML 1.1 readers
-/// such as PyYAML read a float, not a string.
+/// as an empty mapping). Written doubles in exponent form always carry a `.` and a sign (`5.0e-05`)
+/// so that YAML 1.1 readers such as PyYAML read a float, not a string.
 struct YAMLConfigDocument: ConfigDocument {
     let keys: [String]
     private let source: ConfigSource
@@ -52,7 +52,7 @@ struct YAMLConfigDocument: ConfigDocument {
             guard let scalar = entry.scalar else {
                 throw VigilError(.invalidConfig, file: path, key: key, "\(key) is \(entry.kind) and cannot be set")
             }
-            var rendered = Self.render(value, style: scalar.quoting)
+            var rendered = Self.render(value, style: scalar.quoting, like: source.numberLiteral(of: scalar))
             if scalar.range.isEmpty { rendered = " " + rendered }
             return source.replacing(scalar, with: rendered)
         }
@@ -97,15 +97,15 @@ struct YAMLConfigDocument: ConfigDocument {
     // MARK: Rendering
 
     /// `value`'s text in `style`: in quotes of that kind, or bare (a string that would then read back as something
-    /// else is double-quoted).
-    static func render(_ value: ConfigValue, style: ConfigQuoting) -> String {
+    /// else is double-quoted; a float in the style of `literal`, the number it replaces).
+    static func render(_ value: ConfigValue, style: ConfigQuoting, like literal: String? = nil) -> String {
         switch style {
         case .double: return doubleQuoted(quotedText(value))
         case .single: return "'" + quotedText(value).replacingOccurrences(of: "'", with: "''") + "'"
         case .bare:
             switch value {
             case .int(let v): return String(v)
-            case .double(let v): return plainDouble(v)
+            case .double(let v): return ConfigFloatSyntax.yaml.format(v, like: literal) ?? plainDouble(v)
             case .bool(let v): return v ? "true" : "false"
             case .string(let v): return needsQuotes(v) ? doubleQuoted(v) : v
             }
