@@ -120,12 +120,13 @@ struct ConfigDocumentTests {
         #expect(
             try doc.setting("model.name", to: .string("it's"))
                 == replacingOnce(Self.yaml, "'meta-llama/Llama-2-7b'", "'it''s'"))
+        // A float keeps the file's style: an exponent form stays one (in YAML with a `.` and a sign).
         #expect(
             try doc.setting("training.learning_rate", to: .double(0.00015))
-                == replacingOnce(Self.yaml, "3.0e-4", "0.00015"))
+                == replacingOnce(Self.yaml, "3.0e-4", "1.5e-4"))
         #expect(
             try doc.setting("training.warmup", to: .double(5e-5))
-                == replacingOnce(Self.yaml, "1e-2", "5.0e-05"))
+                == replacingOnce(Self.yaml, "1e-2", "5.0e-5"))
         #expect(
             try doc.setting("training.resume", to: .string("ckpt/last"))
                 == replacingOnce(Self.yaml, "resume: ~", "resume: ckpt/last"))
@@ -275,10 +276,10 @@ struct ConfigDocumentTests {
                 == replacingOnce(Self.toml, "'meta-llama/Llama-2-7b'", #""it's""#))
         #expect(
             try doc.setting("training.learning_rate", to: .double(0.00015))
-                == replacingOnce(Self.toml, "3.0e-4", "0.00015"))
+                == replacingOnce(Self.toml, "3.0e-4", "1.5e-4"))
         #expect(
             try doc.setting("training.warmup", to: .double(5e-5))
-                == replacingOnce(Self.toml, "1e-2", "5e-05"))
+                == replacingOnce(Self.toml, "1e-2", "5e-5"))
         #expect(
             try doc.setting("model.lora.rank", to: .int(8))
                 == replacingOnce(Self.toml, "lora.rank = 16", "lora.rank = 8"))

@@ -231,12 +231,41 @@ struct RepairEndToEndTests {
         #expect(journal.attempts.first?.verdict?.rule == "nan-loss")
         let repair = try #require(journal.attempts.first?.repairs?.first)
         #expect(repair.key == "training.lr" && repair.before == "0.0003" && repair.after == "0.00015")
-        let edited = TestSupport.read(config)
-        #expect(edited.contains("lr: 1.5e-04") || edited.contains("lr: 0.00015"), "\(edited)")
+        // Written in the file's style (`3.0e-4` is an exponent form), the rest of the file byte for byte.
         #expect(
-            edited.replacingOccurrences(of: "1.5e-04", with: "3.0e-4").replacingOccurrences(
-                of: "0.00015", with: "3.0e-4")
-                == RepairEndToEndTests.originalConfig)
+            TestSupport.read(config)
+                == RepairEndToEndTests.originalConfig.replacingOccurrences(of: "lr: 3.0e-4", with: "lr: 1.5e-4"))
+    }
+
+    @Test("a NaN loss twice with lr: 3 halves it to 1.5, then 0.75 (a learning rate is not rounded to an integer)")
+    func nanHalvesAnIntegerLearningRate() throws {
+        defer { TestSupport.remove(dir) }
+        let original = RepairEndToEndTests.originalConfig.replacingOccurrences(of: "lr: 3.0e-4", with: "lr: 3")
+        try original.write(toFile: config, atomically: true, encoding: .utf8)
+        let policy = try policy(
+            """
+            {
+              extends: "pytorch",
+              restart: { backoff: { initial: "10ms" } },
+              config: { roles: { learningRate: "training.lr", batchSize: "training.batch_size" } },
+            }
+            """)
+        let vigil = try vigil(
+            "nanint", policy: policy,
+            [
+                "--config", config, "--steps", "4", "--step-time", "0.05", "--nan-at", "2", "--nan-times", "2",
+                "--state-file", dir + "/state",
+            ])
+        #expect(vigil.exitCode() == 0, "\(vigil.output)")
+        let journal = try TestSupport.journal(logs, "nanint")
+        #expect(journal.attempts.map { $0.verdict?.rule } == ["nan-loss", "nan-loss", "exit-0"])
+        #expect(journal.attempts[0].repairs?.map(\.line) == ["training.lr: 3 → 1.5"])
+        #expect(journal.attempts[1].repairs?.map(\.line) == ["training.lr: 1.5 → 0.75"])
+        for (index, lr) in ["3", "1.5", "0.75"].enumerated() {
+            let log = TestSupport.read("\(logs)/nanint/\(journal.attempts[index].log)")
+            #expect(log.contains("\"training.lr\": \(lr)"), "attempt \(index + 1) did not run with \(lr)")
+        }
+        #expect(TestSupport.read(config) == original.replacingOccurrences(of: "lr: 3", with: "lr: 0.75"))
     }
 
     @Test("vigil config check lists what the schema would repair, and --repair writes it")

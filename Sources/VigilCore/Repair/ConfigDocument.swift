@@ -59,7 +59,8 @@ public protocol ConfigDocument: Sendable {
     /// The value at `key`, or nil when absent (or not a scalar).
     func value(at key: String) -> ConfigValue?
     /// The file's text with `key`'s value replaced by `value`, written in the file's own style
-    /// (a quoted string stays quoted with the same quotes; a number stays a bare number).
+    /// (a quoted string stays quoted with the same quotes; a number stays a bare number, and a float that replaces
+    /// a float keeps its exponent or plain form).
     /// Adds the key (in its section or table, creating it at the end if needed) when absent.
     /// Throws `VigilError(.invalidConfig, …)` when the key's path runs through a non-mapping.
     func setting(_ key: String, to value: ConfigValue) throws -> String
@@ -77,30 +78,5 @@ public enum ConfigFile {
         case .ini: return try INIConfigDocument(text: text, path: path, format: .ini)
         case .env: return try INIConfigDocument(text: text, path: path, format: .env)
         }
-    }
-}
-
-/// Text helpers shared by the format editors.
-enum ConfigText {
-    /// `s` in double quotes with `"`, `\\`, newline, tab and carriage return escaped; other control
-    /// characters through `control` (each format has its own: YAML `\xHH`, TOML and JSON `\uHHHH`).
-    static func doubleQuoted(_ s: String, control: (UInt32) -> String) -> String {
-        var out = "\""
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\t": out += "\\t"
-            case "\r": out += "\\r"
-            default:
-                if scalar.value < 0x20 || scalar.value == 0x7F {
-                    out += control(scalar.value)
-                } else {
-                    out.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        return out + "\""
     }
 }

@@ -19,11 +19,10 @@ import Foundation
 /// quote style. A missing key is appended after the last key of its section (creating `[section]` at the end of
 /// the file when needed), or at the end of the `.env` file.
 struct INIConfigDocument: ConfigDocument {
-    let text: String
     let path: String
     let format: ConfigFormat
 
-    private let bytes: [UInt8]
+    private let source: ConfigSource
     private let entries: [INIEntry]
     /// Section headers in file order, with the offset just past the header line.
     private let sections: [(name: String, headerEnd: Int)]
@@ -32,19 +31,21 @@ struct INIConfigDocument: ConfigDocument {
         guard format == .ini || format == .env else {
             throw VigilError(.invalidConfig, file: path, "INIConfigDocument reads .ini and .env files, not \(format)")
         }
-        self.text = text
+        source = ConfigSource(text)
         self.path = path
         self.format = format
-        var scanner = INIScanner(bytes: Array(text.utf8), path: path)
+        var scanner = INIScanner(bytes: source.bytes, path: path)
         if format == .ini {
             try scanner.scanINI()
         } else {
             try scanner.scanEnv()
         }
-        bytes = scanner.bytes
         entries = scanner.entries
         sections = scanner.sections
     }
+
+    var text: String { source.text }
+    private var bytes: [UInt8] { source.bytes }
 
     var keys: [String] {
         var seen = Set<String>()
@@ -52,22 +53,22 @@ struct INIConfigDocument: ConfigDocument {
     }
 
     func value(at key: String) -> ConfigValue? {
-        if let entry = find(key) { return entry.value(format: format) }
+        if let entry = find(key) { return entry.scalar.value }
         guard format == .ini, let (section, name) = split(key), section != nil, section != "DEFAULT" else {
             return nil
         }
-        return find("DEFAULT." + name)?.value(format: format)
+        return find("DEFAULT." + name)?.scalar.value
     }
 
     func setting(_ key: String, to value: ConfigValue) throws -> String {
         if let entry = find(key) {
             var literal = try literal(value, for: entry, key: key)
-            if entry.raw.isEmpty || entry.raw.hasPrefix("\n"), entry.quote == nil, !literal.isEmpty,
+            if entry.raw.isEmpty || entry.raw.hasPrefix("\n"), entry.scalar.quoting == .bare, !literal.isEmpty,
                 entry.separator.first?.isWhitespace == true, entry.separator.last?.isWhitespace == false
             {
                 literal = " " + literal
             }
-            return splice(entry.valueStart..<entry.valueEnd, with: literal)
+            return source.replacing(entry.scalar, with: literal)
         }
         return format == .env ? try addingEnv(key, value) : try addingINI(key, value)
     }
@@ -109,20 +110,20 @@ struct INIConfigDocument: ConfigDocument {
         let inSection = entries.filter { $0.section == section }
         let separator = inSection.last?.separator ?? entries.last?.separator ?? " = "
         let line = name + separator + (try bare(value, key: key)) + "\n"
-        if let last = inSection.last { return insert(line, at: last.lineEnd) }
+        if let last = inSection.last { return source.inserting(line, at: .lineStart(last.lineEnd)) }
         if let section {
-            if let header = sections.first(where: { $0.name == section }) { return insert(line, at: header.headerEnd) }
-            var prefix = ""
-            if !bytes.isEmpty {
-                if bytes.last != UInt8(ascii: "\n") { prefix = "\n" }
-                if !bytes.suffix(2).elementsEqual([10, 10]) && !bytes.suffix(3).elementsEqual([10, 13, 10]) {
-                    prefix += "\n"
-                }
+            if let header = sections.first(where: { $0.name == section }) {
+                return source.inserting(line, at: .lineStart(header.headerEnd))
             }
-            return insert(prefix + "[" + section + "]\n" + line, at: bytes.count, newlineFirst: false)
+            // A new section at the end, after a blank line unless the file is empty or ends with one.
+            let blank =
+                !bytes.isEmpty && !bytes.suffix(2).elementsEqual([10, 10])
+                && !bytes.suffix(3).elementsEqual([10, 13, 10])
+            return source.inserting((blank ? "\n" : "") + "[" + section + "]\n" + line, at: source.end)
         }
         // A key before any section: at the very top (after a byte-order mark), or at the end when there are none.
-        return insert(line, at: sections.isEmpty ? bytes.count : (bytes.starts(with: [0xEF, 0xBB, 0xBF]) ? 3 : 0))
+        let top = sections.isEmpty ? bytes.count : (bytes.starts(with: [0xEF, 0xBB, 0xBF]) ? 3 : 0)
+        return source.inserting(line, at: .lineStart(top))
     }
 
     private func addingEnv(_ key: String, _ value: ConfigValue) throws -> String {
@@ -135,39 +136,25 @@ struct INIConfigDocument: ConfigDocument {
         let last = entries.last
         let prefix = last?.exported == true ? "export " : ""
         let line = prefix + key + (last?.separator ?? "=") + (try bare(value, key: key)) + "\n"
-        return insert(line, at: bytes.count)
-    }
-
-    /// `text` inserted at `offset`; at the end of a file without a final newline, one is added first.
-    private func insert(_ text: String, at offset: Int, newlineFirst: Bool = true) -> String {
-        var text = text
-        if newlineFirst, offset == bytes.count, offset > 0, bytes[offset - 1] != UInt8(ascii: "\n") {
-            text = "\n" + text
-        }
         // New lines end like the file's lines; a `\n` inside a quoted `.env` value is escaped, never raw.
-        if text.contains("\n"), bytes.contains(UInt8(ascii: "\r")), self.text.contains("\r\n") {
-            text = text.replacingOccurrences(of: "\n", with: "\r\n")
-        }
-        return splice(offset..<offset, with: text)
-    }
-
-    private func splice(_ range: Range<Int>, with replacement: String) -> String {
-        var result = Array(bytes[..<range.lowerBound])
-        result.append(contentsOf: replacement.utf8)
-        result.append(contentsOf: bytes[range.upperBound...])
-        return String(decoding: result, as: UTF8.self)
+        return source.inserting(line, at: source.end)
     }
 
     // MARK: - Writing values
 
-    /// The plain text of `value`; bools follow `original`'s capitalisation (`True`, `TRUE`) when it was one.
-    private func plain(_ value: ConfigValue, original: String? = nil, key: String) throws -> String {
+    /// The plain text of `value`; bools follow `original`'s capitalisation (`True`, `TRUE`) when it was one, and
+    /// floats the style of `number`, the number it replaces.
+    private func plain(
+        _ value: ConfigValue, original: String? = nil, number: String? = nil, key: String
+    ) throws -> String {
         switch value {
         case .int(let v): return String(v)
         case .string(let v): return v
         case .double(let v):
-            guard v.isFinite else { throw VigilError(.invalidConfig, file: path, key: key, "\(v) is not a number") }
-            return String(v)
+            guard let text = ConfigFloatSyntax.finite.format(v, like: number) else {
+                throw VigilError(.invalidConfig, file: path, key: key, "\(v) is not a number")
+            }
+            return text
         case .bool(let v):
             let word = v ? "true" : "false"
             guard let original, ["true", "false"].contains(original.lowercased()) else { return word }
@@ -179,13 +166,15 @@ struct INIConfigDocument: ConfigDocument {
 
     /// The text for an existing entry's value, in its quote style.
     private func literal(_ value: ConfigValue, for entry: INIEntry, key: String) throws -> String {
-        let text = try plain(value, original: entry.quote == nil ? entry.raw : nil, key: key)
-        switch (format, entry.quote) {
-        case (.env, UInt8(ascii: "\"")?):
+        let text = try plain(
+            value, original: entry.scalar.quoting == .bare ? entry.raw : nil,
+            number: source.numberLiteral(of: entry.scalar), key: key)
+        switch (format, entry.scalar.quoting) {
+        case (.env, .double):
             return Self.escaped(text, escaping: "\"", newlines: true)
-        case (.env, UInt8(ascii: "'")?):
+        case (.env, .single):
             return Self.escaped(text, escaping: "'", newlines: false)
-        case (.env, _):
+        case (.env, .bare):
             return Self.needsQuotes(text) ? "\"" + Self.escaped(text, escaping: "\"", newlines: true) + "\"" : text
         default:
             guard !text.contains(where: \.isNewline) else {
@@ -230,12 +219,10 @@ struct INIConfigDocument: ConfigDocument {
 private struct INIEntry {
     var section: String?
     var key: String
-    /// The value's characters, without quotes: `bytes[valueStart..<valueEnd]`.
-    var valueStart: Int
-    var valueEnd: Int
+    /// The value's characters without its quotes, and its quoting; its value is set once the entry is read whole.
+    var scalar: ConfigScalar
     /// The value as read: quotes removed, `.env` escapes decoded, continuation lines joined with newlines.
     var raw: String
-    var quote: UInt8?
     var multiline = false
     /// Everything between the key and the value (or its opening quote): ` = `, `: `, `=`.
     var separator: String
@@ -245,10 +232,26 @@ private struct INIEntry {
     /// The key line's indentation, for telling continuation lines.
     var indent = 0
 
-    var fullKey: String { section.map { $0 + "." + key } ?? key }
+    init(
+        section: String?, key: String, range: Range<Int>, raw: String, separator: String, exported: Bool = false,
+        lineEnd: Int, indent: Int = 0
+    ) {
+        self.section = section
+        self.key = key
+        scalar = ConfigScalar(key: section.map { $0 + "." + key } ?? key, value: nil, range: range, quoting: .bare)
+        self.raw = raw
+        self.separator = separator
+        self.exported = exported
+        self.lineEnd = lineEnd
+        self.indent = indent
+    }
 
+    var fullKey: String { scalar.key }
+
+    /// The value `raw` reads as: a string when multi-line or quoted in INI, else int, double or bool when it looks
+    /// like one.
     func value(format: ConfigFormat) -> ConfigValue {
-        if multiline || (format == .ini && quote != nil) { return .string(raw) }
+        if multiline || (format == .ini && scalar.quoting != .bare) { return .string(raw) }
         if let int = Int(raw) { return .int(int) }
         if raw.contains(where: \.isNumber), raw.allSatisfy({ "0123456789+-.eE".contains($0) }),
             let double = Double(raw), double.isFinite
@@ -319,7 +322,7 @@ private struct INIScanner {
                 continue
             }
             if let current = open, first - line.start > entries[current].indent {
-                entries[current].valueEnd = last
+                entries[current].scalar.range = entries[current].scalar.range.lowerBound..<last
                 entries[current].raw += "\n" + string(first..<last)
                 entries[current].multiline = true
                 entries[current].lineEnd = line.next
@@ -358,20 +361,21 @@ private struct INIScanner {
             var valueStart = delimiter + 1
             while valueStart < last, isBlank(bytes[valueStart]) { valueStart += 1 }
             var entry = INIEntry(
-                section: section, key: key, valueStart: valueStart, valueEnd: last,
+                section: section, key: key, range: valueStart..<last,
                 raw: string(valueStart..<max(valueStart, last)), separator: string(keyEnd..<valueStart),
                 lineEnd: line.next, indent: first - line.start)
             if valueStart + 1 < last, bytes[valueStart] == bytes[last - 1],
                 bytes[valueStart] == UInt8(ascii: "\"") || bytes[valueStart] == UInt8(ascii: "'")
             {
-                entry.quote = bytes[valueStart]
-                entry.valueStart += 1
-                entry.valueEnd -= 1
-                entry.raw = string(entry.valueStart..<entry.valueEnd)
+                entry.scalar.quoting = ConfigQuoting(opening: bytes[valueStart])
+                entry.scalar.range = valueStart + 1..<last - 1
+                entry.raw = string(entry.scalar.range)
             }
             entries.append(entry)
             open = entries.count - 1
         }
+        // Continuation lines are in: every value is read whole.
+        for index in entries.indices { entries[index].scalar.value = entries[index].value(format: .ini) }
     }
 
     // MARK: .env
@@ -429,13 +433,13 @@ private struct INIScanner {
             skipBlanks(&position)
             let startLine = line
             var entry = INIEntry(
-                section: nil, key: string(keyStart..<keyEnd), valueStart: position, valueEnd: position, raw: "",
+                section: nil, key: string(keyStart..<keyEnd), range: position..<position, raw: "",
                 separator: string(keyEnd..<position), exported: exported, lineEnd: position)
             if position < bytes.count, bytes[position] == UInt8(ascii: "\"") || bytes[position] == UInt8(ascii: "'") {
                 let quote = bytes[position]
                 position += 1
-                entry.quote = quote
-                entry.valueStart = position
+                entry.scalar.quoting = ConfigQuoting(opening: quote)
+                let valueStart = position
                 var decoded: [UInt8] = []
                 while true {
                     guard position < bytes.count else {
@@ -457,7 +461,7 @@ private struct INIScanner {
                     decoded.append(byte)
                     position += 1
                 }
-                entry.valueEnd = position
+                entry.scalar.range = valueStart..<position
                 entry.raw = String(decoding: decoded, as: UTF8.self)
                 entry.multiline = entry.raw.contains("\n")
                 position += 1
@@ -472,11 +476,12 @@ private struct INIScanner {
                     end += 1
                 }
                 while end > position, isBlank(bytes[end - 1]) { end -= 1 }
-                entry.valueEnd = end
+                entry.scalar.range = position..<end
                 entry.raw = string(position..<end)
             }
             finishLine(&position)
             entry.lineEnd = position
+            entry.scalar.value = entry.value(format: .env)
             line += 1
             entries.append(entry)
         }

@@ -7,54 +7,58 @@ import Foundation
 /// An edit splices new characters over the old value's range only, so everything else in the file stays byte
 /// for byte. A value that was a JSON string is written back as a JSON string (properly escaped) whatever the new
 /// value's type, so a trainer that reads `"lr": "1e-4"` keeps getting a string; otherwise ints are written bare,
-/// doubles in their shortest round-tripping form and bools as `true`/`false`. A missing key is added as the last
+/// doubles in their shortest round-tripping digits (in the style of the float they replace) and bools as `true`/`false`. A missing key is added as the last
 /// member of its object, indented like the object's other members, with parent objects created (`{}`) as needed.
 struct JSONConfigDocument: ConfigDocument {
-    let text: String
     let path: String
 
     /// What a dotted key path holds.
     fileprivate enum Node {
-        /// A scalar (nil for `null`) whose text is `bytes[start..<end]`.
-        case scalar(ConfigValue?, start: Int, end: Int, isString: Bool)
+        /// A scalar (its value nil for `null`); a JSON string is quoted `.double`, anything else `.bare`.
+        case scalar(ConfigScalar)
         case object(JSONObjectSpan)
         case array
+
+        var scalar: ConfigScalar? {
+            if case .scalar(let s) = self { return s }
+            return nil
+        }
     }
 
-    private let bytes: [UInt8]
+    private let source: ConfigSource
     private let nodes: [String: Node]
     private let order: [String]
     /// The root object, when the document is one.
     private let root: JSONObjectSpan?
 
+    var text: String { source.text }
+    private var bytes: [UInt8] { source.bytes }
+
     init(text: String, path: String) throws {
-        self.text = text
+        source = ConfigSource(text)
         self.path = path
-        var scanner = JSONScanner(bytes: Array(text.utf8), path: path)
+        var scanner = JSONScanner(bytes: source.bytes, path: path)
         try scanner.parseDocument()
-        bytes = scanner.bytes
         nodes = scanner.nodes
         order = scanner.order
         root = scanner.root
     }
 
     var keys: [String] {
-        order.filter {
-            if case .scalar(.some, _, _, _) = nodes[$0] { return true }
-            return false
-        }
+        ConfigScalar.keys(order) { nodes[$0]?.scalar }
     }
 
     func value(at key: String) -> ConfigValue? {
-        if case .scalar(let value, _, _, _) = nodes[key] { return value }
-        return nil
+        nodes[key]?.scalar?.value
     }
 
     func setting(_ key: String, to value: ConfigValue) throws -> String {
         switch nodes[key] {
-        case .scalar(_, let start, let end, let isString):
-            let replacement = isString ? Self.quoted(value.description) : try encode(value, key: key)
-            return splice(start..<end, with: replacement)
+        case .scalar(let scalar):
+            let replacement =
+                scalar.quoting == .double
+                ? Self.quoted(value.description) : try encode(value, key: key, like: source.numberLiteral(of: scalar))
+            return source.replacing(scalar, with: replacement)
         case .object, .array:
             throw VigilError(.invalidConfig, file: path, key: key, "is an object or array, not a scalar value")
         case nil:
@@ -68,8 +72,7 @@ struct JSONConfigDocument: ConfigDocument {
         guard var parent = root else {
             throw VigilError(.invalidConfig, file: path, key: key, "the document is not a JSON object")
         }
-        let components = key.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
-        guard !components.contains(where: \.isEmpty) else {
+        guard let components = ConfigKeyPath.components(key) else {
             throw VigilError(.invalidConfig, file: path, key: key, "is not a valid key path")
         }
         var index = 0
@@ -94,9 +97,10 @@ struct JSONConfigDocument: ConfigDocument {
         if let last = parent.lastMemberEnd {
             if let indent = parent.memberIndent {
                 let member = Self.member(rest, literal, indent: indent, unit: unit)
-                return splice(last..<last, with: lineEnds(",\n" + indent + member))
+                return source.inserting(",\n" + indent + member, at: .inLine(last..<last))
             }
-            return splice(last..<last, with: ", " + Self.member(rest, literal, indent: nil, unit: unit))
+            return source.inserting(
+                ", " + Self.member(rest, literal, indent: nil, unit: unit), at: .inLine(last..<last))
         }
         // An empty object: `{}` or `{ }` or `{\n}`; its interior is only whitespace, so it is rewritten.
         let multiline = root?.memberIndent != nil
@@ -104,9 +108,11 @@ struct JSONConfigDocument: ConfigDocument {
             let outer = lineIndent(at: parent.open)
             let indent = outer + unit
             let member = Self.member(rest, literal, indent: indent, unit: unit)
-            return splice(parent.open + 1..<parent.close, with: lineEnds("\n" + indent + member + "\n" + outer))
+            return source.inserting(
+                "\n" + indent + member + "\n" + outer, at: .inLine(parent.open + 1..<parent.close))
         }
-        return splice(parent.open + 1..<parent.close, with: Self.member(rest, literal, indent: nil, unit: unit))
+        return source.inserting(
+            Self.member(rest, literal, indent: nil, unit: unit), at: .inLine(parent.open + 1..<parent.close))
     }
 
     /// `"a": {"b": value}`, pretty-printed at `indent` (nil for one line).
@@ -121,12 +127,6 @@ struct JSONConfigDocument: ConfigDocument {
             text += "{" + member(inner, literal, indent: nil, unit: unit) + "}"
         }
         return text
-    }
-
-    /// `text` with the file's line ending (`\r\n` when the file uses it).
-    private func lineEnds(_ text: String) -> String {
-        bytes.contains(UInt8(ascii: "\r")) && self.text.contains("\r\n")
-            ? text.replacingOccurrences(of: "\n", with: "\r\n") : text
     }
 
     /// The indentation step of the file: the root's member indentation, else two spaces.
@@ -149,48 +149,32 @@ struct JSONConfigDocument: ConfigDocument {
 
     // MARK: - Writing values
 
-    private func splice(_ range: Range<Int>, with replacement: String) -> String {
-        var result = Array(bytes[..<range.lowerBound])
-        result.append(contentsOf: replacement.utf8)
-        result.append(contentsOf: bytes[range.upperBound...])
-        return String(decoding: result, as: UTF8.self)
-    }
-
-    private func encode(_ value: ConfigValue, key: String) throws -> String {
+    /// `value` as a JSON literal; a float in the style of `literal`, the number it replaces.
+    private func encode(_ value: ConfigValue, key: String, like literal: String? = nil) throws -> String {
         switch value {
         case .int(let v): return String(v)
         case .bool(let v): return v ? "true" : "false"
         case .string(let v): return Self.quoted(v)
         case .double(let v):
-            guard v.isFinite else {
+            guard let text = ConfigFloatSyntax.finite.format(v, like: literal) else {
                 throw VigilError(.invalidConfig, file: path, key: key, "\(v) cannot be written in JSON")
             }
-            return String(v)
+            return text
         }
     }
 
-    /// `text` as a JSON string literal: quotes, backslashes and control characters escaped.
+    /// `text` as a JSON string literal: quotes, backslashes and control characters escaped (DEL need not be).
     static func quoted(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case "\u{08}": out += "\\b"
-            case "\u{0C}": out += "\\f"
+        ConfigText.doubleQuoted(text) { code in
+            switch code {
+            case 0x08: return "\\b"
+            case 0x0C: return "\\f"
+            case 0x7F: return "\u{7F}"
             default:
-                if scalar.value < 0x20 {
-                    let hex = String(scalar.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    out.unicodeScalars.append(scalar)
-                }
+                let hex = String(code, radix: 16)
+                return "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
             }
         }
-        return out + "\""
     }
 }
 
@@ -249,15 +233,15 @@ private struct JSONScanner {
             record(key, .array)
         case UInt8(ascii: "\""):
             let string = try parseString()
-            record(key, .scalar(.string(string), start: start, end: position, isString: true))
+            record(key, scalar: .string(string), from: start, quoting: .double)
         case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
             let number = try parseNumber()
-            record(key, .scalar(number, start: start, end: position, isString: false))
+            record(key, scalar: number, from: start, quoting: .bare)
         default:
             for (word, value) in [("true", ConfigValue.bool(true)), ("false", .bool(false)), ("null", nil)]
             where bytes[position...].starts(with: word.utf8) {
                 position += word.utf8.count
-                record(key, .scalar(value, start: start, end: position, isString: false))
+                record(key, scalar: value, from: start, quoting: .bare)
                 return
             }
             throw error("unexpected \(describe()); expected a value")
@@ -268,6 +252,12 @@ private struct JSONScanner {
         guard let key else { return }
         if nodes[key] == nil { order.append(key) }
         nodes[key] = node
+    }
+
+    /// Records the scalar that ends at the current position.
+    mutating func record(_ key: String?, scalar value: ConfigValue?, from start: Int, quoting: ConfigQuoting) {
+        guard let key else { return }
+        record(key, .scalar(ConfigScalar(key: key, value: value, range: start..<position, quoting: quoting)))
     }
 
     mutating func parseObject(key: String?) throws -> JSONObjectSpan {

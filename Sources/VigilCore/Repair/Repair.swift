@@ -22,8 +22,17 @@ public struct Repair: Sendable, Equatable {
         self.max = max
     }
 
+    /// The role a `@role` key names (`batchSize` for `@batchSize`), else nil.
+    public var role: String? { key.hasPrefix("@") ? String(key.dropFirst()) : nil }
+
     /// The new value from `current`, or why the repair cannot go on.
-    public func apply(to current: ConfigValue?) -> Result<ConfigValue, RepairExhausted> {
+    ///
+    /// `integral` says whether the key holds an integer (``isIntegral(_:role:config:)``). Then `scale` rounds
+    /// its result (down for a factor below 1, up above 1) and `add` to the nearest, and an integer stays an
+    /// integer. Otherwise nothing is rounded: `3 × 0.5` is `1.5`; an integer stays an integer only while the
+    /// result is a whole number. The bounds are checked on the value that would be written, after rounding. A
+    /// result that is not a finite number, or an integer too large for an `Int`, exhausts the repair.
+    public func apply(to current: ConfigValue?, integral: Bool) -> Result<ConfigValue, RepairExhausted> {
         let next: ConfigValue
         switch operation {
         case .set(let value):
@@ -33,22 +42,32 @@ public struct Repair: Sendable, Equatable {
                         key: key, reason: "already \(value); setting it again changes nothing", crossesBound: false))
             }
             next = value
-        case .scale(let factor), .add(let factor):
+        case .scale(let operand), .add(let operand):
             guard let current, let number = current.number else {
                 return .failure(
                     RepairExhausted(
-                        key: key, reason: current == nil ? "not set, nothing to change" : "\(current) is not a number",
+                        key: key,
+                        reason: current.map { "\($0) is not a number" } ?? "not set, nothing to change",
                         crossesBound: false))
             }
-            var result: Double
-            if case .scale = operation { result = number * factor } else { result = number + factor }
-            if case .int = current {
-                switch operation {
-                case .scale(let f): result = f < 1 ? result.rounded(.down) : result.rounded(.up)
-                default: result = result.rounded()
-                }
-                next = .int(Int(result))
-            } else {
+            let isScale: Bool
+            if case .scale = operation { isScale = true } else { isScale = false }
+            var result = isScale ? number * operand : number + operand
+            let arithmetic = "\(current) \(isScale ? "×" : "+") \(ConfigSchema.format(operand))"
+            guard result.isFinite else {
+                return .failure(RepairExhausted(key: key, reason: "\(arithmetic) is \(result), not a finite number"))
+            }
+            if integral {
+                result = isScale ? result.rounded(operand < 1 ? .down : .up) : result.rounded()
+            }
+            switch (current, Int(exactly: result)) {
+            case (.int, let int?):
+                next = .int(int)
+            case (.int, nil) where integral:
+                return .failure(
+                    RepairExhausted(
+                        key: key, reason: "\(arithmetic) is \(ConfigSchema.format(result)), too large for an integer"))
+            default:
                 next = .double(result)
             }
             if next == current {
@@ -68,13 +87,42 @@ public struct Repair: Sendable, Equatable {
         }
         return .success(next)
     }
+
+    /// The new value from `current`, without the schema: ``integralWithoutSchema(_:)`` decides the rounding.
+    @available(*, deprecated, message: "pass integral: Repair.isIntegral(key, role: repair.role, config: …)")
+    public func apply(to current: ConfigValue?) -> Result<ConfigValue, RepairExhausted> {
+        apply(to: current, integral: integralWithoutSchema(current))
+    }
+
+    /// Whether the key is integral as far as the repair alone tells: a role decides (`@batchSize` is,
+    /// `@learningRate` is not); any other key is when its current value is an integer, as before the schema and
+    /// the roles were asked.
+    func integralWithoutSchema(_ current: ConfigValue?) -> Bool {
+        if let role { return Self.integralRoles.contains(role) }
+        if case .int? = current { return true }
+        return false
+    }
+
+    /// The roles whose keys hold an integer by nature.
+    public static let integralRoles: Set<String> = ["batchSize", "gradientAccumulation", "workers", "numWorkers"]
+
+    /// Whether `key` (a config key, `env:NAME` or `arg:--flag`, as resolved from the repair's key) holds an
+    /// integer: `config.schema` gives it `type: "int"`, or the repair names it by a role that is integral by
+    /// nature (``integralRoles``), or `config.roles` gives it such a role. Any other key is not, whatever its
+    /// current value.
+    public static func isIntegral(_ key: String, role: String?, config: Policy.Config) -> Bool {
+        if config.schema[key]?.type == .int { return true }
+        if let role, integralRoles.contains(role) { return true }
+        return config.roles.contains { integralRoles.contains($0.key) && $0.value == key }
+    }
 }
 
 /// Why a repair cannot be applied again.
 public struct RepairExhausted: Error, Sendable, Equatable {
     public var key: String
     public var reason: String
-    /// True when the result would cross a bound; false when the repair simply changes nothing.
+    /// True when the repair cannot go on: its result would cross a bound, or is no number that can be written
+    /// (not finite, or too large for an integer). False when the repair simply changes nothing.
     public var crossesBound = true
     public var description: String { "repair exhausted: \(key): \(reason)" }
 }
