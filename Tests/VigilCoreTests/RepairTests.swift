@@ -222,12 +222,4 @@ struct RepairTests {
         #expect(Repair(key: role.map { "@" + $0 } ?? key, operation: .scale(0.5)).role == role)
     }
 
-    @Test("without the schema (apply(to:)): a role decides, any other key is integral when it holds an integer")
-    func withoutSchema() {
-        #expect(!Repair(key: "@learningRate", operation: .scale(0.5)).integralWithoutSchema(.int(3)))
-        #expect(Repair(key: "@batchSize", operation: .scale(0.5)).integralWithoutSchema(.double(64)))
-        #expect(Repair(key: "training.lr", operation: .scale(0.5)).integralWithoutSchema(.int(3)))
-        #expect(!Repair(key: "training.lr", operation: .scale(0.5)).integralWithoutSchema(.double(3)))
-        #expect(!Repair(key: "training.lr", operation: .scale(0.5)).integralWithoutSchema(nil))
-    }
 }

@@ -88,21 +88,6 @@ public struct Repair: Sendable, Equatable {
         return .success(next)
     }
 
-    /// The new value from `current`, without the schema: ``integralWithoutSchema(_:)`` decides the rounding.
-    @available(*, deprecated, message: "pass integral: Repair.isIntegral(key, role: repair.role, config: …)")
-    public func apply(to current: ConfigValue?) -> Result<ConfigValue, RepairExhausted> {
-        apply(to: current, integral: integralWithoutSchema(current))
-    }
-
-    /// Whether the key is integral as far as the repair alone tells: a role decides (`@batchSize` is,
-    /// `@learningRate` is not); any other key is when its current value is an integer, as before the schema and
-    /// the roles were asked.
-    func integralWithoutSchema(_ current: ConfigValue?) -> Bool {
-        if let role { return Self.integralRoles.contains(role) }
-        if case .int? = current { return true }
-        return false
-    }
-
     /// The roles whose keys hold an integer by nature.
     public static let integralRoles: Set<String> = ["batchSize", "gradientAccumulation", "workers", "numWorkers"]
 

@@ -77,7 +77,7 @@ extension Supervisor {
                 repair.key.hasPrefix("@") ? request.policy.config.roles[String(repair.key.dropFirst())] : repair.key
             return key.map { !$0.hasPrefix("env:") && !$0.hasPrefix("arg:") } ?? false
         }
-        var config = editsConfig ? try loadConfig() : nil
+        let config = editsConfig ? try loadConfig() : nil
         var text = config?.document.text
         let hashBefore = config.flatMap { try? SHA256.hex(ofFile: $0.path) }
         var records: [RepairRecord] = []
@@ -120,7 +120,8 @@ extension Supervisor {
                 commit = { text = try document.setting(key, to: $0) }
             }
             if case .set(let value) = repair.operation, current == value { continue }  // already in effect
-            switch bounded.apply(to: current) {
+            let integral = Repair.isIntegral(key, role: repair.role, config: request.policy.config)
+            switch bounded.apply(to: current, integral: integral) {
             case .failure(let exhausted):
                 if exhausted.crossesBound { return exhausted }
                 unchanged.append(exhausted)
