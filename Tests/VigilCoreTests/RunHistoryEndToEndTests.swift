@@ -188,7 +188,9 @@ struct RunHistoryEndToEndTests {
         let reported = try #require(report["backoffSeconds"] as? Double, "the report shows the backoff")
         #expect(abs(reported - backoff) < 1e-12, "\(reported) vs \(backoff)")
         let markdown = TestSupport.read("\(logs)/reported/attempt-001.report.md")
-        #expect(markdown.contains("Waited \(AttemptReport.Format.duration(backoff)) before the next attempt."), "\(markdown)")
+        #expect(
+            markdown.contains("Waited \(AttemptReport.Format.duration(backoff)) before the next attempt."),
+            "\(markdown)")
         #expect(markdown.contains("MemoryError") && markdown.contains("training.batch_size: 32 → 16"))
         #expect(mode("\(logs)/reported/attempt-001.report.json") == 0o600)
         #expect(
