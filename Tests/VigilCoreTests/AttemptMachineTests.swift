@@ -238,6 +238,34 @@ struct AttemptMachineTests {
         #expect(h.tick(until: Self.isSignalGroup(.kill)) == Instant(seconds: 171))
     }
 
+    @Test("a step's wait runs from when its signal went out, not from when it was decided")
+    func waitFromSending() {
+        var h = Harness(lead: 10, grace: 2, timeout: 1, deadlineIn: 60)
+        h.tick()
+        h.listen()
+        h.tick(until: Self.isSignalGroup(.terminate))
+        h.send(.signalSent(.terminate), after: 0.4)  // the journal's writes took 0.4 s
+        #expect(h.tick(until: Self.isSignalGroup(.kill)) == Instant(seconds: 160.4))
+        h.send(.signalSent(.kill), after: 0.1)
+        #expect(h.tick(until: Self.isSignalGroup(.kill)) == Instant(seconds: 170.5), "the last step still waits 10 s")
+        h.send(.signalSent(.kill))
+        #expect(h.tick(until: Self.isSignalGroup(.kill)) == Instant(seconds: 171.5), "then every second")
+    }
+
+    @Test("the leftovers' grace runs from their first SIGTERM")
+    func leftoverGraceFromSending() {
+        var h = Harness(grace: 2)
+        h.send(.childExited(.exited(0)))
+        h.send(.leftoversFound([41]), after: 0.5)  // the look took 0.5 s
+        h.send(.signalSent(.terminate), after: 0.3)
+        var killedAt: Instant?
+        for _ in 0..<200 where killedAt == nil {
+            h.tick()
+            if h.send(.leftoversFound([41])).contains(.signalLeftovers(.kill, [41])) { killedAt = h.now }
+        }
+        #expect(killedAt == Instant(seconds: 102.8))
+    }
+
     @Test(
         "a trainer that exits 0 before any terminating signal finished, whatever the stop",
         arguments: ["checkpoint step", "hold"])

@@ -69,7 +69,7 @@ struct LimitsEndToEndTests {
                 ?? 0 < first.stopEvents?.firstIndex { $0.event.contains("TERM") } ?? 0)
         // The phases, each within its bound: USR1 at limit − lead − grace, TERM once the checkpoint is
         // there (and not before limit − grace).
-        #expect(seconds(first.startedAt, usr1.at) >= 0.45 && seconds(first.startedAt, usr1.at) < 1.5)
+        #expect(seconds(first.startedAt, usr1.at) >= 0.4 && seconds(first.startedAt, usr1.at) < 1.5)
         #expect(seconds(first.startedAt, term.at) >= 0.95)
         #expect(seconds(usr1.at, term.at) < 5, "TERM waited for the whole checkpoint timeout")
         #expect(first.stopReason?.contains("checkpoint ckpt_step") == true)

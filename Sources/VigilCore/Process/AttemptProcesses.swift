@@ -120,16 +120,27 @@ public struct LeftoverSweep: Sendable, Equatable {
     /// Processes still there when SIGKILL's wait ran out.
     public private(set) var survivors: [Int32] = []
     private let killWait: Double
+    private let grace: Double
+    private var termSent = false
     private var signalled: [Int32: Signal] = [:]
 
     /// A sweep beginning now with SIGTERM and `grace` before SIGKILL (or, `killing`, with SIGKILL).
     public init(grace: Double, killWait: Double = 10, killing: Bool = false, now: Instant) {
         self.killWait = killWait
+        self.grace = grace
         if killing {
             signal = .kill
             phaseEnds = now + killWait
         } else {
             phaseEnds = now + grace
+        }
+    }
+
+    /// `signal` went out now: SIGTERM's grace, or SIGKILL's wait, runs from its first sending.
+    public mutating func sent(_ signal: Signal, now: Instant) {
+        if signal == .terminate, self.signal == .terminate, !termSent {
+            termSent = true
+            phaseEnds = max(phaseEnds, now + grace)
         }
     }
 

@@ -98,17 +98,29 @@ final class AttemptDriver {
         case .checkListeners(let signal):
             let answer = listeners(for: signal)
             for follow in machine.handle(answer, at: clock.now()) { perform(follow) }
-        case .sendCheckpointSignal(let signal): sendCheckpointSignal(signal)
-        case .signalGroup(let signal): child.signalGroup(signal)
-        case .signalLeader(let signal): child.signalLeader(signal)
+        case .sendCheckpointSignal(let signal):
+            sendCheckpointSignal(signal)
+            sent(signal)
+        case .signalGroup(let signal):
+            child.signalGroup(signal)
+            sent(signal)
+        case .signalLeader(let signal):
+            child.signalLeader(signal)
+            sent(signal)
         case .lookForCheckpoint(let name): lookForCheckpoint(name)
         case .lookForLeftovers: lookForLeftovers()
         case .signalLeftovers(let signal, let pids):
             recorder.sent(signal, to: pids)
             if signal == .kill { processes.cgroup?.killAll() }
             for pid in pids { if let member = recorder.member(pid) { AttemptProcesses.send(signal, to: member) } }
+            sent(signal)
         case .cancelOutput: pump.cancel()
         }
+    }
+
+    /// Tells the machine the signal is out: its wait runs from now.
+    private func sent(_ signal: Signal) {
+        _ = machine.handle(.signalSent(signal), at: clock.now())
     }
 
     // MARK: - The checkpoint signal

@@ -133,8 +133,27 @@ extension AttemptMachine {
             return perform(now)
         }
         progress.deadline = now + 1
+        progress.repeatingKill = true
         stop = progress
         return [.signalGroup(.kill)]
+    }
+
+    /// A signal of the stop went out now: the current step's wait is measured from now.
+    mutating func signalSent(_ signal: Signal, _ now: Instant) {
+        if phase == .sweeping {
+            sweep?.leftovers.sent(signal, now: now)
+            return
+        }
+        guard phase == .running, var current = stop else { return }
+        switch current.currentStep {
+        case .checkpoint(let sent, _) where sent == signal: break
+        case .signalGroup(let sent, _) where sent == signal: break
+        case .signalLeader(let sent, _) where sent == signal: break
+        default: return
+        }
+        current.stepStarted = now
+        current.deadline = current.repeatingKill ? now + 1 : current.currentStep.ends(startingAt: now)
+        stop = current
     }
 
     /// The trainer does (or does not) handle the checkpoint signal: send it, or go on without it.

@@ -21,6 +21,9 @@ public enum AttemptEvent: Sendable, Equatable {
     case checkpointLooked(NewCheckpoint?)
     /// The answer to `lookForLeftovers`: the pids of what is left of the attempt.
     case leftoversFound([Int32])
+    /// The driver has just sent `signal` (after journaling it): the step's time runs from now, not
+    /// from when the machine decided (the journal's writes in between may take a while).
+    case signalSent(Signal)
 }
 
 /// A new checkpoint found during the checkpoint step.
@@ -236,6 +239,9 @@ public struct AttemptMachine: Sendable {
             return checkpointLooked(found, now)
         case .leftoversFound(let pids):
             return leftoversFound(pids, now)
+        case .signalSent(let signal):
+            signalSent(signal, now)
+            return []
         }
     }
 }

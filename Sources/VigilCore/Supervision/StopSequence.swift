@@ -122,6 +122,8 @@ public struct StopProgress: Sendable, Equatable {
     /// When the current step is over.
     public var deadline: Instant
     public var stepStarted: Instant
+    /// Past the last step: SIGKILL again every second while anything is left.
+    public var repeatingKill = false
 
     public var currentStep: StopSequence.Step { sequence.steps[step] }
 
