@@ -24,7 +24,9 @@ final class AttemptDriver {
     /// The newest checkpoint the watcher reported (for the status line).
     private(set) var lastCheckpointName: (String, Date)?
     private(set) var recorder = LeftoverRecorder()
-    private var checkpointsBefore: [String: Date] = [:]
+    /// The valid checkpoints when the checkpoint signal went out (nil before): what "new" is measured
+    /// against. Written and read by jobs on the worker, in order.
+    private let baseline = Locked<[String: Date]?>(nil)
     private let metrics: MetricsRecorder?
     private let lastFailure: String?
     private var nextRedraw: Instant
@@ -87,6 +89,10 @@ final class AttemptDriver {
         case .leftoversFound(let n, let members) where n == number:
             recorder.saw(members)
             return .leftoversFound(members.map(\.pid))
+        case .listenersChecked(let n, let listens, let why, let deaf) where n == number:
+            return .listeners(trainerListens: listens, why: why, deafOthers: deaf)
+        case .checkpointSignalSent(let n, let signal) where n == number:
+            return .signalSent(signal)
         default: return nil
         }
     }
@@ -95,12 +101,8 @@ final class AttemptDriver {
         switch effect {
         case .record(let record): supervisor.recordStop(record, attempt: index)
         case .note(let text): supervisor.note(text)
-        case .checkListeners(let signal):
-            let answer = listeners(for: signal)
-            for follow in machine.handle(answer, at: clock.now()) { perform(follow) }
-        case .sendCheckpointSignal(let signal):
-            sendCheckpointSignal(signal)
-            sent(signal)
+        case .checkListeners(let signal): checkListeners(signal)
+        case .sendCheckpointSignal(let signal): sendCheckpointSignal(signal)
         case .signalGroup(let signal):
             child.signalGroup(signal)
             sent(signal)
@@ -125,59 +127,80 @@ final class AttemptDriver {
 
     // MARK: - The checkpoint signal
 
-    /// Whether the trainer catches `signal` (`SigCgt`; off Linux: assumed), and how many others of
-    /// its group would die of it.
-    private func listeners(for signal: Signal) -> AttemptEvent {
-        let disposition = ProcessTable.disposition(of: signal, in: child.pid) ?? .caught
-        guard disposition == .caught else {
-            let why =
-                disposition == .ignored
-                ? "the trainer ignores \(signal)"
-                : "the trainer does not handle \(signal) (its default action would kill it)"
-            return .listeners(trainerListens: false, why: why, deafOthers: 0)
+    /// On the worker: whether the trainer catches `signal` (`SigCgt`; off Linux: assumed), and how
+    /// many others of its group would die of it; posted back.
+    private func checkListeners(_ signal: Signal) {
+        let (child, processes, events, number) = (self.child, self.processes, supervisor.events, self.number)
+        supervisor.worker.run {
+            let disposition = ProcessTable.disposition(of: signal, in: child.pid) ?? .caught
+            guard disposition == .caught else {
+                let why =
+                    disposition == .ignored
+                    ? "the trainer ignores \(signal)"
+                    : "the trainer does not handle \(signal) (its default action would kill it)"
+                events.post(.listenersChecked(attempt: number, listens: false, why: why, deaf: 0))
+                return
+            }
+            let deaf = AttemptDriver.deafMembers(signal, processes: processes, leader: child.pid)
+            events.post(.listenersChecked(attempt: number, listens: true, why: "", deaf: deaf.count))
         }
-        let deaf = deafMembers(signal)
-        return .listeners(trainerListens: true, why: "", deafOthers: deaf.count)
     }
 
-    private func deafMembers(_ signal: Signal) -> [AttemptProcesses.Member] {
+    /// Processes of the trainer's group, but the trainer, that would die of `signal` (no handler).
+    static func deafMembers(
+        _ signal: Signal, processes: AttemptProcesses, leader: Int32
+    )
+        -> [AttemptProcesses.Member]
+    {
         processes.live().filter { member in
-            member.origin == .group && member.pid != child.pid
+            member.origin == .group && member.pid != leader
                 && ProcessTable.disposition(of: signal, in: member.pid) == .default
         }
     }
 
-    /// Remembers the valid checkpoints (the baseline for "new"), then signals the listeners.
+    /// On the worker: notes the valid checkpoints (the baseline for "new"), then signals the
+    /// listeners; posted back, so the step's wait runs from the sending.
     private func sendCheckpointSignal(_ signal: Signal) {
-        if let store = supervisor.checkpointStore {
-            let valid = store.scan(.live(now: clock.wallNow()), evidence: evidence()).filter(\.isValid)
-            checkpointsBefore = Dictionary(valid.map { ($0.name, $0.modified) }, uniquingKeysWith: { a, _ in a })
+        let (child, processes, events, number) = (self.child, self.processes, supervisor.events, self.number)
+        let store = supervisor.checkpointStore
+        let proven = supervisor.journal.checkpointProofs ?? [:]
+        let watcher = self.watcher
+        let baseline = self.baseline
+        supervisor.worker.run {
+            var before: [String: Date] = [:]
+            if let store {
+                let evidence = CheckpointStore.Evidence(observed: watcher?.observations() ?? [:], proven: proven)
+                let valid = store.scan(.live(now: Date()), evidence: evidence).filter(\.isValid)
+                before = Dictionary(valid.map { ($0.name, $0.modified) }, uniquingKeysWith: { a, _ in a })
+            }
+            let deaf = AttemptDriver.deafMembers(signal, processes: processes, leader: child.pid)
+            if deaf.isEmpty {
+                child.signalGroup(signal)
+            } else {
+                child.noteSent(signal)
+                for member in processes.live() where member.origin == .group && !deaf.contains(member) {
+                    AttemptProcesses.send(signal, to: member)
+                }
+            }
+            baseline.withLock { $0 = before }
+            events.post(.checkpointSignalSent(attempt: number, signal))
         }
-        let deaf = deafMembers(signal)
-        if deaf.isEmpty {
-            child.signalGroup(signal)
-            return
-        }
-        child.noteSent(signal)
-        for member in processes.live() where member.origin == .group && !deaf.contains(member) {
-            AttemptProcesses.send(signal, to: member)
-        }
-    }
-
-    private func evidence() -> CheckpointStore.Evidence {
-        CheckpointStore.Evidence(
-            observed: watcher?.observations() ?? [:], proven: supervisor.journal.checkpointProofs ?? [:])
     }
 
     /// On the worker: a valid checkpoint not in the baseline (named `name`, or any), posted back.
     private func lookForCheckpoint(_ name: String?) {
         guard let store = supervisor.checkpointStore else { return }
-        let before = checkpointsBefore
+        let baseline = self.baseline
         let proven = supervisor.journal.checkpointProofs ?? [:]
         let watcher = self.watcher
         let events = supervisor.events
         let number = self.number
         supervisor.worker.run {
+            // Before the signal went out there is nothing to compare with, so nothing is new yet.
+            guard let before = baseline.current else {
+                events.post(.checkpointLooked(attempt: number, nil))
+                return
+            }
             // A name the watcher saw closed or renamed in counts at once; one found by the periodic
             // re-scan only once it has settled (it may still be being written).
             let evidence = CheckpointStore.Evidence(observed: watcher?.observations() ?? [:], proven: proven)

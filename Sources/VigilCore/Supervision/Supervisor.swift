@@ -26,6 +26,10 @@ public enum SupervisorEvent: Sendable {
     case checkpointLooked(attempt: Int, NewCheckpoint?)
     /// The worker looked for what is left of the attempt.
     case leftoversFound(attempt: Int, [AttemptProcesses.Member])
+    /// The worker found out who in the trainer's group handles the checkpoint signal.
+    case listenersChecked(attempt: Int, listens: Bool, why: String, deaf: Int)
+    /// The worker sent the checkpoint signal (after noting the valid checkpoints then).
+    case checkpointSignalSent(attempt: Int, Signal)
     /// A hook the worker ran has ended.
     case hookFinished(Journal.HookRun)
 }
