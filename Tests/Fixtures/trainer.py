@@ -125,6 +125,7 @@ def parse_args(argv):
     p.add_argument("--fail-while-arg", metavar="N", type=int, help="raise MemoryError while --batch-size > N")
     p.add_argument("--show-env", action="append", default=[], metavar="NAME", help="print env NAME=value")
     p.add_argument("--say", action="append", default=[], metavar="TEXT", help="print TEXT as a line at start")
+    p.add_argument("--say-file", metavar="PATH", help="print the lines of PATH at start (to stdout and stderr)")
     p.add_argument("--nan-times", type=int, metavar="K", help="only in the first K runs (needs --state-file)")
 
     g = p.add_argument_group("checkpoints and resume")
@@ -165,6 +166,7 @@ def parse_args(argv):
     g.add_argument("--exception", default="RuntimeError", metavar="NAME",
                    help="exception to raise: builtin or dotted (torch.cuda.OutOfMemoryError)")
     g.add_argument("--message", metavar="TEXT", help="default: 'simulated failure at step S'")
+    g.add_argument("--message-env", metavar="NAME", help="the message is the value of environment variable NAME")
     g.add_argument("--chained", action="store_true", help="raise it from a KeyError")
     how = g.add_mutually_exclusive_group()
     how.add_argument("--exit-code", type=int, metavar="C", help="sys.exit(C) instead of raising")
@@ -221,6 +223,8 @@ def parse_args(argv):
     args.checkpoint_signum = signal_number(args.checkpoint_signal, p)
     if args.signal_self:
         args.signal_self = signal_number(args.signal_self, p)
+    if args.message_env:
+        args.message = os.environ.get(args.message_env, "")
     if args.crash_at is not None:
         args.message = args.message or f"simulated failure at step {args.crash_at}"
         args.exception_class = resolve_exception(args.exception, args.message, p)
@@ -539,6 +543,11 @@ class Trainer:
             out(f"env {name}={os.environ.get(name, '')}")
         for text in args.say:
             out(text)
+        if args.say_file:
+            with open(args.say_file) as f:
+                for line in f.read().splitlines():
+                    out(line)
+                    err(line)
         if args.batch_size is not None:
             out(f"arg batch-size={args.batch_size}")
             if args.fail_while_arg is not None and args.batch_size > args.fail_while_arg:

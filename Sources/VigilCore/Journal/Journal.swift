@@ -78,12 +78,17 @@ public struct Journal: Codable, Sendable, Equatable {
         /// `backing-off` whose supervisor died without recording an end (SIGKILL, a reboot, a lost
         /// node). Running the same command again continues the run.
         case interrupted
+        /// Never written either: what `vigil status` calls a run whose journal cannot be read (cut
+        /// short, not JSON, from another version). `vigil run --fresh` moves it aside.
+        case corrupt
 
         /// Whether a rerun of the same command has nothing left to do.
         public var isFinished: Bool { self == .succeeded || self == .failed || self == .gaveUp }
 
         /// Failed, gave up, or interrupted: what a monitoring check reports as not ok.
-        public var needsAttention: Bool { self == .failed || self == .gaveUp || self == .interrupted }
+        public var needsAttention: Bool {
+            self == .failed || self == .gaveUp || self == .interrupted || self == .corrupt
+        }
     }
 
     /// One start of the trainer.
@@ -310,7 +315,23 @@ public struct Journal: Codable, Sendable, Equatable {
         do {
             return try decoder.decode(Journal.self, from: data)
         } catch {
-            throw VigilError(.io, file: path, "the journal is not valid (\(error)); move it away or use --fresh")
+            throw VigilError(
+                .io, file: path,
+                "the journal is not valid (\(Journal.describe(error))); run with --fresh to move the run aside and start over"
+            )
+        }
+    }
+
+    /// A decoding error in a sentence (not the type's dump).
+    static func describe(_ error: Error) -> String {
+        switch error {
+        case DecodingError.dataCorrupted(let context), DecodingError.typeMismatch(_, let context),
+            DecodingError.valueNotFound(_, let context), DecodingError.keyNotFound(_, let context):
+            let path = context.codingPath.map(\.stringValue).filter { !$0.isEmpty }.joined(separator: ".")
+            let text = context.underlyingError.map { "\($0)" } ?? context.debugDescription
+            return path.isEmpty ? text : "\(path): \(text)"
+        default:
+            return "\(error)"
         }
     }
 

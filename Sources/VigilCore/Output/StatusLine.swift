@@ -50,7 +50,7 @@ public final class StatusLine: @unchecked Sendable {
     public func draw(_ text: String) {
         var size = winsize()
         let width = ioctl(2, UInt(TIOCGWINSZ), &size) == 0 && size.ws_col > 10 ? Int(size.ws_col) - 1 : 119
-        var line = String(text.prefix(width))
+        var line = String(TerminalText.line(text).prefix(width))
         if color { line = "\u{1B}[2m" + line + "\u{1B}[0m" }
         lock.lock()
         defer { lock.unlock() }

@@ -320,8 +320,10 @@ extension AttemptReport {
             return "`` \(line) ``"
         }
 
+        /// One line, harmless in a terminal and in Markdown: line breaks become spaces, other control
+        /// characters escapes.
         static func singleLine(_ text: String) -> String {
-            text.replacingOccurrences(of: "\r", with: " ").replacingOccurrences(of: "\n", with: " ")
+            TerminalText.line(text.replacingOccurrences(of: "\r", with: " ").replacingOccurrences(of: "\n", with: " "))
         }
 
         static func tableCell(_ text: String) -> String {

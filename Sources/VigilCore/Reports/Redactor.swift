@@ -2,13 +2,15 @@ import Foundation
 
 /// Removes secrets from text before Vigil shows it: in reports, status, summaries and HTML.
 ///
-/// Three kinds of secret are replaced by ``Redactor/marker`` (`[REDACTED]`), so a reader sees that
+/// Four kinds of secret are replaced by ``Redactor/marker`` (`[REDACTED]`), so a reader sees that
 /// something was removed:
 /// 1. the *values* of environment variables whose names look secret (``isSecretName(_:)``),
 ///    wherever they occur (values of at least ``minimumValueLength`` characters);
 /// 2. the value of `name=value`, `name: value`, `"name": "value"`, `'name': 'value'`,
 ///    `--name value` and `--name=value` tokens whose name looks secret (the name is kept);
-/// 3. every match of the policy's `redact` patterns (the whole match).
+/// 3. tokens that look like a credential whatever surrounds them (``tokenShapes``: GitHub, OpenAI,
+///    Slack, AWS access key ids, Hugging Face, GitLab, JWTs, `Bearer …`, PEM private key blocks);
+/// 4. every match of the policy's `redact` patterns (the whole match).
 ///
 /// - Important: Redaction is best effort: it catches the usual ways a trainer prints a credential,
 ///   not a secret printed with no name beside it that is neither in the environment nor matched by
@@ -16,6 +18,8 @@ import Foundation
 public struct Redactor: Sendable {
     /// What replaces a secret.
     public static let marker = "[REDACTED]"
+    /// The marker while a text is being redacted: a control character no rule matches in a word.
+    static let placeholder = "\u{1}"
     /// Environment values shorter than this are not searched for (they would match everywhere).
     public static let minimumValueLength = 4
     /// Name fragments that make a name look secret (compared case-insensitively).
@@ -39,6 +43,20 @@ public struct Redactor: Sendable {
         let value = #"(?:"([^"\n]*)"|'([^'\n]*)'|((?:(?:Bearer|Basic|Token)\s+)?[^\s,;'"}\]\)]+))"#
         return try! Pattern(name + separator + value)
     }()
+
+    /// Credentials recognisable by their shape alone, redacted whatever their name.
+    public static let tokenShapes: [Pattern] = [
+        #"\bgh[pousr]_[A-Za-z0-9]{20,}"#,  // GitHub tokens
+        #"\bgithub_pat_[A-Za-z0-9_]{20,}"#,  // GitHub fine-grained tokens
+        #"\bsk-(?:proj-|live-|test-|ant-)?[A-Za-z0-9_\-]{16,}"#,  // OpenAI, Anthropic, Stripe secret keys
+        #"\bxox[abprs]-[A-Za-z0-9\-]{10,}"#,  // Slack
+        #"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"#,  // AWS access key ids
+        #"\bhf_[A-Za-z0-9]{30,}"#,  // Hugging Face
+        #"\bglpat-[A-Za-z0-9_\-]{20,}"#,  // GitLab
+        #"\beyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}"#,  // JWTs
+        #"(?i)\bbearer\s+[A-Za-z0-9._~+/=\-]{8,}"#,  // an Authorization header's value
+        #"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z ]*PRIVATE KEY-----|\z)"#,  // PEM keys
+    ].map { try! Pattern($0) }
 
     /// Literal secret values from the environment, longest first (so a value containing another is
     /// replaced whole).
@@ -90,18 +108,34 @@ public struct Redactor: Sendable {
     public func redact(_ text: String) -> String {
         // Idempotent: markers already there are set aside (a control character no rule matches as
         // part of a word) and put back, so redacting twice never mangles them.
-        let placeholder = "\u{1}"
+        // Every replacement is that placeholder too, until the end, so that a later rule never takes
+        // an earlier one's marker for a value (`Authorization: Bearer x` stays one redaction).
+        let placeholder = Redactor.placeholder
         var result = text.replacingOccurrences(of: Redactor.marker, with: placeholder)
-        for pattern in patterns { result = Redactor.replaceMatches(of: pattern.regex, in: result) }
+        for pattern in patterns + Redactor.tokenShapes {
+            if let prefilter = pattern.prefilter, !prefilter.occurs(in: result) { continue }
+            result = Redactor.replaceMatches(of: pattern.regex, in: result)
+        }
         for value in secretValues where result.contains(value) {
-            result = result.replacingOccurrences(of: value, with: Redactor.marker)
+            result = result.replacingOccurrences(of: value, with: placeholder)
         }
         return Redactor.redactNamedValues(in: result).replacingOccurrences(of: placeholder, with: Redactor.marker)
     }
 
-    /// Each line redacted.
+    /// Each line redacted; the lines of a PEM private key block (from its `BEGIN` line to its `END`
+    /// line) are replaced whole.
     public func redact(_ lines: [String]) -> [String] {
-        lines.map { redact($0) }
+        var inKey = false
+        return lines.map { line in
+            if inKey {
+                if line.contains("-----END "), line.contains("PRIVATE KEY-----") { inKey = false }
+                return Redactor.marker
+            }
+            if line.contains("-----BEGIN "), line.contains("PRIVATE KEY-----"), !line.contains("-----END ") {
+                inKey = true
+            }
+            return redact(line)
+        }
     }
 
     /// A command line redacted: each argument as text, and the argument after a secret-looking
@@ -134,7 +168,7 @@ public struct Redactor: Sendable {
         guard !matches.isEmpty else { return text }
         let result = NSMutableString(string: text)
         for match in matches.reversed() where match.range.length > 0 {
-            result.replaceCharacters(in: match.range, with: marker)
+            result.replaceCharacters(in: match.range, with: placeholder)
         }
         return result as String
     }
@@ -158,7 +192,7 @@ public struct Redactor: Sendable {
             let isFlag = name.hasPrefix("--")
             let separatorIsSpace = separator.allSatisfy(\.isWhitespace)
             let bareName = String(name.drop { $0 == "-" })
-            if (!separatorIsSpace || isFlag) && isSecretName(bareName) && !value.hasPrefix(marker)
+            if (!separatorIsSpace || isFlag) && isSecretName(bareName) && !value.hasPrefix(placeholder)
                 && !(separatorIsSpace && value.hasPrefix("-")) && valueRange.length > 0
             {
                 replacements.append(valueRange)
@@ -171,7 +205,23 @@ public struct Redactor: Sendable {
         }
         guard !replacements.isEmpty else { return text }
         let result = NSMutableString(string: text)
-        for range in replacements.reversed() { result.replaceCharacters(in: range, with: marker) }
+        for range in replacements.reversed() { result.replaceCharacters(in: range, with: placeholder) }
         return result as String
+    }
+}
+
+extension Verdict {
+    /// The verdict with its reason and exception redacted: how the journal keeps it, so that nothing
+    /// reading the journal later (`vigil status`, `vigil report`, from a shell without the run's
+    /// environment) can show a secret.
+    public func redacted(by redactor: Redactor) -> Verdict {
+        var copy = self
+        copy.reason = redactor.redact(reason)
+        copy.exception = exception.map { exception in
+            PythonException(
+                type: exception.type, message: redactor.redact(exception.message),
+                traceback: exception.traceback.map { redactor.redact($0) })
+        }
+        return copy
     }
 }

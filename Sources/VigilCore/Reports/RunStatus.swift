@@ -103,6 +103,8 @@ public struct RunStatus: Codable, Sendable, Equatable {
     public var updatedAt: Date
     /// The moment this status describes (ages are relative to it).
     public var checkedAt: Date
+    /// Why the journal could not be read, when the state is `corrupt`.
+    public var problem: String?
 
     /// The most recent sign of activity: the journal's last change or the last output.
     public var lastActivityAt: Date { max(updatedAt, lastOutputAt ?? updatedAt) }
@@ -112,18 +114,39 @@ public struct RunStatus: Codable, Sendable, Equatable {
     /// Reads the status of the run in `runDirectory` (`logs/<run>`).
     /// - Parameter maxRetries: the retry budget, to show `consecutive failures k/n`; the journal does
     ///   not record it.
-    /// - Throws: `VigilError(.notFound)` when there is no journal, `.io` when it cannot be read.
+    /// A journal that cannot be read is a `corrupt` run, not an error: a monitor must see it.
+    /// - Throws: `VigilError(.notFound)` when there is no journal.
     public static func read(runDirectory: String, now: Date, maxRetries: Int? = nil) throws -> RunStatus {
         let path = runDirectory + "/journal.json"
-        guard let journal = try Journal.read(from: path) else {
+        let journal: Journal?
+        do {
+            journal = try Journal.read(from: path)
+        } catch let error as VigilError {
+            return RunStatus(corrupt: runDirectory, problem: error.message, now: now)
+        }
+        guard let journal else {
             throw VigilError(.notFound, file: runDirectory, "no run here (no journal.json)")
         }
         return RunStatus(
             journal: journal, runDirectory: runDirectory, now: now, maxRetries: maxRetries ?? journal.maxRetries)
     }
 
+    /// The status of a run whose journal cannot be read.
+    init(corrupt runDirectory: String, problem: String, now: Date) {
+        let name = (runDirectory as NSString).lastPathComponent
+        let modified = RunStatus.modificationDate(runDirectory + "/journal.json") ?? now
+        self.init(
+            journal: Journal(run: name, runID: "", command: [], workingDirectory: "", policy: "", now: modified),
+            runDirectory: runDirectory, now: now)
+        self.problem = problem
+        state = .corrupt
+        recordedState = .corrupt
+        supervisor = nil
+        attempts = 0
+    }
+
     /// The status of every run under `logDirectory` (each subdirectory with a journal.json), most
-    /// recently active first. Runs whose journal cannot be read are left out.
+    /// recently active first. A run whose journal cannot be read is listed as `corrupt`.
     public static func list(logDirectory: String, now: Date) -> [RunStatus] {
         guard let entries = try? FileManager.default.contentsOfDirectory(atPath: logDirectory) else { return [] }
         var found: [RunStatus] = []
@@ -215,6 +238,8 @@ public struct RunStatus: Codable, Sendable, Equatable {
         switch state {
         case .failed, .gaveUp:
             return (.failed, "\(state.rawValue): \(outcome?.reason ?? "no reason recorded")")
+        case .corrupt:
+            return (.failed, "corrupt: \(problem ?? "the journal cannot be read")")
         case .interrupted:
             var reason = "interrupted: the journal says \(recordedState.rawValue) but its supervisor"
             if let supervisor {

@@ -17,7 +17,8 @@ import Foundation
 ///   ``failedWithProgressSeconds``, an upper bound on what else was lost.
 ///
 /// Attempts still running count toward ``timeUsedSeconds`` up to the summary's `now`, and toward
-/// neither kind of loss.
+/// neither kind of loss; nor do attempts vigil stopped on purpose (`stopped-by-vigil`) or found
+/// orphaned (`orphaned`): they did not fail.
 public struct RunSummary: Codable, Sendable, Equatable {
     /// One attempt's line in the table.
     public struct AttemptRow: Codable, Sendable, Equatable {
@@ -53,6 +54,8 @@ public struct RunSummary: Codable, Sendable, Equatable {
     public var timeUsedSeconds: Double
     /// Whole durations of failed attempts that made no progress (see the type's documentation).
     public var timeLostSeconds: Double
+    /// Rules of the verdicts that are no failure of the trainer's.
+    static let notFailures: Set<String> = ["stopped-by-vigil", "orphaned"]
     /// Failed attempts that wrote a new checkpoint before failing.
     public var failedWithProgress: Int
     /// Their whole durations: an upper bound on the work lost after their last checkpoints.
@@ -81,7 +84,11 @@ public struct RunSummary: Codable, Sendable, Equatable {
         for attempt in journal.attempts {
             let duration = attempt.duration
             used += max(0, duration ?? now.timeIntervalSince(attempt.startedAt))
-            if let duration, let verdict = attempt.verdict, verdict.verdict != .success {
+            // An attempt vigil stopped on purpose (a signal to vigil, the runtime deadline, the total
+            // budget) or that ended as an orphan did not fail: its time is not lost to failures.
+            if let duration, let verdict = attempt.verdict, verdict.verdict != .success,
+                !RunSummary.notFailures.contains(verdict.rule)
+            {
                 if attempt.madeProgress == true {
                     withProgress += 1
                     withProgressSeconds += max(0, duration)
@@ -128,6 +135,7 @@ public struct RunSummary: Codable, Sendable, Equatable {
         case .failed: return "failed after \(count)\(exit)"
         case .gaveUp: return "gave up after \(count)\(exit)"
         case .interrupted: return "interrupted after \(count): its supervisor died"
+        case .corrupt: return "unreadable: its journal is corrupt"
         }
     }
 
@@ -203,17 +211,17 @@ public struct RunSummary: Codable, Sendable, Equatable {
         switch state {
         case .succeeded: stateCode = "1;32"
         case .failed: stateCode = "1;31"
-        case .gaveUp, .interrupted: stateCode = "1;33"
+        case .gaveUp, .interrupted, .corrupt: stateCode = "1;33"
         case .stopped, .running, .backingOff: stateCode = "1"
         }
-        var lines = ["vigil: run \(run) " + paint(headline, stateCode)]
+        var lines = ["vigil: run \(Format.singleLine(run)) " + paint(headline, stateCode)]
         if let outcome { lines.append("  " + Format.singleLine(outcome.reason)) }
         for row in attempts {
             let verdict = row.verdict?.rawValue ?? "running"
             var line =
                 "  #\(row.number)  " + (row.durationSeconds.map(Format.duration) ?? "…").paddedRight(8) + "  "
                 + (row.exit ?? "—").paddedRight(14) + "  " + paint(verdict.paddedRight(13), colorCode(row.verdict))
-            if let rule = row.rule { line += "  " + rule }
+            if let rule = row.rule { line += "  " + Format.singleLine(rule) }
             if let reason = row.reason, row.verdict != .success {
                 line += ": " + Format.singleLine(reason).truncated(to: 100)
             }
@@ -221,8 +229,8 @@ public struct RunSummary: Codable, Sendable, Equatable {
         }
         lines.append("  time used \(Format.duration(timeUsedSeconds)), lost to failures \(lostText)")
         for repair in repairs { lines.append("  repaired " + Format.singleLine(repair)) }
-        if let latestCheckpoint { lines.append("  latest checkpoint " + latestCheckpoint) }
-        if !preserved.isEmpty { lines.append("  preserved " + preserved.joined(separator: ", ")) }
+        if let latestCheckpoint { lines.append("  latest checkpoint " + Format.singleLine(latestCheckpoint)) }
+        if !preserved.isEmpty { lines.append("  preserved " + Format.singleLine(preserved.joined(separator: ", "))) }
         return lines.joined(separator: "\n") + "\n"
     }
 

@@ -232,13 +232,14 @@ final class AttemptDriver {
         let journal = supervisor.journal!
         let started = clock.date(at: machine.configuration.started)
         statusLine.draw(
-            StatusLine.render(
-                attempt: number, maxAttempts: number - journal.consecutiveFailures + policy.restart.maxRetries,
-                step: progress?.step, total: progress?.total, firstStep: firstStep, attemptStarted: started,
-                invocationStarted: journal.invocations.last?.startedAt ?? started,
-                deadline: supervisor.runtimeDeadline.map { clock.date(at: $0) },
-                lastCheckpoint: lastCheckpointName.map { (name: $0.0, modified: $0.1) }, lastFailure: lastFailure,
-                now: clock.wallNow()))
+            supervisor.redactor.redact(
+                StatusLine.render(
+                    attempt: number, maxAttempts: number - journal.consecutiveFailures + policy.restart.maxRetries,
+                    step: progress?.step, total: progress?.total, firstStep: firstStep, attemptStarted: started,
+                    invocationStarted: journal.invocations.last?.startedAt ?? started,
+                    deadline: supervisor.runtimeDeadline.map { clock.date(at: $0) },
+                    lastCheckpoint: lastCheckpointName.map { (name: $0.0, modified: $0.1) }, lastFailure: lastFailure,
+                    now: clock.wallNow())))
         nextRedraw = now + 1
     }
 }

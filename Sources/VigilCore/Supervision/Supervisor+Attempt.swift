@@ -69,13 +69,16 @@ extension Supervisor {
             tail: running.pump.tail, errorFile: TrainerErrorFile.read(at: directory.errorFilePath(number)),
             oomKills: oomBefore.flatMap { before in oomAfter.map { $0 - before } },
             resumeArguments: plan.resumeArguments, stop: stop)
-        attempt.verdict = classifier.classify(outcome)
-        if end.stopCause == StopCause.stall { attempt.stackDump = Supervisor.stackDump(in: outcome.tail.stderr) }
+        // The journal keeps text already redacted (the raw bytes stay in the 0600 attempt log only).
+        attempt.verdict = classifier.classify(outcome).redacted(by: redactor)
+        if end.stopCause == StopCause.stall {
+            attempt.stackDump = Supervisor.stackDump(in: outcome.tail.stderr).map { redactor.redact($0) }
+        }
         journal.attempts[index] = attempt
         save()  // the verdict is durable before vigil touches the config
         if let exhausted = try repairIfAsked(&attempt, stop: stop) {
             outcome.repairExhausted = exhausted
-            attempt.verdict = classifier.classify(outcome)
+            attempt.verdict = classifier.classify(outcome).redacted(by: redactor)
         }
         journal.attempts[index] = attempt
         save()
@@ -140,7 +143,14 @@ extension Supervisor {
     ) {
         journal.attempts[index].endedAt = child.exitedAt ?? clock.wallNow()
         journal.attempts[index].exit = end.status
-        journal.attempts[index].leftovers = leftovers.isEmpty ? nil : leftovers
+        journal.attempts[index].leftovers =
+            leftovers.isEmpty
+            ? nil
+            : leftovers.map { process in
+                var shown = process
+                shown.command = redactor.redact(process.command)
+                return shown
+            }
         if end.finishedDuringStop {
             journal.attempts[index].stopEvents =
                 (journal.attempts[index].stopEvents ?? []) + [

@@ -42,19 +42,23 @@ extension Supervisor {
     }
 
     /// A change the attempt machine made to attempt `index`'s record, written before the driver acts on it.
+    /// Its text is redacted on the way in (a live rule's reason quotes the trainer's output).
     func recordStop(_ record: AttemptRecord, attempt index: Int) {
         let now = clock.wallNow()
         switch record {
         case .stop(let cause, let reason):
             journal.attempts[index].stopCause = cause.name
-            journal.attempts[index].stopReason = reason
+            journal.attempts[index].stopReason = redactor.redact(reason)
         case .stopReason(let reason):
-            journal.attempts[index].stopReason = reason
+            journal.attempts[index].stopReason = redactor.redact(reason)
         case .event(let text):
             journal.attempts[index].stopEvents =
-                (journal.attempts[index].stopEvents ?? []) + [Journal.StopEvent(at: now, event: text)]
+                (journal.attempts[index].stopEvents ?? []) + [
+                    Journal.StopEvent(at: now, event: redactor.redact(text))
+                ]
         case .signal(let signal, let reason):
-            journal.attempts[index].signalsSent.append(Journal.SentSignal(signal: signal.name, at: now, reason: reason))
+            journal.attempts[index].signalsSent.append(
+                Journal.SentSignal(signal: signal.name, at: now, reason: redactor.redact(reason)))
         }
         save()
     }

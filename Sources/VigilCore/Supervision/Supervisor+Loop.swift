@@ -95,7 +95,7 @@ extension Supervisor {
         guard case .finish(let state, let code, let reason) = decision.action else { return .success }
         journal.consecutiveFailures = decision.consecutiveFailures
         journal.state = state
-        journal.outcome = Journal.RunOutcome(exitCode: code.rawValue, reason: reason)
+        journal.outcome = Journal.RunOutcome(exitCode: code.rawValue, reason: redactor.redact(reason))
         save()
         finishedRun()
         note("vigil: \(reason) (exit \(code.rawValue))")

@@ -41,7 +41,7 @@ extension Supervisor {
     func writeRunSummary() -> String? {
         let summary = RunSummary(journal: journal, redactor: redactor)
         let color = isatty(2) == 1 && request.environment["NO_COLOR"] == nil
-        note(summary.terminalText(color: color))
+        printFormatted(summary.terminalText(color: color))
         do {
             try summary.write(to: directory.path, permissions: filePermissions)
         } catch {

@@ -72,8 +72,11 @@ public final class Supervisor {
     let clock: any SupervisorClock
     /// Where slow work goes: checkpoint and `/proc` scans during an attempt, hooks after one.
     let worker = BackgroundWorker()
-    /// Where vigil's own messages go (stderr in the CLI).
+    /// Where vigil's own messages go (stderr in the CLI), redacted and made safe for a terminal.
     let note: @Sendable (String) -> Void
+    /// The same place, for text already redacted and escaped field by field (the run's summary,
+    /// with its colours).
+    let printFormatted: @Sendable (String) -> Void
     let classifier: Classifier
     let oomCounter = OOMKillCounter()
     var checkpointStore: CheckpointStore?
@@ -103,7 +106,17 @@ public final class Supervisor {
         self.clock = clock
         let line = request.statusLine ? StatusLine(environment: request.environment) : nil
         self.statusLine = line
+        // Every line vigil prints goes through the reports' redactor, and cannot drive the terminal:
+        // a message is one line, so a newline in a file name or an argument cannot fake another.
+        let redactor =
+            (try? Redactor(environment: request.environment, extraPatterns: request.policy.redact))
+            ?? Redactor.namesOnly
+        self.redactorCache = redactor
         self.note = { text in
+            line?.clear()
+            note(TerminalText.line(redactor.redact(text)))
+        }
+        self.printFormatted = { text in
             line?.clear()
             note(text)
         }
@@ -169,12 +182,19 @@ public final class Supervisor {
         directory = RunDirectory(logDirectory: request.logDirectory, name: name)
         try directory.create(privateFiles: request.policy.output.privateFiles)
         lock = try takeLock()
-        var existing = try Journal.read(from: directory.journalPath)
-        if let old = existing, request.fresh {
+        var existing: Journal?
+        var unreadable: String?
+        do {
+            existing = try Journal.read(from: directory.journalPath)
+        } catch let error as VigilError where request.fresh {
+            unreadable = error.message  // --fresh moves even a run whose journal cannot be read
+        }
+        if request.fresh, existing != nil || unreadable != nil {
             let archived = try directory.archive(now: clock.wallNow())
-            note(
-                "vigil: --fresh: moved the previous run (\(old.attempts.count) attempts, \(old.state.rawValue)) to \(archived)"
-            )
+            let what =
+                existing.map { "(\($0.attempts.count) attempts, \($0.state.rawValue))" }
+                ?? "(its journal could not be read: \(unreadable ?? ""))"
+            note("vigil: --fresh: moved the previous run \(what) to \(archived)")
             lock = nil
             try directory.create(privateFiles: request.policy.output.privateFiles)
             lock = try takeLock()
