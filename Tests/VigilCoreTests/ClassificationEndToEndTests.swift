@@ -62,14 +62,21 @@ struct ClassificationEndToEndTests {
         #expect(attempts[0].verdict?.exception?.type == "ValueError")
     }
 
-    @Test("a SIGKILL vigil did not send is reported as a suspected out-of-memory kill")
+    @Test("a SIGKILL from outside with no OOM evidence: killed from outside, retried, the batch size left alone")
     func outsideSigkill() throws {
         defer { TestSupport.remove(dir) }
         let pidFile = dir + "/pids"
+        let config = dir + "/config.yaml"
+        try "training:\n  batch_size: 64\n".write(toFile: config, atomically: true, encoding: .utf8)
+        let policyFile = dir + "/roles.json5"
+        try """
+        { extends: "pytorch", config: { roles: { batchSize: "training.batch_size" } },
+          restart: { backoff: { initial: "10ms" } } }
+        """.write(toFile: policyFile, atomically: true, encoding: .utf8)
         let vigil = try run(
-            "killed", policy: "pytorch",
+            "killed", policy: policyFile,
             [
-                "--steps", "3", "--hang-at", "1", "--hang-times", "1",
+                "--config", config, "--steps", "3", "--hang-at", "1", "--hang-times", "1",
                 "--state-file", dir + "/state", "--pid-file", pidFile,
             ])
         #expect(vigil.waitForLine(containing: "hanging"))
@@ -78,8 +85,9 @@ struct ClassificationEndToEndTests {
         #expect(vigil.exitCode() == 0, "\(vigil.output)")
         let first = try #require(try TestSupport.journal(logs, "killed").attempts.first)
         #expect(first.exit == .signaled(.kill))
-        #expect(first.verdict?.rule == "oom-killed")
-        #expect(first.verdict?.reason.contains("SIGKILL that vigil did not send: suspected out-of-memory kill") == true)
+        #expect(first.verdict?.rule == "killed-from-outside", "\(String(describing: first.verdict))")
+        #expect(first.repairs == nil)
+        #expect(TestSupport.read(config) == "training:\n  batch_size: 64\n", "a foreign kill repairs nothing")
     }
 
     @Test("`vigil policy explain` decides exactly as `vigil run` did on the same log")

@@ -345,8 +345,9 @@ struct ClassifierTests {
             "SIGSEGV is a recoverable failure", failure(.signaled(.segmentationFault)), .recoverable,
             rule: "any-failure", reason: "killed by SIGSEGV"),
         ClassificationCase(
-            "SIGKILL not sent by vigil is retried", failure(.signaled(.kill), stderr: TrainerOutput.killed),
-            .recoverable, rule: "any-failure", reason: "killed by SIGKILL"),
+            "SIGKILL not sent by vigil is retried, as killed from outside (no OOM count)",
+            failure(.signaled(.kill), stderr: TrainerOutput.killed), .recoverable, rule: "killed-from-outside",
+            reason: "not sent by vigil"),
         ClassificationCase(
             "an error file takes precedence over the tail (file: PermissionError)",
             failure(
@@ -480,9 +481,9 @@ struct ClassifierTests {
             failure(.signaled(.abort), stderr: TrainerOutput.ncclWatchdog), .recoverable, rule: "nccl-error",
             reason: "output matched /Watchdog caught collective operation timeout/"),
         ClassificationCase(
-            "pytorch: a bare 'Killed' and SIGKILL vigil did not send", policy: "pytorch",
-            failure(.signaled(.kill), stderr: TrainerOutput.killed), .recoverable, rule: "oom-killed",
-            reason: "SIGKILL that vigil did not send: suspected out-of-memory kill"),
+            "pytorch: a bare 'Killed' and a SIGKILL vigil did not send, no OOM count: killed from outside",
+            policy: "pytorch", failure(.signaled(.kill), stderr: TrainerOutput.killed), .recoverable,
+            rule: "killed-from-outside", reason: "no sign of running out of memory"),
         ClassificationCase(
             "pytorch: the cgroup's OOM count rose", policy: "pytorch",
             failure(.exited(1), stderr: TrainerOutput.plainLog, oomKills: 2), .recoverable, rule: "oom-killed",
@@ -583,14 +584,15 @@ struct ClassifierTests {
             failure(.signaled(.abort), stderr: TrainerOutput.ncclWatchdog), .recoverable, rule: "nccl-timeout",
             reason: "output matched /Watchdog caught collective operation timeout/"),
         ClassificationCase(
-            "a bare 'Killed' with SIGKILL that vigil did not send", failure(.signaled(.kill), stderr: "Killed"),
-            .recoverable, rule: "oom-killed", reason: "SIGKILL that vigil did not send"),
+            "a bare 'Killed' with a SIGKILL vigil did not send proves no OOM",
+            failure(.signaled(.kill), stderr: "Killed"), .recoverable, rule: "no-rule-matched",
+            reason: "killed by SIGKILL"),
         ClassificationCase(
             "the kernel's OOM count rose during the attempt", failure(.exited(1), oomKills: 3), .recoverable,
             rule: "oom-killed", reason: "fired 3 times"),
         ClassificationCase(
             "one OOM kill, singular", failure(.signaled(.kill), sentByVigil: true, oomKills: 1), .recoverable,
-            rule: "oom-killed", reason: "fired 1 time in this cgroup"),
+            rule: "oom-killed", reason: "fired 1 time during the attempt"),
         ClassificationCase(
             "SIGKILL sent by vigil is not an OOM kill",
             failure(.signaled(.kill), stderr: "Killed", sentByVigil: true, timedOut: true), .recoverable,

@@ -107,7 +107,7 @@ struct NeverLoseEndToEndTests {
             "--steps", "40", "--step-time", "0.1", "--checkpoint-every", "0", "--on-term-die", "--checkpoint-on-term",
         ]
         var codes: [Int32] = []
-        for _ in 0..<15 {
+        for _ in 0..<25 {  // a loaded machine starts python slowly: each invocation still progresses
             let vigil = try vigil("emergency", policy: policy, ["--time-limit", "2.5s"], args)
             let code = try #require(vigil.exitCode(), "\(vigil.output)")
             codes.append(code)

@@ -326,7 +326,7 @@ struct PolicyLoaderTests {
         #expect(
             policy.rules.map(\.name) == [
                 "attempt-time-limit", "hung", "command-not-found", "command-not-executable", "permission-error",
-                "any-failure",
+                "killed-from-outside", "any-failure",
             ])
     }
 
@@ -366,7 +366,8 @@ struct PolicyLoaderTests {
                 "a-first", "shared", "permission-error",  // a's
                 "b-first", "b-last",  // b's, without the one a replaced
                 // the default's:
-                "attempt-time-limit", "hung", "command-not-found", "command-not-executable", "any-failure",
+                "attempt-time-limit", "hung", "command-not-found", "command-not-executable", "killed-from-outside",
+                "any-failure",
             ])
         let shared = try #require(policy.rules.first { $0.name == "shared" })
         #expect(shared.verdict == .unrecoverable)

@@ -56,7 +56,7 @@ public enum CheckpointFormat {
     ///
     /// A file that cannot be opened or read is `.unknown` (nothing is proven either way).
     public static func check(_ path: String, isDirectory: Bool) -> FormatVerdict {
-        if isDirectory { return .unknown }
+        if isDirectory { return checkDirectory(path) }
         let ext = (path as NSString).pathExtension.lowercased()
         let checker: (FormatFile) throws -> FormatVerdict
         switch ext {
@@ -80,6 +80,29 @@ public enum CheckpointFormat {
         } catch {
             return .unknown
         }
+    }
+
+    /// A directory checkpoint (HF `checkpoint-N/`, DeepSpeed, a sharded save) checked file by file:
+    /// incomplete when any file of a known format inside is (naming it); complete when every file of
+    /// a known format is, and there is at least one; `.unknown` otherwise. Symbolic links inside are
+    /// not followed; at most 10,000 entries are looked at.
+    static func checkDirectory(_ path: String) -> FormatVerdict {
+        guard let enumerator = FileManager.default.enumerator(atPath: path) else { return .unknown }
+        var verified = 0
+        var seen = 0
+        while let relative = enumerator.nextObject() as? String {
+            seen += 1
+            if seen > 10_000 { return .unknown }
+            let full = path + "/" + relative
+            var info = stat()
+            guard lstat(full, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { continue }
+            switch check(full, isDirectory: false) {
+            case .incomplete(let why): return .incomplete("\(relative) inside: \(why)")
+            case .complete: verified += 1
+            case .unknown: continue
+            }
+        }
+        return verified == 0 ? .unknown : .complete("\(verified) file\(verified == 1 ? "" : "s") inside verified")
     }
 
     /// Verifies `path` against its `path.sha256` sidecar (`sha256sum` format: the hex digest is the first

@@ -15,6 +15,8 @@ public struct AttemptOutcome: Sendable, Equatable {
     public var errorFile: TrainerErrorFile?
     /// How many OOM kills the kernel recorded in our cgroup during the attempt (nil: unknown).
     public var oomKills: Int?
+    /// Where that count was read (`memory.events of the attempt's cgroup`), for the verdict's reason.
+    public var oomKillSource: String?
     /// Stopped because it used up its attempt time limit.
     public var timedOut: Bool
     /// Stopped because it printed nothing and wrote no checkpoint for too long.

@@ -118,6 +118,10 @@ public struct Classifier: Sendable {
             guard case .signaled(let signal) = outcome.status, signals.contains(signal) else { return nil }
             evidence.append(describe(outcome.status) + (outcome.signalSentByVigil ? ", sent by vigil" : ""))
         }
+        if let wanted = rule.sentByVigil {
+            guard case .signaled = outcome.status, outcome.signalSentByVigil == wanted else { return nil }
+            if !wanted { evidence.append("not sent by vigil") }
+        }
         if let names = rule.exception {
             guard let exception, names.contains(where: exception.matches) else { return nil }
             evidence.append(oneLine(exception))
@@ -158,18 +162,17 @@ public struct Classifier: Sendable {
         return evidence.joined(separator: "; ")
     }
 
-    /// Whether the attempt looks out-of-memory killed, and why.
+    /// Whether the kernel killed something of the attempt for lack of memory, and the evidence: only
+    /// a rise of an OOM-kill count proves it (the cgroup's `memory.events` `oom_kill`, or v1's
+    /// `memory.oom_control`). A SIGKILL alone proves nothing: `kill -9`, a preemption, a node agent,
+    /// `scancel` all look the same, and halving a batch for them would compound with every kill.
     func oomEvidence(_ outcome: AttemptOutcome) -> (Bool, String) {
-        if let kills = outcome.oomKills, kills > 0 {
-            return (
-                true,
-                "the kernel's OOM killer fired \(kills) time\(kills == 1 ? "" : "s") in this cgroup during the attempt"
-            )
-        }
-        if case .signaled(let signal) = outcome.status, signal == .kill, !outcome.signalSentByVigil {
-            return (true, "killed by SIGKILL that vigil did not send: suspected out-of-memory kill")
-        }
-        return (false, "")
+        guard let kills = outcome.oomKills, kills > 0 else { return (false, "") }
+        let source = outcome.oomKillSource.map { " (\($0))" } ?? ""
+        return (
+            true,
+            "the kernel's OOM killer fired \(kills) time\(kills == 1 ? "" : "s") during the attempt\(source)"
+        )
     }
 
     func oneLine(_ exception: PythonException) -> String {

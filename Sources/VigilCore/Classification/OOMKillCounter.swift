@@ -17,6 +17,11 @@ public struct OOMKillCounter: Sendable {
         self.eventsFile = eventsFile
     }
 
+    /// Where the count is read, in words.
+    public var source: String? {
+        eventsFile.map { "counted in \($0)" }
+    }
+
     /// The current number of OOM kills, or nil when unknown.
     public func count() -> Int? {
         guard let eventsFile, let text = try? String(contentsOfFile: eventsFile, encoding: .utf8) else { return nil }

@@ -76,6 +76,9 @@ public struct Rule: Sendable, Equatable {
     /// Regular expressions over the output tail (any line).
     public var output: [Pattern]?
     public var oomKilled: Bool?
+    /// With `signals`: whether vigil itself sent the signal that ended the trainer (`false`: someone
+    /// else did — a person's `kill -9`, a scheduler, a node agent).
+    public var sentByVigil: Bool?
     public var timedOut: Bool?
     public var stalled: Bool?
     /// Matchers over the JSON error file the trainer wrote to `VIGIL_ERROR_FILE`.

@@ -45,6 +45,9 @@ public struct Journal: Codable, Sendable, Equatable {
     /// Environment variables and trainer arguments set by repairs, applied to every later attempt.
     public var environmentOverrides: [String: String]?
     public var argumentOverrides: [String: String]?
+    /// The highest step of any valid checkpoint the run has had: only a checkpoint past it is
+    /// progress that refills the retry budget.
+    public var highWaterStep: Int?
     /// Checkpoints proven complete by what Vigil observed while they were written (name → proof), so
     /// that later scans still count them; entries whose files are gone are dropped.
     public var checkpointProofs: [String: CheckpointProof]?

@@ -21,6 +21,8 @@ public struct RunDirectory: Sendable {
 
     public func attemptLogName(_ number: Int) -> String { String(format: "attempt-%03d.log", number) }
     public func errorFilePath(_ number: Int) -> String { path + String(format: "/attempt-%03d.error.json", number) }
+    /// `VIGIL_HEARTBEAT_FILE` of attempt `number`: touched by a trainer as it makes progress.
+    public func heartbeatPath(_ number: Int) -> String { path + String(format: "/attempt-%03d.heartbeat", number) }
 
     /// The stable default name of a run: the script's (or command's) base name and a hash of the
     /// working directory and the command, so the same command in the same place is the same run.

@@ -87,6 +87,17 @@ public enum EmbeddedPolicies {
                       exception: ["PermissionError"],
                     },
                     {
+                      // A SIGKILL nobody announced (kill -9, a preemption, a node agent, the OOM killer): retried,
+                      // nothing repaired. Only an OOM-kill count that rose proves memory (a policy's oom-killed
+                      // rule, before this one); a SIGKILL alone does not.
+                      name: "killed-from-outside",
+                      class: "recoverable",
+                      reason: "killed by SIGKILL from outside vigil, with no sign of running out of memory (kill -9, a preemption, a node agent); retrying from the last checkpoint, nothing repaired",
+                      signals: ["KILL"],
+                      sentByVigil: false,
+                      oomKilled: false,
+                    },
+                    {
                       name: "any-failure",
                       class: "recoverable",
                       reason: "the trainer failed; retrying from the last checkpoint",

@@ -38,6 +38,7 @@ extension Policy {
             if let names = rule.exception { members["exception"] = .array(names.map { .string($0) }) }
             if let patterns = rule.output { members["output"] = .array(patterns.map { .string($0.source) }) }
             if let v = rule.oomKilled { members["oomKilled"] = .bool(v) }
+            if let v = rule.sentByVigil { members["sentByVigil"] = .bool(v) }
             if let v = rule.timedOut { members["timedOut"] = .bool(v) }
             if let v = rule.stalled { members["stalled"] = .bool(v) }
             if rule.live { members["live"] = .bool(true) }

@@ -235,6 +235,7 @@ enum PolicyDecoder {
             }
         }
         rule.oomKilled = try reader.bool("oomKilled")
+        rule.sentByVigil = try reader.bool("sentByVigil")
         rule.timedOut = try reader.bool("timedOut")
         rule.stalled = try reader.bool("stalled")
         rule.live = try reader.bool("live") ?? false
@@ -258,6 +259,7 @@ enum PolicyDecoder {
         if rule.live {
             let others =
                 rule.exitCodes != nil || rule.signals != nil || rule.exception != nil || rule.oomKilled != nil
+                || rule.sentByVigil != nil
                 || rule.timedOut != nil || rule.stalled != nil || rule.errorFile != nil
             guard rule.output != nil, !others else {
                 throw reader.fail(

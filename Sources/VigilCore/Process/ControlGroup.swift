@@ -91,6 +91,13 @@ public struct ControlGroup: Sendable, Equatable {
         return text.split(separator: "\n").contains("populated 1")
     }
 
+    /// How many processes of this cgroup the kernel's OOM killer killed (`memory.events` `oom_kill`),
+    /// where the memory controller is enabled for it; nil otherwise.
+    public var oomKills: Int? {
+        guard let text = try? String(contentsOfFile: path + "/memory.events", encoding: .utf8) else { return nil }
+        return OOMKillCounter.parseCount(text)
+    }
+
     /// SIGKILL to every member at once (`cgroup.kill`, Linux 5.14+); false where that file is missing.
     @discardableResult
     public func killAll() -> Bool {

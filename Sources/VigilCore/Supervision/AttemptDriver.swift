@@ -31,6 +31,9 @@ final class AttemptDriver {
     private let lastFailure: String?
     private var nextRedraw: Instant
     private var firstStep: Int?
+    /// The heartbeat file's modification time when last looked at, and when (monotonic) it changed.
+    private var heartbeatSeen: Date?
+    private var lastHeartbeat: Instant?
 
     init(
         supervisor: Supervisor, number: Int, index: Int, child: ChildProcess, pump: OutputPump,
@@ -64,11 +67,24 @@ final class AttemptDriver {
             let event = supervisor.events.next(until: wake).flatMap(translate)
             let now = clock.now()
             if supervisor.statusLine != nil, machine.phase == .running, now >= nextRedraw { redraw(now) }
-            let effects = machine.handle(event ?? .tick(lastOutput: pump.lastActivity), at: now)
+            let effects = machine.handle(event ?? .tick(lastOutput: lastActivity(now)), at: now)
             for effect in effects { perform(effect) }
             if machine.phase != .running { supervisor.statusLine?.clear() }
         }
         supervisor.stopSignals += machine.stopSignals
+    }
+
+    /// When the trainer last showed a sign of life: printed something, or touched its heartbeat file
+    /// (`VIGIL_HEARTBEAT_FILE`: a change seen now counts as now, on the monotonic clock).
+    private func lastActivity(_ now: Instant) -> Instant {
+        let modified = RunStatus.modificationDate(supervisor.directory.heartbeatPath(number))
+        if let modified, modified != heartbeatSeen {
+            if heartbeatSeen != nil || modified > clock.date(at: machine.configuration.started) {
+                lastHeartbeat = now
+            }
+            heartbeatSeen = modified
+        }
+        return max(pump.lastActivity, lastHeartbeat ?? pump.lastActivity)
     }
 
     /// The machine's view of what a thread reported; nil for what is not this attempt's.

@@ -51,6 +51,7 @@ extension Supervisor {
             metrics: metrics, machine: AttemptMachine(configuration), resumeFrom: plan.resumeFrom)
         driver.run()
         running.log.close()
+        let oom = oomKills(since: oomBefore, cgroup: running.cgroup)  // before the cgroup goes
         running.cgroup?.remove()
         let observed = running.watcher?.observations() ?? [:]
         running.watcher?.stop()
@@ -63,12 +64,11 @@ extension Supervisor {
         reviewCheckpoints(
             after: &attempt, exit: exit, observed: observed, watched: running.preserved.current,
             before: plan.checkpointsBefore)
-        let oomAfter = oomCounter.count()
         var outcome = AttemptOutcome(
             status: end.status, signalSentByVigil: exit.killedByVigil, duration: attempt.duration ?? 0,
             tail: running.pump.tail, errorFile: TrainerErrorFile.read(at: directory.errorFilePath(number)),
-            oomKills: oomBefore.flatMap { before in oomAfter.map { $0 - before } },
             resumeArguments: plan.resumeArguments, stop: stop)
+        (outcome.oomKills, outcome.oomKillSource) = oom
         // The journal keeps text already redacted (the raw bytes stay in the 0600 attempt log only).
         attempt.verdict = classifier.classify(outcome).redacted(by: redactor)
         if end.stopCause == StopCause.stall {
@@ -105,6 +105,7 @@ extension Supervisor {
         attempt.configHash = plan.configHash
         attempt.deadline = deadline.map { clock.date(at: $0.at) }
         unlink(directory.errorFilePath(number))
+        unlink(directory.heartbeatPath(number))
         let output = request.policy.output
         let log = RotatingLog(
             path: directory.path + "/" + logName, maxBytes: output.logMaxBytes, backups: output.logBackups,
@@ -179,6 +180,16 @@ extension Supervisor {
                 "vigil: stopped \(escaped.count) process(es) that escaped the trainer's group: "
                     + list.joined(separator: "; "))
         }
+    }
+
+    /// The OOM kills during the attempt: in its own cgroup when the memory controller counts there,
+    /// else the rise of vigil's cgroup's count; with where it was read.
+    private func oomKills(since before: Int?, cgroup: ControlGroup?) -> (Int?, String?) {
+        if let kills = cgroup?.oomKills {
+            return (kills, "memory.events of the attempt's cgroup")
+        }
+        guard let before, let after = oomCounter.count() else { return (nil, nil) }
+        return (after - before, oomCounter.source)
     }
 
     /// The deadlines that apply to an attempt starting at `start`.

@@ -108,6 +108,7 @@ extension Supervisor {
         case .fresh:
             note("vigil: \(what); starting fresh, older checkpoints are not resumed from (config.onChange: fresh)")
             journal.freshSince = Date()
+            journal.highWaterStep = nil  // the steps start again
             forceFresh = true
         case .refuse:
             throw VigilError(
@@ -152,7 +153,12 @@ extension Supervisor {
         attempt.record(warn(quarantine.failures))
         let valid = found.filter(\.isValid)
         attempt.checkpointAfter = valid.last?.path
-        attempt.madeProgress = valid.contains { before[$0.name] != $0.modified }
+        // Progress is a new valid checkpoint past the run's high-water step: repeating the same steps
+        // (resumed from the same place, diverging again) never refills the retry budget.
+        let highWater = journal.highWaterStep ?? Int.min
+        let fresh = valid.filter { before[$0.name] != $0.modified }
+        attempt.madeProgress = fresh.contains { $0.step > highWater }
+        if let top = valid.map(\.step).max(), top > highWater { journal.highWaterStep = top }
         if store.settings.preserve {
             var preserved = (attempt.preserved ?? []) + watched
             var failures: [CheckpointStore.Failure] = []
@@ -163,6 +169,15 @@ extension Supervisor {
                 if !preserved.contains(checkpoint.name) { preserved.append(checkpoint.name) }
             }
             attempt.record(warn(failures))
+            // Listed as preserved only what is whole there (a directory linked as it was created may
+            // have been partial; linking it again after the attempt added what came since).
+            let whole = Set(
+                store.scan(
+                    .afterExit(exitedAt: clock.wallNow(), killed: false), in: store.preservedDirectory,
+                    evidence: evidence
+                )
+                .filter(\.isValid).map(\.name))
+            preserved = preserved.filter(whole.contains)
             attempt.preserved = preserved.isEmpty ? nil : preserved
         }
         if status != .exited(0) || store.settings.onSuccess == .prune {

@@ -250,6 +250,8 @@ public final class Supervisor {
         environment["VIGIL_ERROR_FILE"] = directory.errorFilePath(number)
         environment["VIGIL_CHECKPOINT_SIGNAL"] = policy.stop.checkpointSignal?.name ?? ""
         if let deadline { environment["VIGIL_DEADLINE"] = String(Int(deadline.timeIntervalSince1970)) }
+        environment["VIGIL_HEARTBEAT_FILE"] = directory.heartbeatPath(number)
+        environment["VIGIL_OVERRIDES"] = overridesJSON()
         for (name, value) in journal.environmentOverrides ?? [:] { environment[name] = value }
         if environment["PYTHONUNBUFFERED"] == nil { environment["PYTHONUNBUFFERED"] = "1" }
         // A hung trainer is asked for its stacks with SIGABRT, which Python's faulthandler answers.
@@ -257,6 +259,37 @@ public final class Supervisor {
             environment["PYTHONFAULTHANDLER"] = "1"
         }
         return environment
+    }
+
+    /// `VIGIL_OVERRIDES`: every repair in effect, for a trainer that restores its optimizer and
+    /// scheduler state from a checkpoint (which would undo a lowered learning rate) to apply after
+    /// the restore: `{"config": PATH|null, "set": {key: value}, "roles": {role: value}}`, `{}` when
+    /// nothing was repaired. Values are numbers, booleans or strings as written.
+    func overridesJSON() -> String {
+        var set: [String: Any] = [:]
+        for record in (journal.schemaRepairs ?? []) + journal.attempts.flatMap({ $0.repairs ?? [] })
+        where !record.key.hasPrefix("env:") && !record.key.hasPrefix("arg:") {
+            set[record.key] = Supervisor.jsonValue(ConfigValue(parsing: record.after))
+        }
+        for (name, value) in journal.environmentOverrides ?? [:] { set["env:" + name] = value }
+        for (flag, value) in journal.argumentOverrides ?? [:] { set["arg:" + flag] = value }
+        guard !set.isEmpty else { return "{}" }
+        var roles: [String: Any] = [:]
+        for (role, key) in request.policy.config.roles { if let value = set[key] { roles[role] = value } }
+        let object: [String: Any] = ["config": configPath ?? NSNull(), "set": set, "roles": roles]
+        guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) else {
+            return "{}"
+        }
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    private static func jsonValue(_ value: ConfigValue) -> Any {
+        switch value {
+        case .int(let v): return v
+        case .double(let v): return v.isFinite ? v : String(v)
+        case .bool(let v): return v
+        case .string(let v): return v
+        }
     }
 
     /// Makes this process the reaper of the trainers' escaped descendants (Linux); see `ProcessReaper`.
