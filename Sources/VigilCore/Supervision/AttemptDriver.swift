@@ -233,7 +233,9 @@ final class AttemptDriver {
         let started = clock.date(at: machine.configuration.started)
         statusLine.draw(
             StatusLine.render(
-                attempt: number, maxAttempts: number - journal.consecutiveFailures + policy.restart.maxRetries,
+                attempt: number,
+                maxAttempts: policy.restart.lastAttempt(
+                    attempt: number, consecutiveFailures: journal.consecutiveFailures),
                 step: progress?.step, total: progress?.total, firstStep: firstStep, attemptStarted: started,
                 invocationStarted: journal.invocations.last?.startedAt ?? started,
                 deadline: supervisor.runtimeDeadline.map { clock.date(at: $0) },
