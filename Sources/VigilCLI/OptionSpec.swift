@@ -1,3 +1,5 @@
+import VigilCore
+
 /// One option a command accepts, declared once: the parser, the "unknown option" suggestions and
 /// the option table of the command's `--help` all read this declaration.
 public struct OptionSpec: Sendable, Hashable {
@@ -70,10 +72,10 @@ public enum ValueKind: Sendable, Hashable {
     /// A duration (`90s`, `15m`, `6h`, `1h30m`, `250ms`, `2d`) from 0 to `ValueKind.longestDuration`.
     case duration
 
-    /// The longest duration any option takes: 3650 days (10 years), in seconds.
-    public static let longestDuration: Double = 3650 * 86_400
+    /// The longest duration any option takes: 3650 days (10 years), in seconds, as for a policy's durations.
+    public static let longestDuration: Double = PolicyRanges.duration.upperBound
     /// `longestDuration` as messages and the help write it.
-    public static let longestDurationText = "3650d (10 years)"
+    public static let longestDurationText = PolicyRanges.longestDurationText
 }
 
 /// An argument that is not an option: a run's name, a policy file.

@@ -135,7 +135,10 @@ struct ClassificationEndToEndTests {
                 "{ restart: { maxRetires: 3 } }",
                 "restart.maxRetires: unknown key 'maxRetires' (did you mean 'maxRetries'?)"
             ),
-            ("{ restart: { maxRetries: \"three\" } }", "restart.maxRetries: expected an integer, got a string"),
+            (
+                "{ restart: { maxRetries: \"three\" } }",
+                "restart.maxRetries: expected an integer from 0 to 1000, got a string"
+            ),
             ("{\n  restart: {\n    maxRetries: 3\n    backoff: {},\n  },\n}", "syntax error at line 4"),
             (
                 "{ rules: [ { name: \"x\", class: \"recoverable\", output: [\"(unclosed\"] } ] }",

@@ -109,7 +109,8 @@ struct LimitsEndToEndTests {
     func runtimeLimitAndReruns() throws {
         defer { TestSupport.remove(dir) }
         let policy = try policy(#"stop: { checkpointLead: "300ms", checkpointTimeout: "5s", termGrace: "500ms" },"#)
-        let args = ["--steps", "30", "--step-time", "0.1", "--checkpoint-every", "0"]
+        // 6 s of work; the stop begins 800 ms before each 3 s limit, so no two invocations can do it.
+        let args = ["--steps", "60", "--step-time", "0.1", "--checkpoint-every", "0"]
         var codes: [Int32] = []
         for _ in 0..<20 {  // a loaded machine starts python slowly: each invocation still progresses
             let vigil = try vigil("budget", policy: policy, ["--time-limit", "3s"], args)

@@ -85,13 +85,13 @@ struct PolicyLoaderTests {
             key: "rules[1].errorFile.typ", "unknown key 'typ'", "did you mean 'type'?"),
         MalformedPolicy(
             "wrong type", "{ restart: { maxRetries: 'three' } }", key: "restart.maxRetries",
-            "expected an integer, got a string \"three\""),
+            "expected an integer from 0 to 1000, got a string \"three\""),
         MalformedPolicy(
             "an integer below its minimum", "{ restart: { maxRetries: -1 } }", key: "restart.maxRetries",
-            "expected an integer ≥ 0, got -1"),
+            "expected an integer from 0 to 1000, got -1"),
         MalformedPolicy(
             "a number above its maximum", "{ restart: { backoff: { jitter: 2 } } }",
-            key: "restart.backoff.jitter", "expected a number ≤ 1"),
+            key: "restart.backoff.jitter", "expected a number from 0 to 1, got 2"),
         MalformedPolicy(
             "a section that is not an object", "{ restart: 3 }", key: "restart", "expected an object, got an integer 3"),
         MalformedPolicy(
@@ -108,7 +108,7 @@ struct PolicyLoaderTests {
             "expected a size like \"100MB\"", "got \"100 parsecs\""),
         MalformedPolicy(
             "a tail too small to classify", "{ output: { tailBytes: '12' } }", key: "output.tailBytes",
-            "expected at least 1KiB, got 12 bytes"),
+            "expected a size from 1KiB to 64MiB, got \"12\" (12 bytes)"),
         MalformedPolicy(
             "a choice outside its set", "{ resume: { when: 'sometimes' } }", key: "resume.when",
             "expected one of \"after-failure\", \"when-checkpoint-exists\", \"never\", got \"sometimes\""),
@@ -161,7 +161,8 @@ struct PolicyLoaderTests {
             key: "rules[0].signals", "rule 'sig'", "'SIGFOO' is not a signal name"),
         MalformedPolicy(
             "a reversed exit code range", "{ rules: [{ name: 'r', class: 'ignore', exitCodes: [1, '9-3'] }] }",
-            key: "rules[0].exitCodes", "expected an exit code or a range like \"3-9\", got \"9-3\""),
+            key: "rules[0].exitCodes",
+            "expected an exit code or a range like \"3-9\" (exit codes from 0 to 255), got \"9-3\""),
         MalformedPolicy(
             "an exit code that is not a number", "{ rules: [{ name: 'r', class: 'ignore', exitCodes: 'one' }] }",
             key: "rules[0].exitCodes", "got \"one\""),
@@ -543,9 +544,53 @@ struct PolicyLoaderTests {
 
     @Test(
         "DurationFormat rejects what is not a duration",
-        arguments: ["soon", "", "10", "s", "1h 30m", "-5s", "1.2.3s", "5x", "h1", "1hh", "ms"])
+        arguments: [
+            "soon", "", "10", "s", "1h 30m", "-5s", "1.2.3s", "5x", "h1", "1hh", "ms", "5s5s", "30m1h", "1s1ms1s",
+        ])
     func rejectDuration(_ text: String) {
         #expect(DurationFormat.seconds(from: text) == nil)
+    }
+
+    @Test(
+        "DurationFormat never traps on odd input: each is refused or parses to a finite value ≥ 0",
+        arguments: [
+            ("1e400s", nil), ("9999999999999999999d", 9_999_999_999_999_999_999.0 * 86_400), ("nan", nil),
+            ("NaN", nil), ("inf", nil), ("infinity", nil), ("-5s", nil), ("+5s", nil), ("5s5s", nil), ("30m1h", nil),
+            ("1ms1s", nil), ("", nil), ("   ", nil), ("\u{663}s", nil), ("\u{FF15}s", nil), ("\u{2460}s", nil),
+            ("\u{BD}h", nil), ("1.5.5s", nil), ("5.s", nil), (".5s", 0.5), ("1e3s", nil), ("0x10s", nil), ("5 s", nil),
+            ("1h30m15s250ms", 5415.25), ("00s", 0), ("000", nil), ("0.0s", 0),
+            (String(repeating: "9", count: 400) + "s", nil),
+            ("1" + String(repeating: "0", count: 305) + "d", nil), ("99999999999999999999999999999999s", 1e32),
+            ("\u{0}5s", nil), ("5s\u{0}", nil), ("5\u{301}s", nil), ("\t1d", 86_400), ("1d\n", nil), ("MS", nil),
+            ("1MS", 0.001), ("2D1H", 176_400), (".", nil), ("s5", nil),
+        ] as [(String, Double?)])
+    func oddDuration(_ text: String, _ expected: Double?) {
+        let seconds = DurationFormat.seconds(from: text)
+        if let seconds {
+            #expect(seconds.isFinite && seconds >= 0)
+        }
+        #expect(seconds == expected)
+    }
+
+    @Test(
+        "ByteSizeFormat never traps on odd input",
+        arguments: [
+            ("99999999999999999999g", nil), ("8589934592g", nil), ("8589934591g", 9_223_372_035_781_033_984),
+            ("1e400", nil), ("nan", nil), ("-1", nil), ("\u{663}k", nil), (".5k", 512), ("5.k", nil), ("0.1k", 102),
+            (String(repeating: "9", count: 400), nil),
+        ] as [(String, Int?)])
+    func oddByteSize(_ text: String, _ expected: Int?) {
+        #expect(ByteSizeFormat.bytes(from: text) == expected)
+        if let value = ByteSizeFormat.value(from: text) { #expect(value.isFinite && value >= 0) }
+    }
+
+    @Test(
+        "DurationFormat formats any number without trapping",
+        arguments: [.nan, .infinity, -.infinity, 1e300, -0.0, 0.0004])
+    func formatOddDuration(_ seconds: Double) throws {
+        let text = DurationFormat.string(from: seconds)
+        let parsed = try #require(DurationFormat.seconds(from: text), "\(text)")
+        #expect(parsed.isFinite)
     }
 
     @Test(

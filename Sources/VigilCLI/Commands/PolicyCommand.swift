@@ -1,3 +1,5 @@
+import VigilCore
+
 /// `vigil policy check|explain`: a policy on its own, and what it decides for a saved failure.
 public enum PolicyCommand {
     /// The policy `check` validates.
@@ -18,7 +20,7 @@ public enum PolicyCommand {
     public static let log = OptionSpec.value(
         "log", "FILE", help: "the saved log, read as the trainer's stderr (its last output.tailBytes); required")
     public static let exitCode = OptionSpec.value(
-        "exit-code", "N", .integer(0...255), help: "the trainer exited with this code (default: 1)")
+        "exit-code", "N", .integer(PolicyRanges.exitCode), help: "the trainer exited with this code (default: 1)")
     public static let signal = OptionSpec.value(
         "signal", "SIG", help: "the trainer was killed by this signal instead: KILL, SIGSEGV, 9")
     public static let errorFile = OptionSpec.value(

@@ -1,3 +1,5 @@
+import VigilCore
+
 /// `vigil run`: the flags that override the policy, and the trainer command after `--`.
 public enum RunCommand {
     public static let policy = OptionSpec.value(
@@ -12,7 +14,7 @@ public enum RunCommand {
     public static let logDirectory = OptionSpec.value(
         "log-dir", "DIR", help: "where run directories go (default: ./logs)")
     public static let maxRetries = OptionSpec.value(
-        "max-retries", "N", .integer(0...1000),
+        "max-retries", "N", .integer(PolicyRanges.maxRetries),
         help: "consecutive recoverable failures before giving up (restart.maxRetries)")
     public static let backoff = OptionSpec.value(
         "backoff", "DURATION", .duration, help: "first restart delay (restart.backoff.initial), e.g. 0s, 2s")

@@ -15,6 +15,9 @@
 // - objects and arrays may be nested at most 512 levels deep.
 // Numbers follow the JSON5 grammar; whether a syntactically valid number fits the Swift type it is decoded into is
 // not a syntax question and is left to the decoder.
+//
+// The same scan also finds the first key that one object holds twice (`firstDuplicateKey`): valid JSON5, which
+// Foundation reads by keeping the last value silently.
 
 /// Where a JSON5 document first stops being valid, and why.
 public struct JSON5SyntaxIssue: Sendable, Equatable {
@@ -47,6 +50,21 @@ public enum JSON5Locator {
             let (line, column) = scanner.lineAndColumn(of: error.index)
             return JSON5SyntaxIssue(line: line, column: column, message: error.message)
         }
+    }
+
+    /// Scans `text` and returns the first key that one object holds twice (by the position of its second
+    /// occurrence), or nil when there is none or the text is not valid JSON5 (`firstIssue` says why).
+    ///
+    /// Keys are compared as the decoder compares them: escapes decoded (`"a"`, `a` and `"\u0061"` are the same
+    /// key), as Swift strings. Foundation keeps the last of duplicate keys without a word; a policy refuses them.
+    public static func firstDuplicateKey(in text: String) -> JSON5DuplicateKey? {
+        var scanner = JSON5ScanState(text)
+        guard (try? scanner.scanDocument()) != nil, let duplicate = scanner.firstDuplicate else { return nil }
+        let (line, column) = scanner.lineAndColumn(of: duplicate.index)
+        let (firstLine, firstColumn) = scanner.lineAndColumn(of: duplicate.firstIndex)
+        return JSON5DuplicateKey(
+            key: duplicate.key, path: duplicate.path, line: line, column: column, firstLine: firstLine,
+            firstColumn: firstColumn)
     }
 }
 
@@ -100,6 +118,10 @@ private struct JSON5ScanState {
     var openers: [Int] = []
     /// The raw contents of the string scanned last.
     var lastString = ""
+    /// Where the value being scanned sits: `restart.maxRetries`, `rules[2].name` (decoded keys).
+    var path = JSON5KeyPath()
+    /// The first key found twice in one object: where, where it was first, and its path.
+    var firstDuplicate: (key: String, path: String, index: Int, firstIndex: Int)?
 
     init(_ text: String) {
         scalars = Array(text.unicodeScalars)
@@ -631,6 +653,7 @@ private struct JSON5ScanState {
         defer { openers.removeLast() }
         pos += 1
         let inObject = ownerKey.map { " in the object for key \(quoted($0))" } ?? ""
+        var seen: [String: Int] = [:]  // decoded key → where it first appears
 
         try skipTrivia()
         if scalar(at: pos) == "}" {
@@ -655,7 +678,11 @@ private struct JSON5ScanState {
             pos += 1
             try skipTrivia()
             let valueStart = pos
+            let decoded = JSON5KeyPath.decode(key)
+            noteKey(decoded, at: keyStart, seen: &seen)
+            path.components.append(.key(decoded))
             try scanValue(.member(key: key))
+            path.components.removeLast()
             try skipTrivia()
 
             let afterValue = "expected ',' or '}' after the value of key \(quoted(key))"
@@ -688,6 +715,17 @@ private struct JSON5ScanState {
                 }
                 throw Failure(index: pos, message: "\(afterValue), \(found(at: pos))\(commentHint(c))")
             }
+        }
+    }
+
+    /// Records `key` of the object being scanned, and the first duplicate of the document.
+    mutating func noteKey(_ key: String, at index: Int, seen: inout [String: Int]) {
+        guard let first = seen[key] else {
+            seen[key] = index
+            return
+        }
+        if firstDuplicate == nil {
+            firstDuplicate = (key, path.appending(key), index, first)
         }
     }
 
@@ -837,8 +875,12 @@ private struct JSON5ScanState {
             return
         }
         var isFirstElement = true
+        var elementIndex = 0
         while true {
+            path.components.append(.index(elementIndex))
             try scanValue(.element(arrayKey: ownerKey, opener: open, isFirst: isFirstElement))
+            path.components.removeLast()
+            elementIndex += 1
             try skipTrivia()
             let afterValue = "expected ',' or ']' after \(element)"
             guard let c = scalar(at: pos) else {

@@ -22,14 +22,48 @@ public enum JSONValue: Sendable, Equatable, Decodable {
             self = .double(value)
         } else if let value = try? container.decode(String.self) {
             self = .string(value)
-        } else if let value = try? container.decode([JSONValue].self) {
-            self = .array(value)
         } else {
-            self = .object(try container.decode([String: JSONValue].self))
+            self = try JSONValue.listOrObject(container, decoder.codingPath)
         }
     }
 
-    /// Parses JSON5 text; on a syntax error, finds the line and column Foundation does not report.
+    /// A list or an object. An error inside one (an unreadable number deep down) goes up as it is; a value that is
+    /// neither, at this very level, can only be a number no type holds (`1e400`, a hexadecimal integer beyond 64
+    /// bits), since the locator has checked the syntax.
+    private static func listOrObject(_ container: SingleValueDecodingContainer, _ path: [CodingKey]) throws -> JSONValue
+    {
+        func isHere(_ context: DecodingError.Context) -> Bool { context.codingPath.count == path.count }
+        do {
+            return .array(try container.decode([JSONValue].self))
+        } catch DecodingError.typeMismatch(_, let context) where isHere(context) {
+            do {
+                return .object(try container.decode([String: JSONValue].self))
+            } catch DecodingError.typeMismatch(_, let context) where isHere(context) {
+                throw UnreadableNumber(codingPath: path)
+            }
+        }
+    }
+
+    /// A number too large for an `Int` or a `Double`, where it is in the document.
+    struct UnreadableNumber: Error {
+        var codingPath: [any CodingKey]
+
+        /// `rules[0].repairs[1].add`, as policy errors name keys.
+        var keyPath: String {
+            var text = ""
+            for key in codingPath {
+                if let index = key.intValue, key.stringValue == "Index \(index)" {
+                    text += "[\(index)]"
+                } else {
+                    text += text.isEmpty ? key.stringValue : ".\(key.stringValue)"
+                }
+            }
+            return text
+        }
+    }
+
+    /// Parses JSON5 text; on a syntax error or a duplicate key, finds the line and column Foundation does not
+    /// report.
     public static func parseJSON5(_ data: Data, file: String) throws -> JSONValue {
         // The locator runs first: it gives line and column, and it rejects malformed numbers such as
         // `1.5e+` that Foundation's JSON5 reader turns into a silent integer.
@@ -39,10 +73,22 @@ public enum JSONValue: Sendable, Equatable, Decodable {
                 .invalidPolicy, file: file,
                 "syntax error at line \(issue.line), column \(issue.column): \(issue.message)")
         }
+        // Foundation keeps the last of duplicate keys silently; the earlier value would be ignored unseen.
+        if let duplicate = JSON5Locator.firstDuplicateKey(in: text) {
+            throw VigilError(
+                .invalidPolicy, file: file, key: duplicate.path,
+                "duplicate key '\(duplicate.key)' at line \(duplicate.line), column \(duplicate.column) (already set "
+                    + "at line \(duplicate.firstLine), column \(duplicate.firstColumn)): a key may appear only once in an object"
+            )
+        }
         let decoder = JSONDecoder()
         decoder.allowsJSON5 = true
         do {
             return try decoder.decode(JSONValue.self, from: data)
+        } catch let error as UnreadableNumber {
+            throw VigilError(
+                .invalidPolicy, file: file, key: error.keyPath.isEmpty ? nil : error.keyPath,
+                "expected a number that can be read, got one beyond ±1.8e308 (or a hexadecimal integer beyond 64 bits)")
         } catch {
             throw VigilError(.invalidPolicy, file: file, "not valid JSON5 (\(error))")
         }
@@ -67,7 +113,7 @@ public enum JSONValue: Sendable, Equatable, Decodable {
         case .null: return "null"
         case .bool(let b): return String(b)
         case .int(let i): return String(i)
-        case .double(let d): return String(d)
+        case .double(let d): return d.isFinite ? String(d) : PolicyRanges.text(d)  // NaN, Infinity as JSON5 writes them
         case .string(let s): return "\"\(s.count > 40 ? s.prefix(40) + "…" : s)\""
         case .array(let a): return "[…\(a.count) items]"
         case .object: return "{…}"

@@ -76,6 +76,16 @@ public struct Policy: Sendable {
         /// A failure after the attempt wrote a new valid checkpoint starts a fresh series too.
         public var resetOnProgress = true
         public init() {}
+
+        /// The number of the last attempt the budget allows, as attempt `attempt` starts after
+        /// `consecutiveFailures` failures in a row (`VIGIL_MAX_ATTEMPTS`, the status line): attempt − failures +
+        /// maxRetries. Saturates instead of trapping, whatever a journal says.
+        public func lastAttempt(attempt: Int, consecutiveFailures: Int) -> Int {
+            let (first, overflow) = attempt.subtractingReportingOverflow(consecutiveFailures)
+            if overflow { return consecutiveFailures < 0 ? Int.max : Int.min }
+            let (last, overflowed) = first.addingReportingOverflow(maxRetries)
+            return overflowed ? (maxRetries < 0 ? Int.min : Int.max) : last
+        }
     }
 
     /// `resume`: how the trainer is told to continue.

@@ -19,7 +19,7 @@ enum PolicyDecoder {
                     policy.hooks[keyPath: path] = argv
                 }
             }
-            if let v = try section.duration("timeout") { policy.hooks.timeout = v }
+            if let v = try section.duration("timeout", in: PolicyRanges.duration) { policy.hooks.timeout = v }
             try section.finish()
         }
         if let patterns = try top.strings("redact") {
@@ -27,11 +27,11 @@ enum PolicyDecoder {
             policy.redact += patterns
         }
         if var section = try top.object("limits") {
-            if let v = try section.duration("runtime") { policy.limits.runtime = v }
-            if let v = try section.duration("attempt") { policy.limits.attempt = v }
-            if let v = try section.duration("total") { policy.limits.total = v }
-            if let v = try section.duration("minAttempt") { policy.limits.minAttempt = v }
-            if let v = try section.duration("stall") { policy.limits.stall = v }
+            if let v = try section.duration("runtime", in: PolicyRanges.duration) { policy.limits.runtime = v }
+            if let v = try section.duration("attempt", in: PolicyRanges.duration) { policy.limits.attempt = v }
+            if let v = try section.duration("total", in: PolicyRanges.duration) { policy.limits.total = v }
+            if let v = try section.duration("minAttempt", in: PolicyRanges.duration) { policy.limits.minAttempt = v }
+            if let v = try section.duration("stall", in: PolicyRanges.duration) { policy.limits.stall = v }
             try section.finish()
         }
         if var section = try top.object("restart") {
@@ -46,14 +46,13 @@ enum PolicyDecoder {
             try section.finish()
         }
         if var section = try top.object("output") {
-            if let v = try section.byteSize("logMaxBytes") { policy.output.logMaxBytes = v }
-            if let v = try section.int("logBackups", min: 0) { policy.output.logBackups = v }
-            if let v = try section.byteSize("tailBytes") {
-                guard v >= 1024 else { throw section.fail("tailBytes", "expected at least 1KiB, got \(v) bytes") }
-                policy.output.tailBytes = v
+            if let v = try section.byteSize("logMaxBytes", in: PolicyRanges.volumeSize) {
+                policy.output.logMaxBytes = v
             }
+            if let v = try section.int("logBackups", in: PolicyRanges.logBackups) { policy.output.logBackups = v }
+            if let v = try section.byteSize("tailBytes", in: PolicyRanges.tailBytes) { policy.output.tailBytes = v }
             if let v = try section.bool("passthrough") { policy.output.passthrough = v }
-            if let v = try section.byteSize("keepFree") { policy.output.keepFree = v }
+            if let v = try section.byteSize("keepFree", in: PolicyRanges.volumeSize) { policy.output.keepFree = v }
             if let v = try section.bool("private") { policy.output.privateFiles = v }
             if let v = try section.string("progress") {
                 _ = try pattern(v, rule: "output.progress", key: section.keyPath("progress"), file: file)
@@ -68,31 +67,18 @@ enum PolicyDecoder {
             try section.finish()
         }
         if var section = try top.object("stop") {
-            if let v = try section.string("checkpointSignal") {
-                if v == "none" {
-                    policy.stop.checkpointSignal = nil
-                } else {
-                    guard let signal = Signal(name: v) else {
-                        throw section.fail(
-                            "checkpointSignal", "expected a signal name such as \"USR1\" (or \"none\"), got \"\(v)\"")
-                    }
-                    policy.stop.checkpointSignal = signal
-                }
+            try stopSignal(
+                &section, "checkpointSignal", example: "USR1", request: "to save a checkpoint and keep going",
+                into: &policy.stop.checkpointSignal)
+            if let v = try section.duration("checkpointLead", in: PolicyRanges.duration) {
+                policy.stop.checkpointLead = v
             }
-            if let v = try section.duration("checkpointLead") { policy.stop.checkpointLead = v }
-            if let v = try section.duration("checkpointTimeout") { policy.stop.checkpointTimeout = v }
-            if let v = try section.duration("termGrace") { policy.stop.termGrace = v }
-            if let v = try section.string("dumpSignal") {
-                if v == "none" {
-                    policy.stop.dumpSignal = nil
-                } else {
-                    guard let signal = Signal(name: v) else {
-                        throw section.fail(
-                            "dumpSignal", "expected a signal name such as \"ABRT\" (or \"none\"), got \"\(v)\"")
-                    }
-                    policy.stop.dumpSignal = signal
-                }
+            if let v = try section.duration("checkpointTimeout", in: PolicyRanges.duration) {
+                policy.stop.checkpointTimeout = v
             }
+            if let v = try section.duration("termGrace", in: PolicyRanges.duration) { policy.stop.termGrace = v }
+            try stopSignal(
+                &section, "dumpSignal", example: "ABRT", request: "to print its stacks", into: &policy.stop.dumpSignal)
             try section.finish()
         }
         if var section = try top.object("checkpoints") {
@@ -136,15 +122,38 @@ enum PolicyDecoder {
         return rules
     }
 
+    /// `stop.checkpointSignal` or `stop.dumpSignal` into `target`: a signal name or number the trainer can catch,
+    /// or `"none"` (nil). SIGKILL and SIGSTOP cannot be caught: the request would kill or freeze the trainer.
+    private static func stopSignal(
+        _ section: inout ObjectReader, _ key: String, example: String, request: String, into target: inout Signal?
+    ) throws {
+        guard let text = try section.string(key) else { return }
+        if text == "none" {
+            target = nil
+            return
+        }
+        guard let signal = Signal(name: text) else {
+            throw section.fail(key, "expected a signal name such as \"\(example)\" (or \"none\"), got \"\(text)\"")
+        }
+        guard signal.canBeCaught else {
+            let effect = signal == .kill ? "kill" : "freeze"
+            throw section.fail(
+                key,
+                "expected a signal the trainer can catch, got \"\(text)\": SIG\(signal.name) cannot be caught, "
+                    + "so asking the trainer \(request) would \(effect) it")
+        }
+        target = signal
+    }
+
     private static func restart(_ section: inout ObjectReader, _ restart: inout Policy.Restart) throws {
-        if let v = try section.int("maxRetries", min: 0) { restart.maxRetries = v }
-        if let v = try section.duration("healthyAfter") { restart.healthyAfter = v }
+        if let v = try section.int("maxRetries", in: PolicyRanges.maxRetries) { restart.maxRetries = v }
+        if let v = try section.duration("healthyAfter", in: PolicyRanges.duration) { restart.healthyAfter = v }
         if let v = try section.bool("resetOnProgress") { restart.resetOnProgress = v }
         if var backoff = try section.object("backoff") {
-            if let v = try backoff.duration("initial") { restart.backoffInitial = v }
-            if let v = try backoff.number("factor", min: 1) { restart.backoffFactor = v }
-            if let v = try backoff.duration("max") { restart.backoffMax = v }
-            if let v = try backoff.number("jitter", min: 0, max: 1) { restart.backoffJitter = v }
+            if let v = try backoff.duration("initial", in: PolicyRanges.duration) { restart.backoffInitial = v }
+            if let v = try backoff.number("factor", in: PolicyRanges.backoffFactor) { restart.backoffFactor = v }
+            if let v = try backoff.duration("max", in: PolicyRanges.duration) { restart.backoffMax = v }
+            if let v = try backoff.number("jitter", in: PolicyRanges.backoffJitter) { restart.backoffJitter = v }
             try backoff.finish()
         }
     }
@@ -168,15 +177,15 @@ enum PolicyDecoder {
         }
         if let v = try section.bool("metadataRequired") { checkpoints.metadataRequired = v }
         if let v = try section.string("marker") { checkpoints.marker = v }
-        if let v = try section.duration("settle") { checkpoints.settle = v }
-        if let v = try section.int("keepLast", min: 1) { checkpoints.retention.keepLast = v }
-        if let v = try section.int("keepEvery", min: 1) { checkpoints.retention.keepEvery = v }
+        if let v = try section.duration("settle", in: PolicyRanges.duration) { checkpoints.settle = v }
+        if let v = try section.int("keepLast", in: PolicyRanges.keepCount) { checkpoints.retention.keepLast = v }
+        if let v = try section.int("keepEvery", in: PolicyRanges.keepEvery) { checkpoints.retention.keepEvery = v }
         if var best = try section.object("keepBest") {
             guard let metric = try best.string("metric") else {
                 throw best.fail("metric", "keepBest needs the metric's name")
             }
             let order = try best.choice("order", RetentionRule.Order.allCases.map(\.rawValue)) ?? "max"
-            let count = try best.int("count", min: 1) ?? 1
+            let count = try best.int("count", in: PolicyRanges.keepCount) ?? 1
             try best.finish()
             checkpoints.retention.keepBest = RetentionRule.BestRule(
                 metric: metric, order: RetentionRule.Order(rawValue: order)!, count: count)
@@ -222,8 +231,12 @@ enum PolicyDecoder {
         if let names = try reader.strings("signals") {
             rule.signals = try names.map { text in
                 guard let signal = Signal(name: text) else {
-                    throw reader.fail(
-                        "signals", "rule '\(name)': '\(text)' is not a signal name (e.g. KILL, SEGV, TERM)")
+                    let numbers = Signal.numbers
+                    let what =
+                        Int(text) != nil
+                        ? "is not a signal number (\(numbers.lowerBound) to \(numbers.upperBound))"
+                        : "is not a signal name (e.g. KILL, SEGV, TERM)"
+                    throw reader.fail("signals", "rule '\(name)': '\(text)' \(what)")
                 }
                 return signal
             }
@@ -274,15 +287,45 @@ enum PolicyDecoder {
     static func keySchema(_ entry: inout ObjectReader) throws -> KeySchema {
         let typeName = try entry.choice("type", KeySchema.ValueType.allCases.map(\.rawValue)) ?? "string"
         var schema = KeySchema(type: KeySchema.ValueType(rawValue: typeName)!)
-        schema.min = try entry.number("min")
-        schema.max = try entry.number("max")
+        schema.min = try entry.number("min", in: PolicyRanges.configNumber)
+        schema.max = try entry.number("max", in: PolicyRanges.configNumber)
+        try bounds(schema.min, schema.max, entry)
+        if schema.type == .int, let min = schema.min, let max = schema.max, min.rounded(.up) > max.rounded(.down) {
+            throw entry.fail(
+                "max", "no integer lies between min \(PolicyRanges.text(min)) and max \(PolicyRanges.text(max))")
+        }
         schema.required = try entry.bool("required") ?? false
         schema.values = try entry.strings("values") ?? []
-        if let value = entry.value("default") { schema.defaultValue = try configValue(value, entry, "default") }
+        if let value = entry.value("default") {
+            let fallback = try configValue(value, entry, "default")
+            try checkDefault(fallback, of: schema, entry)
+            schema.defaultValue = fallback
+        }
         if schema.type == .enum && schema.values.isEmpty {
             throw entry.fail("values", "an enum needs its allowed values")
         }
         return schema
+    }
+
+    /// A numeric `default` must be what the schema allows: whole for an `int`, within `min` and `max` (else the
+    /// check would write a value that its own next run finds wrong).
+    static func checkDefault(_ fallback: ConfigValue, of schema: KeySchema, _ entry: ObjectReader) throws {
+        guard let number = fallback.number, schema.type == .int || schema.type == .float else { return }
+        if schema.type == .int, case .double = fallback {
+            throw entry.fail("default", "expected an integer for a key of type int, got \(PolicyRanges.text(number))")
+        }
+        if let min = schema.min, number < min {
+            throw entry.fail("default", "\(PolicyRanges.text(number)) is below min \(PolicyRanges.text(min))")
+        }
+        if let max = schema.max, number > max {
+            throw entry.fail("default", "\(PolicyRanges.text(number)) is above max \(PolicyRanges.text(max))")
+        }
+    }
+
+    /// `min` must not be above `max` (nothing could satisfy both).
+    static func bounds(_ min: Double?, _ max: Double?, _ entry: ObjectReader) throws {
+        guard let min, let max, min > max else { return }
+        throw entry.fail("max", "max \(PolicyRanges.text(max)) is below min \(PolicyRanges.text(min))")
     }
 
     static func repair(_ entry: inout ObjectReader) throws -> Repair {
@@ -291,18 +334,26 @@ enum PolicyDecoder {
         }
         var operations: [Repair.Operation] = []
         if let value = entry.value("set") { operations.append(.set(try configValue(value, entry, "set"))) }
-        if let factor = try entry.number("scale") { operations.append(.scale(factor)) }
-        if let amount = try entry.number("add") { operations.append(.add(amount)) }
+        if let factor = try entry.number("scale", in: PolicyRanges.repairScale) { operations.append(.scale(factor)) }
+        if let amount = try entry.number("add", in: PolicyRanges.configNumber) { operations.append(.add(amount)) }
         guard operations.count == 1 else {
             throw entry.fail("set", "a repair needs exactly one of set, scale or add")
         }
-        return Repair(key: key, operation: operations[0], min: try entry.number("min"), max: try entry.number("max"))
+        let min = try entry.number("min", in: PolicyRanges.configNumber)
+        let max = try entry.number("max", in: PolicyRanges.configNumber)
+        try bounds(min, max, entry)
+        return Repair(key: key, operation: operations[0], min: min, max: max)
     }
 
+    /// A value written into the trainer's config (`set`, a schema's `default`); a number must be finite and
+    /// within `PolicyRanges.configNumber`.
     static func configValue(_ value: JSONValue, _ entry: ObjectReader, _ key: String) throws -> ConfigValue {
+        let range = PolicyRanges.configNumber
         switch value {
-        case .int(let v): return .int(v)
-        case .double(let v): return .double(v)
+        case .int(let v) where range.contains(Double(v)): return .int(v)
+        case .double(let v) where v.isFinite && range.contains(v): return .double(v)
+        case .int, .double:
+            throw entry.outOfRange(key, "a number from \(PolicyRanges.text(range)), true/false or a string", value)
         case .bool(let v): return .bool(v)
         case .string(let v): return .string(v)
         default: throw entry.mismatch(key, "a number, true/false or a string", value)
@@ -319,22 +370,35 @@ enum PolicyDecoder {
         }
     }
 
-    /// `[1, 2, "3-9"]`, `1`, `"3-9"`, `{in: [...]}` or `{notIn: [...]}`.
+    /// `[1, 2, "3-9"]`, `1`, `"3-9"`, `{in: [...]}` or `{notIn: [...]}`; every code from 0 to 255.
     static func exitCodes(_ value: JSONValue, reader: ObjectReader) throws -> ExitCodeSet {
         let key = reader.keyPath("exitCodes")
+        let codes = PolicyRanges.exitCode
+        let allowed = "exit codes from \(PolicyRanges.text(codes))"
         func fail(_ message: String) -> VigilError { VigilError(.invalidPolicy, file: reader.file, key: key, message) }
         func ranges(_ value: JSONValue) throws -> [ClosedRange<Int>] {
             switch value {
-            case .int(let code): return [code...code]
+            case .int(let code):
+                guard codes.contains(code) else { throw fail("expected \(allowed), got \(code)") }
+                return [code...code]
             case .string(let text):
-                let parts = text.split(separator: "-", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
-                if parts.count == 2, let low = Int(parts[0]), let high = Int(parts[1]), low <= high {
-                    return [low...high]
+                // Empty parts are kept, so that "-1" and "3-" are refused rather than read as 1 and 3.
+                let parts = text.split(separator: "-", maxSplits: 1, omittingEmptySubsequences: false)
+                    .map { $0.trimmingCharacters(in: .whitespaces) }
+                let numbers = parts.compactMap { Int($0) }
+                guard numbers.count == parts.count, let low = numbers.first, let high = numbers.last, low <= high
+                else {
+                    throw fail("expected an exit code or a range like \"3-9\" (\(allowed)), got \"\(text)\"")
                 }
-                if parts.count == 1, let code = Int(parts[0]) { return [code...code] }
-                throw fail("expected an exit code or a range like \"3-9\", got \"\(text)\"")
+                guard codes.contains(low), codes.contains(high) else {
+                    throw fail("expected \(allowed), got \"\(text)\"")
+                }
+                return [low...high]
             case .array(let items): return try items.flatMap { try ranges($0) }
-            default: throw fail("expected exit codes (1, \"3-9\", [1, 2]), got \(value.typeName) \(value.preview)")
+            default:
+                throw fail(
+                    "expected exit codes (1, \"3-9\", [1, 2]) from \(PolicyRanges.text(codes)), "
+                        + "got \(value.typeName) \(value.preview)")
             }
         }
         if case .object = value {

@@ -80,6 +80,11 @@ public struct PolicyLoader: Sendable {
         file.hasPrefix("<") ? file : URL(fileURLWithPath: file).resolvingSymlinksInPath().path
     }
 
+    /// `name` inside `directory` (which may be `/`).
+    static func join(_ directory: String, _ name: String) -> String {
+        directory.hasSuffix("/") ? directory + name : directory + "/" + name
+    }
+
     func locate(_ spec: String, relativeTo directory: String?) throws -> Source {
         if directory == PolicyLoader.embeddedMarker, let text = EmbeddedPolicies.text(named: spec) {
             return Source(name: spec, file: "<embedded \(spec)>", text: Data(text.utf8), directory: nil)
@@ -88,7 +93,7 @@ public struct PolicyLoader: Sendable {
         if looksLikePath {
             var path = spec
             if !spec.hasPrefix("/"), let directory, directory != PolicyLoader.embeddedMarker {
-                path = directory + "/" + spec
+                path = PolicyLoader.join(directory, spec)
             }
             guard let data = FileManager.default.contents(atPath: path) else {
                 var isDirectory: ObjCBool = false
@@ -100,13 +105,16 @@ public struct PolicyLoader: Sendable {
                 throw VigilError(.notFound, file: path, "policy file not found")
             }
             let name = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
-            return Source(name: name, file: path, text: data, directory: (path as NSString).deletingLastPathComponent)
+            // A bare `a.json5` lies in the current directory: its parent is ".", not "" (which made `extends:
+            // "b.json5"` in it look for "/b.json5").
+            let parent = (path as NSString).deletingLastPathComponent
+            return Source(name: name, file: path, text: data, directory: parent.isEmpty ? "." : parent)
         }
         let directories =
             (directory.flatMap { $0 == PolicyLoader.embeddedMarker ? nil : [$0] } ?? []) + searchDirectories
         for dir in directories {
             for ext in ["json5", "json"] {
-                let path = "\(dir)/\(spec).\(ext)"
+                let path = PolicyLoader.join(dir, "\(spec).\(ext)")
                 if let data = FileManager.default.contents(atPath: path) {
                     return Source(name: spec, file: path, text: data, directory: dir)
                 }

@@ -47,51 +47,80 @@ struct ObjectReader {
         return b
     }
 
-    mutating func int(_ key: String, min: Int? = nil) throws -> Int? {
+    /// An integer in `range`. A number written with a fraction or an exponent counts when it is a whole number
+    /// (`1e3`); `2.5`, `1e308`, `NaN` and `Infinity` do not, and nothing is rounded.
+    mutating func int(_ key: String, in range: ClosedRange<Int>) throws -> Int? {
         guard let value = value(key) else { return nil }
-        guard case .int(let i) = value else { throw mismatch(key, "an integer", value) }
-        if let min, i < min { throw fail(key, "expected an integer ≥ \(min), got \(i)") }
-        return i
-    }
-
-    mutating func number(_ key: String, min: Double? = nil, max: Double? = nil) throws -> Double? {
-        guard let value = value(key) else { return nil }
-        let d: Double
+        let expected = "an integer from \(PolicyRanges.text(range))"
+        let integer: Int?
         switch value {
-        case .int(let i): d = Double(i)
-        case .double(let x): d = x
-        default: throw mismatch(key, "a number", value)
+        case .int(let i): integer = i
+        case .double(let d): integer = Int(exactly: d)
+        default: throw mismatch(key, expected, value)
         }
-        if let min, d < min { throw fail(key, "expected a number ≥ \(min), got \(d)") }
-        if let max, d > max { throw fail(key, "expected a number ≤ \(max), got \(d)") }
-        return d
+        guard let integer, range.contains(integer) else { throw outOfRange(key, expected, value) }
+        return integer
     }
 
-    /// A duration written `90s`, `15m`, `6h`, `1h30m` (or a number of seconds).
-    mutating func duration(_ key: String) throws -> Double? {
+    /// A finite number in `range`.
+    mutating func number(_ key: String, in range: ClosedRange<Double>) throws -> Double? {
         guard let value = value(key) else { return nil }
+        let expected = "a number from \(PolicyRanges.text(range))"
+        let number: Double
         switch value {
-        case .int(let i) where i >= 0: return Double(i)
-        case .double(let d) where d >= 0: return d
+        case .int(let i): number = Double(i)
+        case .double(let d): number = d
+        default: throw mismatch(key, expected, value)
+        }
+        // `contains` is false for NaN; an infinite bound is never used, so neither is an infinite number.
+        guard number.isFinite, range.contains(number) else { throw outOfRange(key, expected, value) }
+        return number
+    }
+
+    /// A duration in `range`, written `90s`, `15m`, `6h`, `1h30m` (or a number of seconds).
+    mutating func duration(_ key: String, in range: ClosedRange<Double>) throws -> Double? {
+        guard let value = value(key) else { return nil }
+        let seconds: Double
+        switch value {
+        case .int(let i): seconds = Double(i)
+        case .double(let d): seconds = d
         case .string(let s):
-            if let seconds = DurationFormat.seconds(from: s) { return seconds }
-            throw fail(key, "expected a duration like \"90s\", \"15m\", \"6h\" or \"1h30m\", got \"\(s)\"")
+            guard let parsed = DurationFormat.seconds(from: s) else {
+                throw fail(key, "expected a duration like \"90s\", \"15m\", \"6h\" or \"1h30m\", got \"\(s)\"")
+            }
+            seconds = parsed
         default:
             throw mismatch(key, "a duration like \"90s\", \"15m\", \"6h\" or \"1h30m\"", value)
         }
+        guard seconds.isFinite, range.contains(seconds) else {
+            throw outOfRange(key, "a duration from \(PolicyRanges.durationText(range))", value)
+        }
+        return seconds
     }
 
-    /// A size written `100MB`, `64KiB` (or a number of bytes).
-    mutating func byteSize(_ key: String) throws -> Int? {
+    /// A size in `range`, written `100MB`, `64KiB` (or a whole number of bytes). A size in a string is rounded
+    /// down to a whole byte (`"1.5k"` is 1536, `"0.1k"` 102).
+    mutating func byteSize(_ key: String, in range: ClosedRange<Int>) throws -> Int? {
         guard let value = value(key) else { return nil }
+        let expected = "a size from \(PolicyRanges.sizeText(range))"
+        let bytes: Double
+        var got = value.preview
         switch value {
-        case .int(let i) where i >= 0: return i
+        case .int(let i): bytes = Double(i)
+        case .double(let d): bytes = d
         case .string(let s):
-            if let bytes = ByteSizeFormat.bytes(from: s) { return bytes }
-            throw fail(key, "expected a size like \"100MB\" or \"64KiB\", got \"\(s)\"")
+            guard let parsed = ByteSizeFormat.value(from: s) else {
+                throw fail(key, "expected a size like \"100MB\" or \"64KiB\", got \"\(s)\"")
+            }
+            bytes = parsed.rounded(.down)
+            got += " (\(bytes < 1e18 ? String(Int(bytes)) : PolicyRanges.text(bytes)) bytes)"
         default:
             throw mismatch(key, "a size like \"100MB\" or \"64KiB\"", value)
         }
+        // Compared as a Double, so that no size, however large, becomes an Int before it is known to fit.
+        guard bytes == bytes.rounded(.down), bytes >= Double(range.lowerBound), bytes <= Double(range.upperBound)
+        else { throw fail(key, "expected \(expected), got \(got)") }
+        return Int(bytes)
     }
 
     /// A list of strings; a single string is taken as a list of one.
@@ -134,6 +163,11 @@ struct ObjectReader {
 
     func mismatch(_ key: String, _ expected: String, _ value: JSONValue) -> VigilError {
         fail(key, "expected \(expected), got \(value.typeName) \(value.preview)")
+    }
+
+    /// "expected EXPECTED, got VALUE" for a number of the right kind outside its range (or not whole).
+    func outOfRange(_ key: String, _ expected: String, _ value: JSONValue) -> VigilError {
+        fail(key, "expected \(expected), got \(value.preview)")
     }
 
     /// Throws for the first key that was never asked for, suggesting the nearest known one.

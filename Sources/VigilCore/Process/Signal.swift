@@ -19,6 +19,7 @@ public struct Signal: Sendable, Hashable, CustomStringConvertible, Codable {
     public static let user1 = Signal(rawValue: SIGUSR1)
     public static let user2 = Signal(rawValue: SIGUSR2)
     public static let segmentationFault = Signal(rawValue: SIGSEGV)
+    public static let stopProcess = Signal(rawValue: SIGSTOP)
 
     static let table: [(String, Int32)] = [
         ("HUP", SIGHUP), ("INT", SIGINT), ("QUIT", SIGQUIT), ("ILL", SIGILL), ("TRAP", SIGTRAP),
@@ -29,17 +30,23 @@ public struct Signal: Sendable, Hashable, CustomStringConvertible, Codable {
         ("PROF", SIGPROF), ("WINCH", SIGWINCH), ("IO", SIGIO), ("SYS", SIGSYS),
     ]
 
-    /// Parses `USR1`, `SIGUSR1`, `sigusr1` or a number.
+    /// The numbers a signal may be given as: Linux's, realtime signals included.
+    public static let numbers: ClosedRange<Int32> = 1...64
+
+    /// Parses `USR1`, `SIGUSR1`, `sigusr1` or a number in `numbers`.
     public init?(name: String) {
         var upper = name.uppercased()
         if upper.hasPrefix("SIG") { upper.removeFirst(3) }
-        if let number = Int32(upper), number > 0, number < 65 {
+        if let number = Int32(upper), Signal.numbers.contains(number) {
             self.rawValue = number
             return
         }
         guard let entry = Signal.table.first(where: { $0.0 == upper }) else { return nil }
         self.rawValue = entry.1
     }
+
+    /// Whether a process can catch this signal: every one but SIGKILL and SIGSTOP.
+    public var canBeCaught: Bool { self != .kill && self != .stopProcess }
 
     /// The short name without `SIG` (`TERM`), or the number when it has no name.
     public var name: String {

@@ -250,7 +250,9 @@ final class AttemptDriver {
         statusLine.draw(
             supervisor.redactor.redact(
                 StatusLine.render(
-                    attempt: number, maxAttempts: number - journal.consecutiveFailures + policy.restart.maxRetries,
+                    attempt: number,
+                    maxAttempts: policy.restart.lastAttempt(
+                        attempt: number, consecutiveFailures: journal.consecutiveFailures),
                     step: progress?.step, total: progress?.total, firstStep: firstStep, attemptStarted: started,
                     invocationStarted: journal.invocations.last?.startedAt ?? started,
                     deadline: supervisor.runtimeDeadline.map { clock.date(at: $0) },

@@ -1,3 +1,5 @@
+import Foundation
+
 /// The wait before restarting after the k-th consecutive failure: capped exponential with jitter.
 public struct Backoff: Sendable, Equatable {
     public var initial: Double
@@ -19,15 +21,15 @@ public struct Backoff: Sendable, Equatable {
             maximum: restart.backoffMax, jitter: restart.backoffJitter)
     }
 
-    /// The delay before restart number `failure` (1-based) without jitter.
+    /// The delay before restart number `failure` (1-based) without jitter: min(maximum, initial × factor^(failure−1)).
+    ///
+    /// Computed in closed form, so that no failure count makes it loop long; a power that overflows is infinite and
+    /// the maximum caps it. With the policy's ranges (finite durations, a factor from 1 to 100) it is finite and not
+    /// negative; anything else (NaN included) gives 0.
     public func baseDelay(afterFailure failure: Int) -> Double {
         guard failure > 0, initial > 0 else { return 0 }
-        var delay = initial
-        for _ in 1..<failure {
-            delay *= factor
-            if delay >= maximum { break }
-        }
-        return min(delay, maximum)
+        let delay = min(initial * pow(factor, Double(failure - 1)), maximum)
+        return delay >= 0 && delay.isFinite ? delay : 0
     }
 
     /// The delay with jitter; `unit` is a random number in 0 ..< 1 (passed in so tests can fix it).

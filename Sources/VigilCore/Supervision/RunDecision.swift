@@ -85,7 +85,8 @@ public struct RunDecision: Sendable, Equatable {
             // A healthy stretch, or a new checkpoint, starts a fresh series of failures.
             if attempt.duration >= policy.restart.healthyAfter { failures = 0 }
             if policy.restart.resetOnProgress, attempt.madeProgress == true { failures = 0 }
-            failures += 1
+            // Saturating: the count comes from the journal, which a person may have edited.
+            failures = failures < Int.max ? failures + 1 : failures
             counted = true
             if failures > policy.restart.maxRetries {
                 return finish(

@@ -244,7 +244,8 @@ public final class Supervisor {
         environment["VIGIL_RUN_ID"] = journal.runID
         environment["VIGIL_RUN_NAME"] = journal.run
         environment["VIGIL_ATTEMPT"] = String(number)
-        environment["VIGIL_MAX_ATTEMPTS"] = String(number - journal.consecutiveFailures + policy.restart.maxRetries)
+        environment["VIGIL_MAX_ATTEMPTS"] = String(
+            policy.restart.lastAttempt(attempt: number, consecutiveFailures: journal.consecutiveFailures))
         environment["VIGIL_RESUME_FROM"] = resumeFrom?.path ?? ""
         environment["VIGIL_CHECKPOINT_DIR"] = checkpointDir
         environment["VIGIL_ERROR_FILE"] = directory.errorFilePath(number)
