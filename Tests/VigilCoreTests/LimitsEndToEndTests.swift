@@ -132,8 +132,8 @@ struct LimitsEndToEndTests {
             let log = TestSupport.read("\(logs)/budget/\(next.log)")
             let step = try #require(next.resumeStep)
             #expect(log.contains("resumed from step \(step)"))
-            #expect(log.contains("step \(step + 1)/30"))
-            #expect(!log.contains("step \(step)/30 "), "step \(step) was trained twice")
+            #expect(log.contains("step \(step + 1)/60"))
+            #expect(!log.contains("step \(step)/60 "), "step \(step) was trained twice")
         }
     }
 
