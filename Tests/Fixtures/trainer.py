@@ -121,6 +121,8 @@ def parse_args(argv):
     p.add_argument("--nan-at", type=int, metavar="STEP", help="print loss=nan from this step on")
     p.add_argument("--config", metavar="FILE", help="read a config (.json, .yaml, .toml, .ini, .env) and print it")
     p.add_argument("--fail-while", metavar="KEY>N", help="raise MemoryError while the config's KEY > N (or KEY<N)")
+    p.add_argument("--fail-as", action="store_true",
+                   help="--fail-while and --fail-while-arg raise --exception with --message instead of MemoryError")
     p.add_argument("--batch-size", type=int, help="an argument a repair may change; printed")
     p.add_argument("--fail-while-arg", metavar="N", type=int, help="raise MemoryError while --batch-size > N")
     p.add_argument("--show-env", action="append", default=[], metavar="NAME", help="print env NAME=value")
@@ -160,6 +162,25 @@ def parse_args(argv):
                    help="after saving on the checkpoint signal, finish the current step and exit 0")
     g.add_argument("--handler-delay", type=float, default=0.0, metavar="SECONDS",
                    help="install the checkpoint-signal handler only this long after start")
+
+    g = p.add_argument_group("learning rate, divergence, optimizer state")
+    g.add_argument("--lr", type=float, default=0.01, help="the learning rate (default 0.01; --config's --lr-key wins)")
+    g.add_argument("--lr-key", default="lr", metavar="KEY", help="the config's learning-rate key, dotted (default lr)")
+    g.add_argument("--climb-at", type=int, metavar="STEP",
+                   help="from STEP the loss grows x--climb-factor per step while lr > --stable-lr; after 1e4: nan")
+    g.add_argument("--climb-factor", type=float, default=5.0, metavar="F")
+    g.add_argument("--stable-lr", type=float, default=0.0, metavar="LR", help="no climb at this lr or below")
+    g.add_argument("--restore-optimizer", action="store_true",
+                   help="on resume, the lr comes from the checkpoint (optimizer state), not from the config")
+    g.add_argument("--apply-overrides", action="store_true",
+                   help="after restoring, apply VIGIL_OVERRIDES' learning rate (examples/vigil_trainer.py)")
+    g.add_argument("--layout", choices=["file", "directory"], default="file",
+                   help="directory: checkpoint dirs as HF Trainer writes them (model.safetensors, optimizer.bin, "
+                        "trainer_state.json), staged under tmp-NAME and renamed")
+    g.add_argument("--tear-at", type=int, metavar="STEP",
+                   help="--layout directory: write checkpoint STEP in place with --tear-file cut short, then SIGKILL")
+    g.add_argument("--tear-file", default="model.safetensors", metavar="NAME")
+    g.add_argument("--tear-times", type=int, metavar="K", help="only the first K times (needs --state-file)")
 
     g = p.add_argument_group("failures")
     g.add_argument("--crash-at", type=int, metavar="STEP", help="fail at this step (after printing it)")
@@ -225,7 +246,7 @@ def parse_args(argv):
         args.signal_self = signal_number(args.signal_self, p)
     if args.message_env:
         args.message = os.environ.get(args.message_env, "")
-    if args.crash_at is not None:
+    if args.crash_at is not None or args.fail_as:
         args.message = args.message or f"simulated failure at step {args.crash_at}"
         args.exception_class = resolve_exception(args.exception, args.message, p)
     return args
@@ -251,6 +272,68 @@ def write_atomic(path, text):
         os.fsync(dfd)
     finally:
         os.close(dfd)
+
+
+def safetensors_bytes(step):
+    """A small, valid safetensors file: 8-byte header length, JSON header, 16 bytes of F32 data."""
+    header = json.dumps({"__metadata__": {"step": str(step)},
+                         "w": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]}}).encode()
+    return len(header).to_bytes(8, "little") + header + bytes(16)
+
+
+OPTIMIZER_MAGIC = b"OPTSTATE"
+
+
+def save_directory(path, state, staged, tear=None):
+    """A checkpoint directory as HF Trainer writes it. Staged: into tmp-NAME, fsynced, renamed to
+    NAME. With `tear`: in place, that file cut short (a node killed mid-save)."""
+    parent, name = os.path.split(path)
+    target = os.path.join(parent, "tmp-" + name) if staged else path
+    os.makedirs(target, exist_ok=True)
+    files = {
+        "model.safetensors": safetensors_bytes(state["step"]),
+        "optimizer.bin": OPTIMIZER_MAGIC + json.dumps({"lr": state["lr"]}).encode().ljust(56),
+        "trainer_state.json": (json.dumps({"global_step": state["step"], "log_history": [{"loss": state["loss"]}],
+                                           "lr": state["lr"]}) + "\n").encode(),
+    }
+    for file, data in files.items():
+        if file == tear:
+            data = data[: len(data) // 2]
+        with open(os.path.join(target, file), "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+    if staged:
+        os.replace(target, path)
+    dfd = os.open(parent, os.O_RDONLY)
+    try:
+        os.fsync(dfd)
+    finally:
+        os.close(dfd)
+
+
+class SafetensorError(Exception):
+    """Named as safetensors' own (safetensors_rust.SafetensorError)."""
+
+
+def load_directory(path):
+    """Loads what save_directory wrote, failing as the real loaders do on a torn file."""
+    with open(os.path.join(path, "model.safetensors"), "rb") as f:
+        data = f.read()
+    length = int.from_bytes(data[:8], "little") if len(data) >= 8 else 0
+    if len(data) < 8 + length:
+        raise SafetensorError("Error while deserializing header: MetadataIncompleteBuffer")
+    header = json.loads(data[8:8 + length])
+    if len(data) - 8 - length < header["w"]["data_offsets"][1]:
+        raise SafetensorError("Error while deserializing header: MetadataIncompleteBuffer")
+    with open(os.path.join(path, "optimizer.bin"), "rb") as f:
+        optimizer = f.read()
+    if not optimizer.startswith(OPTIMIZER_MAGIC) or len(optimizer) < len(OPTIMIZER_MAGIC) + 56:
+        raise RuntimeError("PytorchStreamReader failed reading zip archive: failed finding central directory")
+    with open(os.path.join(path, "trainer_state.json")) as f:
+        trainer_state = json.load(f)
+    optimizer_state = json.loads(optimizer[len(OPTIMIZER_MAGIC):])
+    return {"step": trainer_state["global_step"], "lr": optimizer_state["lr"]}
 
 
 def bump_counter(path, key):
@@ -333,6 +416,7 @@ class Trainer:
     def __init__(self, args):
         self.args = args
         self.progress = (0, None)  # (last completed step, its loss): one tuple, so a handler reads it atomically
+        self.lr = args.lr
         self.in_handler = False
         parts = args.checkpoint_pattern.split("{step}")
         self.pattern = re.compile(r"(\d+)".join(re.escape(part) for part in parts))
@@ -343,6 +427,14 @@ class Trainer:
         if not hasattr(self, "nan_enabled"):
             self.nan_enabled = self.args.nan_at is not None and self.once_more("nan", self.args.nan_times)
         nan = self.nan_enabled and step >= self.args.nan_at
+        args = self.args
+        if not nan and args.climb_at is not None and step >= args.climb_at and self.lr > args.stable_lr:
+            # A divergence: the loss leaves its band and climbs until, past 1e4, it is nan.
+            climbed = step - args.climb_at + 1
+            base = loss_at(args.climb_at - 1)
+            if base * args.climb_factor ** (climbed - 1) > 1e4:
+                return "nan"
+            return f"{base * args.climb_factor ** climbed:.4f}"
         return "nan" if nan else f"{loss_at(step):.4f}"
 
     def save_checkpoint(self, reason):
@@ -351,7 +443,11 @@ class Trainer:
             return None
         step, loss = self.progress
         path = os.path.join(self.args.checkpoint_dir, self.args.checkpoint_pattern.replace("{step}", str(step)))
-        text = json.dumps({"step": step, "loss": loss, "reason": reason}) + "\n"
+        state = {"step": step, "loss": loss, "reason": reason, "lr": self.lr}
+        if self.args.layout == "directory":
+            save_directory(path, state, staged=True)
+            return path
+        text = json.dumps(state) + "\n"
         if self.args.save_mode == "in-place":
             os.makedirs(self.args.checkpoint_dir, exist_ok=True)
             with open(path, "w") as f:
@@ -373,6 +469,11 @@ class Trainer:
         args = self.args
         if not args.checkpoint_dir:
             return
+        if step == args.tear_at and args.layout == "directory" and self.once_more("tear", args.tear_times):
+            state = {"step": step, "loss": self.progress[1], "reason": "periodic", "lr": self.lr}
+            save_directory(self.checkpoint_path(step), state, staged=False, tear=args.tear_file)
+            out(f"dying while writing checkpoint {step}")
+            os.kill(os.getpid(), signal.SIGKILL)
         if step == args.die_writing_at and self.once_more("die-writing", args.die_writing_times):
             text = json.dumps({"step": step, "loss": self.progress[1], "reason": "periodic"}) + "\n"
             with open(self.checkpoint_path(step), "w") as f:  # in place, not atomic: a real partial file
@@ -416,8 +517,20 @@ class Trainer:
         elif not os.path.exists(path):
             err(f"error: checkpoint not found: {path}")
             sys.exit(3)
-        with open(path) as f:  # a corrupt checkpoint fails here with a real traceback
-            step = int(json.load(f)["step"])
+        if os.path.isdir(path):
+            state = load_directory(path)
+        else:
+            with open(path) as f:  # a corrupt checkpoint fails here with a real traceback
+                state = json.load(f)
+        step = int(state["step"])
+        if self.args.restore_optimizer and "lr" in state:
+            self.lr = float(state["lr"])  # as an optimizer's state_dict brings back its param_groups' lr
+        if self.args.apply_overrides:
+            sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "examples"))
+            import vigil_trainer
+            repaired = vigil_trainer.overrides().learning_rate()
+            if repaired is not None:
+                self.lr = float(repaired)
         self.progress = (step, self.loss_value(step))
         out(f"resumed from step {step} ({path})")
         return step + 1
@@ -551,7 +664,7 @@ class Trainer:
         if args.batch_size is not None:
             out(f"arg batch-size={args.batch_size}")
             if args.fail_while_arg is not None and args.batch_size > args.fail_while_arg:
-                raise MemoryError(f"Unable to allocate a batch of {args.batch_size}")
+                self.fail_for_memory(f"Unable to allocate a batch of {args.batch_size}")
         if args.config:
             config = load_config(args.config)
             out("config: " + json.dumps(config, sort_keys=True))
@@ -559,7 +672,14 @@ class Trainer:
                 key, op, limit = re.match(r"([\w.]+)\s*([<>])\s*([\d.]+)", args.fail_while).groups()
                 value = config.get(key)
                 if value is not None and (value > float(limit) if op == ">" else value < float(limit)):
-                    raise MemoryError(f"Unable to allocate 2.00 GiB for a batch ({key}={value})")
+                    self.fail_for_memory(f"Unable to allocate 2.00 GiB for a batch ({key}={value})")
+            if args.lr_key in config:
+                self.lr = float(config[args.lr_key])
+
+    def fail_for_memory(self, message):
+        if self.args.fail_as:
+            raise self.args.exception_class(self.args.message)
+        raise MemoryError(message)
 
     def train(self):
         args = self.args
@@ -573,7 +693,8 @@ class Trainer:
             if args.step_time > 0:
                 time.sleep(args.step_time)
             loss = self.loss_text(step)
-            out(f"step {step}/{args.steps} loss={loss}")
+            shows_lr = args.climb_at is not None or args.restore_optimizer
+            out(f"step {step}/{args.steps} loss={loss}" + (f" lr={self.lr:g}" if shows_lr else ""))
             for j in range(1, args.stderr_lines + 1):
                 err(f"warning: step {step} stderr line {j}/{args.stderr_lines}")
             self.progress = (step, self.loss_value(step))

@@ -447,14 +447,30 @@ struct AttemptMachineTests {
     @Test("a live match stops at once, without a checkpoint, and remembers when poisoning may have begun")
     func liveRule() {
         var h = Harness()
-        let after = Date(timeIntervalSince1970: 1_000)
-        let effects = h.send(.liveMatch(rule: "nan-loss", line: " loss=nan ", poisonedAfter: after), after: 3)
+        let match = LiveMatch(rule: "nan-loss", line: " loss=nan ", poisonedAfter: Date(timeIntervalSince1970: 1_000))
+        let effects = h.send(.liveMatch(match), after: 3)
         #expect(effects.first == .note("vigil: live rule 'nan-loss' matched: loss=nan; stopping without a checkpoint"))
         #expect(effects.contains(.signalGroup(.terminate)))
         #expect(!effects.contains(.checkListeners(.user1)))
         h.exitCleanly(.signaled(.terminate))
-        #expect(h.machine.end?.poisonedAfter == after)
+        #expect(h.machine.end?.liveMatch == match)
         #expect(h.machine.end?.stopCause == .liveRule(rule: "nan-loss", line: " loss=nan "))
+    }
+
+    @Test("a divergence's live match says what diverged and where it began")
+    func liveDivergence() {
+        var h = Harness()
+        let divergence = Divergence(
+            metric: "loss", value: "nan", step: 80, onsetStep: 60, healthyUntil: nil, best: 0.02,
+            description: "loss became nan at step 80; above its band (3× the best) from step 60")
+        let match = LiveMatch(rule: "diverged", line: "step 80 loss=nan", poisonedAfter: Date(), divergence: divergence)
+        let effects = h.send(.liveMatch(match))
+        #expect(
+            effects.first
+                == .note(
+                    "vigil: live rule 'diverged' matched: loss became nan at step 80; above its band (3× the best) from step 60 (step 80 loss=nan); stopping without a checkpoint"
+                ))
+        #expect(effects.contains(.signalGroup(.terminate)))
     }
 
     @Test("a live match during a deadline's stop replaces it")
@@ -462,25 +478,36 @@ struct AttemptMachineTests {
         var h = Harness(deadlineIn: 60)
         h.tick()
         h.listen()
-        h.send(.liveMatch(rule: "nan-loss", line: "nan", poisonedAfter: Date()))
+        h.send(.liveMatch(LiveMatch(rule: "nan-loss", line: "nan", poisonedAfter: Date())))
         #expect(h.machine.stop?.cause == .liveRule(rule: "nan-loss", line: "nan"))
     }
 
-    @Test("a live match during a signal's or a stall's stop is ignored")
+    @Test("a live match during a signal's or a stall's stop changes no step, and is kept for the verdict")
     func liveRuleIgnoredDuringOtherStops() {
         var h = Harness()
         h.send(.signal(.terminate))
-        #expect(h.send(.liveMatch(rule: "nan-loss", line: "nan", poisonedAfter: Date())).isEmpty)
+        let match = LiveMatch(rule: "nan-loss", line: "nan", poisonedAfter: Date())
+        #expect(h.send(.liveMatch(match)).isEmpty)
+        #expect(h.machine.stop?.cause == .signal(.terminate))
         var s = Harness(stall: 1)
         s.tick()
-        #expect(s.send(.liveMatch(rule: "nan-loss", line: "nan", poisonedAfter: Date())).isEmpty)
+        #expect(s.send(.liveMatch(match)).isEmpty)
+        s.exitCleanly(.signaled(.terminate))
+        #expect(s.machine.end?.liveMatch == match)
+        #expect(s.machine.end?.stopCause == .stall)
     }
 
-    @Test("a live match after the trainer exited is ignored")
+    @Test("a live match after the trainer exited stops nothing, and is kept: it decides the verdict")
     func liveRuleAfterExit() {
         var h = Harness()
-        h.send(.childExited(.exited(1)))
-        #expect(h.send(.liveMatch(rule: "nan-loss", line: "nan", poisonedAfter: Date())).isEmpty)
+        h.send(.childExited(.exited(0)))
+        let match = LiveMatch(rule: "diverged", line: "[9] valid-rmse:inf", poisonedAfter: Date())
+        #expect(h.send(.liveMatch(match)).isEmpty)
+        #expect(h.send(.liveMatch(LiveMatch(rule: "other", line: "x", poisonedAfter: Date()))).isEmpty)
+        h.send(.leftoversFound([]))
+        h.send(.outputClosed)
+        #expect(h.machine.end?.liveMatch == match)
+        #expect(h.machine.end?.stopCause == nil)
     }
 
     // MARK: - After the trainer exited
@@ -496,7 +523,7 @@ struct AttemptMachineTests {
         #expect(
             h.machine.end
                 == AttemptEnd(
-                    status: .exited(3), stopCause: nil, stopReason: nil, poisonedAfter: nil, finishedDuringStop: false))
+                    status: .exited(3), stopCause: nil, stopReason: nil, liveMatch: nil, finishedDuringStop: false))
     }
 
     @Test("output that closed before the exit: done once nothing is left")

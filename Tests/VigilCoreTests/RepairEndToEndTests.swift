@@ -228,7 +228,7 @@ struct RepairEndToEndTests {
             ])
         #expect(vigil.exitCode() == 0, "\(vigil.output)")
         let journal = try TestSupport.journal(logs, "nanlr")
-        #expect(journal.attempts.first?.verdict?.rule == "nan-loss")
+        #expect(journal.attempts.first?.verdict?.rule == "diverged")
         let repair = try #require(journal.attempts.first?.repairs?.first)
         #expect(repair.key == "training.lr" && repair.before == "0.0003" && repair.after == "0.00015")
         // Written in the file's style (`3.0e-4` is an exponent form), the rest of the file byte for byte.
@@ -258,7 +258,7 @@ struct RepairEndToEndTests {
             ])
         #expect(vigil.exitCode() == 0, "\(vigil.output)")
         let journal = try TestSupport.journal(logs, "nanint")
-        #expect(journal.attempts.map { $0.verdict?.rule } == ["nan-loss", "nan-loss", "exit-0"])
+        #expect(journal.attempts.map { $0.verdict?.rule } == ["diverged", "diverged", "exit-0"])
         #expect(journal.attempts[0].repairs?.map(\.line) == ["training.lr: 3 → 1.5"])
         #expect(journal.attempts[1].repairs?.map(\.line) == ["training.lr: 1.5 → 0.75"])
         for (index, lr) in ["3", "1.5", "0.75"].enumerated() {

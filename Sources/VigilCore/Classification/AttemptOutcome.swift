@@ -28,6 +28,10 @@ public struct AttemptOutcome: Sendable, Equatable {
     public var stop: VigilStop?
     /// The matched rule's repair cannot go on: the failure is unrecoverable.
     public var repairExhausted: RepairExhausted?
+    /// The attempt's first live match (it decides even when the trainer exited 0 after it).
+    public var liveMatch: LiveMatch?
+    /// A watched metric diverged during the attempt (for `diverged` rules).
+    public var divergence: Divergence?
 
     public init(
         status: Termination, signalSentByVigil: Bool = false, duration: Double = 0, tail: OutputTail = OutputTail(),

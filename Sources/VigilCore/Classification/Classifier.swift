@@ -16,8 +16,9 @@ public struct Classifier: Sendable {
     /// The verdict on `outcome` — the only place one is made. Built in, before the policy's rules: a
     /// repair that cannot go on (unrecoverable, under the rule that asked for it), the stops that
     /// are vigil's own (a signal to vigil, the runtime deadline, the total budget: `stopped-by-vigil`,
-    /// ignore; a live rule: that rule's class), success (exit 0, unless stopped for a time limit or
-    /// a hang), a trainer that rejected its resume arguments. Then the rules, first match wins.
+    /// ignore), a live match (that rule's class, however the trainer ended), a divergence (the
+    /// `diverged` rules first), success (exit 0, unless stopped for a time limit or a hang), a trainer
+    /// that rejected its resume arguments. Then the rules, first match wins.
     public func classify(_ outcome: AttemptOutcome) -> Verdict {
         if let exhausted = outcome.repairExhausted {
             var before = outcome
@@ -29,18 +30,36 @@ public struct Classifier: Sendable {
                 exception: verdict.exception)
         }
         let exception = outcome.exception
+        var live = outcome.liveMatch.map { (rule: $0.rule, line: $0.line, divergence: $0.divergence) }
         if let stop = outcome.stop {
             switch stop.cause {
             case .signal, .runtimeLimit, .totalBudget:
                 return Verdict(verdict: .ignore, rule: "stopped-by-vigil", reason: stop.reason, exception: exception)
             case .liveRule(let name, let line):
-                let rule = rules.first { $0.name == name }
-                return Verdict(
-                    verdict: rule?.verdict ?? .recoverable, rule: name,
-                    reason: "\(rule?.reason ?? name) (live: \(line.trimmingCharacters(in: .whitespaces)))",
-                    exception: exception)
+                if live == nil { live = (name, line, nil) }
             case .attemptLimit, .stall, .leftovers:
                 break
+            }
+        }
+        // A live match decides, however the trainer ended after it (a model that diverged and then
+        // exited 0 did not succeed).
+        if let live {
+            let rule = rules.first { $0.name == live.rule }
+            let seen = live.line.trimmingCharacters(in: .whitespaces)
+            let what = live.divergence.map { "\($0.description): \(seen)" } ?? seen
+            return Verdict(
+                verdict: rule?.verdict ?? .recoverable, rule: live.rule, reason: "\(rule?.reason ?? live.rule) (live: \(what))",
+                exception: exception)
+        }
+        let tail = SearchableTail(outcome.tail)
+        // A divergence the trainer outlived (it exited 0 with a NaN loss): the rules about it decide first.
+        if outcome.divergence != nil {
+            for rule in rules where rule.diverged == true {
+                if let evidence = match(rule, outcome, exception, tail) {
+                    return Verdict(
+                        verdict: rule.verdict, rule: rule.name, reason: "\(rule.reason ?? rule.name) (\(evidence))",
+                        exception: exception)
+                }
             }
         }
         // A trainer vigil stopped for its time limit or a hang did not finish, whatever its exit code.
@@ -50,7 +69,6 @@ public struct Classifier: Sendable {
         if let rejected = resumeRejection(outcome) {
             return Verdict(verdict: .unrecoverable, rule: "resume-rejected", reason: rejected, exception: exception)
         }
-        let tail = SearchableTail(outcome.tail)
         // Vigil knows why it stopped a timed-out or hung attempt; rules about that come first, before
         // whatever the stopped trainer printed on its way out.
         var ordered = rules
@@ -134,6 +152,10 @@ public struct Classifier: Sendable {
             let (isOOM, why) = oomEvidence(outcome)
             guard isOOM == wanted else { return nil }
             if isOOM { evidence.append(why) }
+        }
+        if let wanted = rule.diverged {
+            guard (outcome.divergence != nil) == wanted else { return nil }
+            if let divergence = outcome.divergence { evidence.append(divergence.description) }
         }
         if let wanted = rule.timedOut {
             guard outcome.timedOut == wanted else { return nil }

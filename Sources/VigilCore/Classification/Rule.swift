@@ -81,13 +81,26 @@ public struct Rule: Sendable, Equatable {
     public var sentByVigil: Bool?
     public var timedOut: Bool?
     public var stalled: Bool?
+    /// A watched metric diverged during the attempt (NaN, infinite, or a spike: `divergence`).
+    public var diverged: Bool?
     /// Matchers over the JSON error file the trainer wrote to `VIGIL_ERROR_FILE`.
     public var errorFile: ErrorFileMatcher?
     /// Checked on every output line while the trainer runs: a match stops it at once (no
-    /// checkpoint: the state is poisoned). Needs `output` and no other matcher.
+    /// checkpoint: the state is poisoned). Needs `output` or `diverged`, and no other matcher.
     public var live = false
     /// Changes to make before the retry (config keys, `env:`, `arg:`, roles), applied together.
     public var repairs: [Repair] = []
+    /// The failure means the model's state went bad before it: checkpoints from the divergence's onset
+    /// on are quarantined as poisoned, and the next attempt resumes from the newest before it, never
+    /// twice from the same one. Unset: true for live rules and `diverged` rules.
+    public var rollbackSetting: Bool?
+    /// The failure, in an attempt that resumed and wrote no checkpoint, blames the checkpoint it
+    /// resumed from (it would not load): that one is quarantined, the next attempt uses the one before.
+    public var suspectCheckpoint = false
+
+    /// Whether a match rolls back (`rollback`, or its default).
+    public var rollback: Bool { rollbackSetting ?? rollsBackByDefault }
+    public var rollsBackByDefault: Bool { live || diverged == true }
 
     public init(name: String, verdict: VerdictClass, reason: String? = nil) {
         self.name = name

@@ -160,6 +160,11 @@ public struct Journal: Codable, Sendable, Equatable {
         public var checkpointsWritten: [WrittenCheckpoint]?
         /// The log stopped being written (too little free space, `output.keepFree`) and went on again.
         public var logEvents: [StopEvent]?
+        /// A watched metric that diverged during the attempt, and where the divergence began.
+        public var divergence: Divergence?
+        /// What the attempt's failure rolled back: from where checkpoints were poisoned, and what the
+        /// next attempt resumes from.
+        public var rollback: Rollback?
 
         public init(number: Int, argv: [String], startedAt: Date, supervisorPID: Int32, log: String) {
             self.number = number
@@ -171,6 +176,23 @@ public struct Journal: Codable, Sendable, Equatable {
 
         public var isOpen: Bool { endedAt == nil }
         public var duration: Double? { endedAt.map { $0.timeIntervalSince(startedAt) } }
+    }
+
+    /// A rollback after a failure that poisons the state (a divergence, a live rule): the checkpoints
+    /// from its onset on were quarantined; `resumeTarget` is what the next attempt resumes from.
+    public struct Rollback: Codable, Sendable, Equatable {
+        /// Checkpoints of this step and later were poisoned (nil: decided by time).
+        public var fromStep: Int?
+        /// Else: checkpoints modified after this were.
+        public var after: Date?
+        /// The checkpoint the next attempt resumes from (nil: none is left; it starts fresh).
+        public var resumeTarget: String?
+
+        public init(fromStep: Int?, after: Date?, resumeTarget: String?) {
+            self.fromStep = fromStep
+            self.after = after
+            self.resumeTarget = resumeTarget
+        }
     }
 
     /// A checkpoint an attempt wrote, and the evidence that decided whether it counts.

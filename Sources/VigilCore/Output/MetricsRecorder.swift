@@ -17,18 +17,33 @@ public final class MetricsRecorder: @unchecked Sendable {
         let groups: [String]
     }
 
+    /// What the patterns found in one line.
+    struct Entry {
+        var step: Int?
+        var total: Int?
+        /// Finite numbers: what `metrics.jsonl` records.
+        var values: [String: Double] = [:]
+        /// NaN and infinities too: what the divergence watch sees.
+        var all: [String: Double] = [:]
+        var line = ""
+    }
+
     private let extractors: [Extractor]
     private let attempt: Int
     private let fd: Int32
     private let lock = NSLock()
     private var latest: (step: Int?, total: Int?, values: [String: Double], at: Date)?
     private let space: FreeSpaceGuard?
+    private let divergence: DivergenceWatch?
+    private let onDivergence: (@Sendable (Divergence, String) -> Void)?
 
     /// Opens (appending) `path`; nil when there is nothing to record. With `space`, lines are not
-    /// written while the volume is short of its reserve (the newest values are still kept).
+    /// written while the volume is short of its reserve (the newest values are still kept). With
+    /// `divergence`, every line's values go to the watch, and its divergence to `onDivergence`, with the line.
     public init?(
         path: String, progress: String?, metrics: [String], attempt: Int, permissions: mode_t = 0o600,
-        space: FreeSpaceGuard? = nil
+        space: FreeSpaceGuard? = nil, divergence: DivergenceWatch? = nil,
+        onDivergence: (@Sendable (Divergence, String) -> Void)? = nil
     ) throws {
         let sources = (progress.map { [$0] } ?? []) + metrics
         guard !sources.isEmpty else { return nil }
@@ -38,6 +53,8 @@ public final class MetricsRecorder: @unchecked Sendable {
         }
         self.attempt = attempt
         self.space = space
+        self.divergence = divergence
+        self.onDivergence = onDivergence
         fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, permissions)
         guard fd >= 0 else { throw VigilError(.io, file: path, "cannot open: \(String(cString: strerror(errno)))") }
     }
@@ -49,7 +66,7 @@ public final class MetricsRecorder: @unchecked Sendable {
 
     /// Records every line of `lines` (complete lines, newline-separated) that a pattern matches.
     public func record(_ lines: UnsafeRawBufferPointer) {
-        var matched: [Int: (step: Int?, total: Int?, values: [String: Double])] = [:]
+        var matched: [Int: Entry] = [:]
         for extractor in extractors {
             var offset = 0
             while offset < lines.count {
@@ -76,10 +93,14 @@ public final class MetricsRecorder: @unchecked Sendable {
             if let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) {
                 text += String(decoding: data, as: UTF8.self) + "\n"
             }
-            lock.withLock {
+            let step = lock.withLock { () -> Int? in
                 var merged = latest?.values ?? [:]
                 merged.merge(entry.values) { $1 }
                 latest = (entry.step ?? latest?.step, entry.total ?? latest?.total, merged, now)
+                return latest?.step
+            }
+            if let divergence, let found = divergence.observe(step: step, values: entry.all, at: now) {
+                onDivergence?(found, entry.line)
             }
         }
         guard space?.allows(text.utf8.count) ?? true else { return }
@@ -89,12 +110,12 @@ public final class MetricsRecorder: @unchecked Sendable {
     /// Runs the extractor on one line; returns where to continue.
     private func process(
         _ extractor: Extractor, _ line: Range<Int>, _ lines: UnsafeRawBufferPointer,
-        _ matched: inout [Int: (step: Int?, total: Int?, values: [String: Double])]
+        _ matched: inout [Int: Entry]
     ) -> Int {
         let text = String(decoding: UnsafeRawBufferPointer(rebasing: lines[line]), as: UTF8.self)
         let range = NSRange(text.startIndex..., in: text)
         if let match = extractor.pattern.regex.firstMatch(in: text, range: range) {
-            var entry = matched[line.lowerBound] ?? (nil, nil, [:])
+            var entry = matched[line.lowerBound] ?? Entry(line: text)
             for name in extractor.groups {
                 let groupRange = match.range(withName: name)
                 guard groupRange.location != NSNotFound, let r = Range(groupRange, in: text) else { continue }
@@ -103,13 +124,26 @@ public final class MetricsRecorder: @unchecked Sendable {
                 case "step": entry.step = Int(value) ?? entry.step
                 case "total": entry.total = Int(value) ?? entry.total
                 default:
-                    // NaN and infinities are not JSON numbers; a NaN loss is the live rules' business.
-                    if let number = Double(value), number.isFinite { entry.values[name] = number }
+                    // NaN and infinities are not JSON numbers: the divergence watch has them.
+                    guard let number = MetricsRecorder.number(value) else { continue }
+                    entry.all[name] = number
+                    if number.isFinite { entry.values[name] = number }
                 }
             }
             matched[line.lowerBound] = entry
         }
         return line.upperBound + 1
+    }
+
+    /// A metric's value as trainers print it: `0.42`, `1e-4`, `nan`, `-inf`, `Infinity`, and the same
+    /// quoted (`'nan'`: transformers logs a NaN as a string), with a trailing `,` or `}` of a dict.
+    static func number(_ text: String) -> Double? {
+        var value = Substring(text).trimmingCharacters(in: .whitespaces)[...]
+        while let last = value.last, ",;}]".contains(last) { value = value.dropLast() }
+        if value.count >= 2, let first = value.first, first == value.last, first == "'" || first == "\"" {
+            value = value.dropFirst().dropLast()
+        }
+        return Double(value)
     }
 
     /// Names of `(?<name>…)` groups in a pattern.

@@ -120,10 +120,34 @@ public enum EmbeddedPolicies {
                   description: "Python trainers: code, import and path errors stop the run; data, I/O, memory and runtime errors are retried.",
 
                   limits: {
-                    stall: "1h",            // no output and no new checkpoint for this long: hung (stack dumped, restarted)
+                    stall: "1h",            // no output, no new checkpoint, no heartbeat for this long: hung (stack dumped, restarted)
                   },
 
+                  output: {
+                    // `step 120/300`, `Step 120`, `step=120`: the status line's progress, and the step of each metric.
+                    progress: "\\b[Ss]tep[ :=]*(?<step>\\d+)(?:\\s*/\\s*(?<total>\\d+))?",
+                    // `loss=0.42`, `loss: nan`, `'loss': 'nan'`, `Loss 1.2e4` (not `val_loss`: add patterns for more).
+                    metrics: [
+                      "(?<![A-Za-z_])[Ll]oss['\"]?\\s*[=: ]\\s*['\"]?(?<loss>[-+]?(?:[0-9][0-9.]*(?:[eE][-+]?[0-9]+)?|[Nn]a[Nn]|[Ii]nf(?:inity)?))",
+                    ],
+                  },
+
+                  // A NaN or infinite loss-like metric (any metric named like *loss*, *mse*, *error*, *gradnorm* …)
+                  // is a divergence; where it began is the first value of the climb that led to it (above 3× the best).
+                  divergence: { band: 3 },
+
                   rules: [
+                    {
+                      // Live, on the metrics: stops the trainer at once, without a checkpoint; checkpoints from the
+                      // divergence's onset on are quarantined as poisoned, and the next attempt resumes from the newest
+                      // one before it (never twice from the same one).
+                      name: "diverged",
+                      class: "recoverable",
+                      live: true,
+                      diverged: true,
+                      reason: "a loss became NaN or Inf: the state is poisoned; stopped at once, resuming from the newest checkpoint from before the divergence began",
+                      repairs: [{ key: "@learningRate", scale: 0.5 }],  // when config.roles names it
+                    },
                     {
                       // Live: checked on every output line; stops the trainer at once, without a checkpoint.
                       name: "nan-loss",

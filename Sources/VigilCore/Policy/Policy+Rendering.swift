@@ -39,6 +39,9 @@ extension Policy {
             if let patterns = rule.output { members["output"] = .array(patterns.map { .string($0.source) }) }
             if let v = rule.oomKilled { members["oomKilled"] = .bool(v) }
             if let v = rule.sentByVigil { members["sentByVigil"] = .bool(v) }
+            if let v = rule.diverged { members["diverged"] = .bool(v) }
+            if rule.rollback != rule.rollsBackByDefault { members["rollback"] = .bool(rule.rollback) }
+            if rule.suspectCheckpoint { members["suspectCheckpoint"] = .bool(true) }
             if let v = rule.timedOut { members["timedOut"] = .bool(v) }
             if let v = rule.stalled { members["stalled"] = .bool(v) }
             if rule.live { members["live"] = .bool(true) }
@@ -81,6 +84,10 @@ extension Policy {
                 "keepFree": .int(output.keepFree),
                 "private": .bool(output.privateFiles), "progress": output.progress.map { .string($0) } ?? .null,
                 "metrics": .array(output.metrics.map { .string($0) }),
+            ]),
+            "divergence": .object([
+                "metrics": .array(divergence.metrics.map { .string($0) }), "band": .double(divergence.band),
+                "spike": .double(divergence.spike),
             ]),
             "stop": .object([
                 "checkpointSignal": .string(stop.checkpointSignal?.name ?? "none"),

@@ -11,6 +11,7 @@ public struct Policy: Sendable {
     public var restart = Restart()
     public var resume = Resume()
     public var output = Output()
+    public var divergence = Divergence()
     public var stop = Stop()
     public var checkpoints = Checkpoints()
     public var config = Config()
@@ -123,6 +124,20 @@ public struct Policy: Sendable {
         /// into `metrics.jsonl`: progress (`Episode (?<step>\d+)/(?<total>\d+)`) and metrics.
         public var progress: String?
         public var metrics: [String] = []
+        public init() {}
+    }
+
+    /// `divergence`: which metrics are losses, and when one has gone bad (read from the values
+    /// `output.metrics` parses). See `DivergenceWatch`.
+    public struct Divergence: Sendable, Equatable {
+        /// Names of loss-like metrics (globs, `*` for any run of characters, case ignored). A NaN or
+        /// infinite value of one is a divergence.
+        public var metrics = ["*loss*", "*mse*", "*mae*", "*error*", "*gradnorm*", "*perplexity*", "*ppl*"]
+        /// A value above `best + (band − 1)·|best|` has left the healthy band: the first of a streak of
+        /// such values is the divergence's onset. 0 = no band (the onset is the bad value itself).
+        public var band = 3.0
+        /// A value above `best + (spike − 1)·|best|` is a divergence though finite. 0 = off.
+        public var spike = 0.0
         public init() {}
     }
 

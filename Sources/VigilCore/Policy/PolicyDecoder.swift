@@ -66,6 +66,10 @@ enum PolicyDecoder {
             }
             try section.finish()
         }
+        if var section = try top.object("divergence") {
+            try divergence(&section, &policy.divergence)
+            try section.finish()
+        }
         if var section = try top.object("stop") {
             try stopSignal(
                 &section, "checkpointSignal", example: "USR1", request: "to save a checkpoint and keep going",
@@ -143,6 +147,22 @@ enum PolicyDecoder {
                     + "so asking the trainer \(request) would \(effect) it")
         }
         target = signal
+    }
+
+    private static func divergence(_ section: inout ObjectReader, _ divergence: inout Policy.Divergence) throws {
+        if let globs = try section.strings("metrics") {
+            guard !globs.contains(where: \.isEmpty) else {
+                throw section.fail("metrics", "expected metric names or globs such as \"*loss*\", got an empty one")
+            }
+            divergence.metrics = globs
+        }
+        for key in ["band", "spike"] {
+            guard let factor = try section.number(key, in: PolicyRanges.divergenceFactor) else { continue }
+            if factor > 0 && factor <= 1 {
+                throw section.fail(key, "expected 0 (off) or a factor above 1, got \(PolicyRanges.text(factor))")
+            }
+            if key == "band" { divergence.band = factor } else { divergence.spike = factor }
+        }
     }
 
     private static func restart(_ section: inout ObjectReader, _ restart: inout Policy.Restart) throws {
@@ -251,7 +271,10 @@ enum PolicyDecoder {
         rule.sentByVigil = try reader.bool("sentByVigil")
         rule.timedOut = try reader.bool("timedOut")
         rule.stalled = try reader.bool("stalled")
+        rule.diverged = try reader.bool("diverged")
         rule.live = try reader.bool("live") ?? false
+        rule.rollbackSetting = try reader.bool("rollback")
+        rule.suspectCheckpoint = try reader.bool("suspectCheckpoint") ?? false
         if let items = try reader.array("repairs") {
             rule.repairs = try items.enumerated().map { index, item in
                 var entry = try ObjectReader(item, file: reader.file, path: "\(reader.keyPath("repairs"))[\(index)]")
@@ -272,12 +295,12 @@ enum PolicyDecoder {
         if rule.live {
             let others =
                 rule.exitCodes != nil || rule.signals != nil || rule.exception != nil || rule.oomKilled != nil
-                || rule.sentByVigil != nil
-                || rule.timedOut != nil || rule.stalled != nil || rule.errorFile != nil
-            guard rule.output != nil, !others else {
+                || rule.sentByVigil != nil || rule.timedOut != nil || rule.stalled != nil || rule.errorFile != nil
+            let watches = (rule.output != nil ? 1 : 0) + (rule.diverged == true ? 1 : 0)
+            guard watches == 1, !others, rule.diverged != false else {
                 throw reader.fail(
                     "live",
-                    "rule '\(name)': a live rule is checked on each output line while the trainer runs, so it needs `output` patterns and no other matcher"
+                    "rule '\(name)': a live rule is checked while the trainer runs, on each output line (`output` patterns) or on each metric (`diverged: true`), so it needs exactly one of them and no other matcher"
                 )
             }
         }

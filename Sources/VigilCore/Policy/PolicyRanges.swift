@@ -41,6 +41,9 @@ public enum PolicyRanges {
     /// A repair's `scale`: a positive factor (zero or a negative factor is a `set`, not a repair that compounds).
     public static let repairScale: ClosedRange<Double> = 0.001...1000
 
+    /// `divergence.band` and `divergence.spike`: 0 (off), or a factor above 1.
+    public static let divergenceFactor: ClosedRange<Double> = 0...1e6
+
     /// `lower to upper` for an integer range: `0 to 1000`.
     static func text(_ range: ClosedRange<Int>) -> String {
         "\(range.lowerBound) to \(range.upperBound)"

@@ -96,8 +96,7 @@ final class AttemptDriver {
         case .checkpointFinished(let n, let name) where n == number:
             lastCheckpointName = (name, clock.wallNow())
             return .checkpointFinished(name: name)
-        case .liveMatch(let n, let rule, let line, let after) where n == number:
-            return .liveMatch(rule: rule, line: line, poisonedAfter: after)
+        case .liveMatch(let n, let match) where n == number: return .liveMatch(match)
         case .logSpace(let n, let suspended, let free) where n == number:
             supervisor.logSpaceChanged(attempt: index, suspended: suspended, free: free)
             return nil

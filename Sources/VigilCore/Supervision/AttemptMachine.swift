@@ -12,8 +12,8 @@ public enum AttemptEvent: Sendable, Equatable {
     case signal(Signal)
     /// The watcher saw a checkpoint finished: closed after writing, or renamed in.
     case checkpointFinished(name: String)
-    /// A live rule matched an output line; checkpoints modified after `poisonedAfter` may be poisoned.
-    case liveMatch(rule: String, line: String, poisonedAfter: Date)
+    /// A live rule matched: an output line, or a metric that diverged.
+    case liveMatch(LiveMatch)
     /// The answer to `checkListeners`: whether the trainer handles the checkpoint signal and, when it
     /// does not, why not; how many other processes of its group do not.
     case listeners(trainerListens: Bool, why: String, deafOthers: Int)
@@ -24,6 +24,23 @@ public enum AttemptEvent: Sendable, Equatable {
     /// The driver has just sent `signal` (after journaling it): the step's time runs from now, not
     /// from when the machine decided (the journal's writes in between may take a while).
     case signalSent(Signal)
+}
+
+/// A live rule's match: the rule, the line, and from when checkpoints may hold the poisoned state.
+public struct LiveMatch: Sendable, Equatable {
+    public var rule: String
+    public var line: String
+    /// Checkpoints modified after this may hold what the line reports (vigil had not read it before).
+    public var poisonedAfter: Date
+    /// For a `diverged` rule: the metric, its value, and the onset.
+    public var divergence: Divergence?
+
+    public init(rule: String, line: String, poisonedAfter: Date, divergence: Divergence? = nil) {
+        self.rule = rule
+        self.line = line
+        self.poisonedAfter = poisonedAfter
+        self.divergence = divergence
+    }
 }
 
 /// A new checkpoint found during the checkpoint step.
@@ -84,8 +101,9 @@ public struct AttemptEnd: Sendable, Equatable {
     /// sent it anything but the checkpoint signal).
     public var stopCause: StopCause?
     public var stopReason: String?
-    /// Checkpoints modified after this may hold a state a live rule found poisoned.
-    public var poisonedAfter: Date?
+    /// The attempt's first live match, whether or not it stopped the trainer (it may come while another
+    /// stop is under way, or after the trainer exited): the classifier's to weigh.
+    public var liveMatch: LiveMatch?
     /// The trainer exited 0 during a stop, before any terminating signal: it finished.
     public var finishedDuringStop: Bool
 }
@@ -147,7 +165,7 @@ public struct AttemptMachine: Sendable {
     public internal(set) var sentTerminatingSignal = false
     var lastActivity: Instant
     var lastCheckpoint: Instant
-    var poisonedAfter: Date?
+    var liveMatch: LiveMatch?
     var lastRescan: Instant
     var sweep: Sweep?
     var drainEnds: Instant?
@@ -204,7 +222,7 @@ public struct AttemptMachine: Sendable {
         let finished = status == .exited(0) && stop != nil && !sentTerminatingSignal
         return AttemptEnd(
             status: status, stopCause: finished ? nil : stop?.cause, stopReason: stop?.reason,
-            poisonedAfter: poisonedAfter, finishedDuringStop: finished)
+            liveMatch: liveMatch, finishedDuringStop: finished)
     }
 
     /// Takes `event` at `now`; returns what to do, in order.
@@ -225,13 +243,15 @@ public struct AttemptMachine: Sendable {
             lastCheckpoint = now
             guard phase == .running, stop?.isAtCheckpointStep == true else { return [] }
             return [.lookForCheckpoint(name: name)]
-        case .liveMatch(let rule, let line, let after):
+        case .liveMatch(let match):
+            guard liveMatch == nil else { return [] }
+            liveMatch = match
             guard phase == .running, stop == nil || stop!.cause.isGracefulStop else { return [] }
-            poisonedAfter = after
-            let shown = line.trimmingCharacters(in: .whitespaces)
-            return [.note("vigil: live rule '\(rule)' matched: \(shown); stopping without a checkpoint")]
+            let shown = match.line.trimmingCharacters(in: .whitespaces)
+            let what = match.divergence.map { "\($0.description) (\(shown))" } ?? shown
+            return [.note("vigil: live rule '\(match.rule)' matched: \(what); stopping without a checkpoint")]
                 + begin(
-                    .liveRule(rule: rule, line: line), "live rule '\(rule)' matched",
+                    .liveRule(rule: match.rule, line: match.line), "live rule '\(match.rule)' matched",
                     .graceful(configuration.stop, checkpoint: false), now)
         case .listeners(let listens, let why, let deaf):
             return listenersAnswered(listens, why, deaf, now)

@@ -34,9 +34,8 @@ extension Supervisor {
         let earliest = attemptDeadlines(start: start).min { $0.at < $1.at }
         let oomBefore = oomCounter.count()
         let space = makeSpaceGuard(attempt: number)
-        let metrics = try MetricsRecorder(
-            path: directory.path + "/metrics.jsonl", progress: request.policy.output.progress,
-            metrics: request.policy.output.metrics, attempt: number, permissions: filePermissions, space: space)
+        let diverged = Locked<Divergence?>(nil)
+        let metrics = try makeMetrics(attempt: number, space: space, diverged: diverged)
         let running = try launch(
             number, plan: plan, executable: executable, deadline: earliest, metrics: metrics, space: space)
         var configuration = AttemptMachine.Configuration(
@@ -60,17 +59,29 @@ extension Supervisor {
         record(end, of: index, child: running.child, log: running.log, leftovers: driver.recorder.record())
         let exit = trainerExit(journal.attempts[index], child: running.child)
         var attempt = journal.attempts[index]
-        quarantinePoisoned(after: end, exit: exit, into: &attempt)
-        reviewCheckpoints(
-            after: &attempt, exit: exit, observed: observed, watched: running.preserved.current,
-            before: plan.checkpointsBefore)
         var outcome = AttemptOutcome(
             status: end.status, signalSentByVigil: exit.killedByVigil, duration: attempt.duration ?? 0,
             tail: running.pump.tail, errorFile: TrainerErrorFile.read(at: directory.errorFilePath(number)),
             resumeArguments: plan.resumeArguments, stop: stop)
         (outcome.oomKills, outcome.oomKillSource) = oom
+        outcome.liveMatch = end.liveMatch
+        outcome.divergence = end.liveMatch?.divergence ?? diverged.current
+        attempt.divergence = outcome.divergence.map { divergence in
+            var shown = divergence
+            shown.description = redactor.redact(divergence.description)
+            return shown
+        }
         // The journal keeps text already redacted (the raw bytes stay in the 0600 attempt log only).
         attempt.verdict = classifier.classify(outcome).redacted(by: redactor)
+        if let onset = poisonOnset(
+            verdict: attempt.verdict!, end: end, divergence: outcome.divergence, attemptStarted: attempt.startedAt)
+        {
+            rollBack(from: onset, rule: attempt.verdict!.rule, exit: exit, observed: observed, into: &attempt)
+        }
+        reviewCheckpoints(
+            after: &attempt, exit: exit, observed: observed, watched: running.preserved.current,
+            before: plan.checkpointsBefore)
+        blameResumeTarget(plan.resumeFrom, verdict: attempt.verdict!, index: index, into: &attempt)
         if end.stopCause == StopCause.stall {
             attempt.stackDump = Supervisor.stackDump(in: outcome.tail.stderr).map { redactor.redact($0) }
         }

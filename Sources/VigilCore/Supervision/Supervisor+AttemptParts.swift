@@ -26,6 +26,29 @@ extension Supervisor {
         }
     }
 
+    /// Parses the attempt's progress and metrics into `metrics.jsonl`, and feeds the divergence watch:
+    /// a divergence goes into `diverged` and, when a live rule watches for it, stops the attempt.
+    func makeMetrics(attempt number: Int, space: FreeSpaceGuard, diverged: Locked<Divergence?>) throws
+        -> MetricsRecorder?
+    {
+        let policy = request.policy
+        let liveRule = policy.rules.first { $0.live && $0.diverged == true }?.name
+        let watch = divergenceWatch
+        watch.beginAttempt()
+        let events = self.events
+        let started = clock.wallNow()
+        return try MetricsRecorder(
+            path: directory.path + "/metrics.jsonl", progress: policy.output.progress, metrics: policy.output.metrics,
+            attempt: number, permissions: filePermissions, space: space, divergence: watch
+        ) { divergence, line in
+            diverged.withLock { $0 = $0 ?? divergence }
+            guard let liveRule else { return }
+            let match = LiveMatch(
+                rule: liveRule, line: line, poisonedAfter: divergence.healthyUntil ?? started, divergence: divergence)
+            events.post(.liveMatch(attempt: number, match))
+        }
+    }
+
     /// Reads the trainer's output: to the terminal and the log, through the live rules and the metrics.
     func makePump(attempt number: Int, log: RotatingLog, metrics: MetricsRecorder?) -> OutputPump {
         let policy = request.policy
@@ -38,7 +61,8 @@ extension Supervisor {
             onLiveMatch: { match, poisonedAfter in
                 let rule =
                     liveRules.first { $0.output?.contains { $0.source == match.pattern } == true }?.name ?? "live"
-                events.post(.liveMatch(attempt: number, rule: rule, line: match.line, poisonedAfter: poisonedAfter))
+                events.post(
+                    .liveMatch(attempt: number, LiveMatch(rule: rule, line: match.line, poisonedAfter: poisonedAfter)))
             }
         ) {
             events.post(.outputClosed(attempt: number))

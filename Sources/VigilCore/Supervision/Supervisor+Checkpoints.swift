@@ -328,23 +328,4 @@ extension Supervisor {
             at: attempt.endedAt ?? clock.wallNow(), killed: attempt.exit?.isSignal ?? true,
             stopSignalAt: stopSignalTime(of: attempt), killedByVigil: killedByVigil)
     }
-
-    /// After a live rule matched: checkpoints modified after the poisoning threshold go to quarantine
-    /// (preserved copies are hard links with the same times: those too).
-    func quarantinePoisoned(after end: AttemptEnd, exit: TrainerExit, into result: inout Journal.Attempt) {
-        guard let poisonedAfter = end.poisonedAfter, let store = checkpointStore else { return }
-        let moment = exit.moment
-        let poisoned = (store.scan(moment) + store.scan(moment, in: store.preservedDirectory)).filter {
-            $0.modified > poisonedAfter
-        }
-        .map { checkpoint -> Checkpoint in
-            var marked = checkpoint
-            marked.invalidReason = "poisoned: written after live rule '\(end.stopCause?.liveRuleName ?? "")' matched"
-            return marked
-        }
-        let quarantine = store.quarantineInvalid(poisoned)
-        for item in quarantine.moved { note("vigil: quarantined checkpoint \(item.name): \(item.reason)") }
-        result.record(warn(quarantine.failures + [store.refusal(of: CheckpointStore.preservedName)].compactMap { $0 }))
-        if !quarantine.moved.isEmpty { result.quarantined = (result.quarantined ?? []) + quarantine.moved }
-    }
 }

@@ -17,9 +17,8 @@ public enum SupervisorEvent: Sendable {
     case signal(Signal)
     /// A file or directory named like a checkpoint was finished (closed after writing, renamed in).
     case checkpointFinished(attempt: Int, name: String)
-    /// A live rule matched an output line. Checkpoints modified after `poisonedAfter` may hold
-    /// the poisoned state.
-    case liveMatch(attempt: Int, rule: String, line: String, poisonedAfter: Date)
+    /// A live rule matched an output line, or a watched metric diverged.
+    case liveMatch(attempt: Int, LiveMatch)
     /// The log volume fell below `output.keepFree` (logs paused) or has room again, with the free bytes.
     case logSpace(attempt: Int, suspended: Bool, free: Int)
     /// The worker looked for a new checkpoint during the checkpoint step.
@@ -79,6 +78,8 @@ public final class Supervisor {
     let printFormatted: @Sendable (String) -> Void
     let classifier: Classifier
     let oomCounter = OOMKillCounter()
+    /// The watched metrics' bests and streaks, across the attempts of this invocation.
+    let divergenceWatch: DivergenceWatch
     var checkpointStore: CheckpointStore?
     let statusLine: StatusLine?
     /// Built once (its patterns compiled once), on the first report.
@@ -121,6 +122,7 @@ public final class Supervisor {
             note(text)
         }
         self.classifier = Classifier(policy: request.policy)
+        self.divergenceWatch = DivergenceWatch(request.policy.divergence)
     }
 
     /// Runs until the trainer succeeds, fails for good, the budget is spent or vigil is stopped.
