@@ -23,7 +23,7 @@ What Vigil sets (README, "The trainer's side"), and what reads it here:
 
     VIGIL_RUN_ID, VIGIL_RUN_NAME, VIGIL_ATTEMPT, VIGIL_MAX_ATTEMPTS   run_id(), attempt() ...
     VIGIL_CHECKPOINT_DIR     checkpoint_dir()
-    VIGIL_RESUME_FROM        resume_from()
+    VIGIL_RESUME_FROM        resume_from(); latest_checkpoint() when it is empty
     VIGIL_CHECKPOINT_SIGNAL  install(): "save now and go on" -> checkpoint_requested()
     SIGTERM                  install(): "save if you can and exit" -> stop_requested()
     VIGIL_DEADLINE           deadline(), seconds_left()
@@ -70,6 +70,7 @@ __all__ = [
     "exit_if_stopped",
     "exit_stopped",
     "heartbeat",
+    "latest_checkpoint",
     "install",
     "install_excepthook",
     "log_progress",
@@ -149,6 +150,41 @@ def checkpoint_dir(default="checkpoints"):
 def resume_from():
     """The checkpoint to resume from (VIGIL_RESUME_FROM), or None for a fresh start."""
     return os.environ.get("VIGIL_RESUME_FROM") or None
+
+
+_TEMP_SUFFIXES = (".tmp", ".temp", ".partial", ".part", ".incomplete", ".inprogress", ".lock", "~")
+
+
+def latest_checkpoint(directory=None, pattern="*{step}*"):
+    """The checkpoint in `directory` with the highest step, or None.
+
+    `pattern` is written as Vigil's checkpoints.pattern: "{step}" stands for the step's
+    digits, "*" for anything ("model_step{step}.pt", "checkpoint-{step}", "epoch=*-step={step}.ckpt").
+    Temporary names (a leading ".", ".tmp", ...) never count. directory defaults to
+    checkpoint_dir(). For a trainer run without a checkpoints.pattern in its policy, where
+    Vigil passes --resume but no VIGIL_RESUME_FROM.
+    """
+    import re
+
+    directory = directory or checkpoint_dir()
+    regex = re.escape(pattern).replace(re.escape("{step}"), r"(?P<step>\d+)").replace(re.escape("*"), ".*")
+    best = None
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return None
+    for name in names:
+        if name.startswith(".") or name.endswith(_TEMP_SUFFIXES):
+            continue
+        match = re.fullmatch(regex, name)
+        if not match:
+            continue
+        step = int(match.group("step")) if "step" in match.groupdict() else 0
+        full = os.path.join(directory, name)
+        key = (step, os.path.getmtime(full))
+        if best is None or key > best[0]:
+            best = (key, full)
+    return best[1] if best else None
 
 
 def deadline():
@@ -764,7 +800,10 @@ def _make_lightning_callback(package):
                 if total is None:
                     estimate = getattr(trainer, "estimated_stepping_batches", None)
                     total = int(estimate) if _is_finite(_to_float(estimate)) else None
-                log_progress(step, total, epoch=trainer.current_epoch, loss=loss)
+                lr = None
+                if trainer.optimizers and trainer.optimizers[0].param_groups:
+                    lr = _to_float(trainer.optimizers[0].param_groups[0].get("lr"))
+                log_progress(step, total, epoch=trainer.current_epoch, loss=loss, lr=lr)
             requested = checkpoint_requested() if self._own_signal else False
             stop = stop_requested() or getattr(trainer, "received_sigterm", False)
             if trainer.world_size > 1:  # every rank must save at the same batch
@@ -812,9 +851,9 @@ def _make_lightning_callback(package):
                 return None
             path = self.checkpoint_path(trainer)
             if self._atomic_io:
-                trainer.save_checkpoint(path)
+                trainer.save_checkpoint(path, weights_only=False)
             else:
-                atomic_save(path, trainer.save_checkpoint)
+                atomic_save(path, lambda tmp: trainer.save_checkpoint(tmp, weights_only=False))
             self._saved_step = trainer.global_step
             if trainer.is_global_zero:
                 _note("saved %s (%s)" % (path, reason))
@@ -941,7 +980,8 @@ def _make_sb3_callback():
 
         - checkpoint signal: model.save(save_dir/NAME_PREFIX_<timesteps>_steps.zip) after the
           current environment step, atomically (also the replay buffer and the VecNormalize
-          statistics when asked);
+          statistics when asked), named as SB3's CheckpointCallback names them; also every
+          `save_freq` calls (environment steps of the VecEnv) when it is set;
         - SIGTERM: the same save (save_on_stop), then learn() stops (the callback returns
           False); the script should exit_if_stopped();
         - heartbeat each step; "step N/T reward=..." at the end of each rollout;
@@ -950,10 +990,11 @@ def _make_sb3_callback():
           the callback replaces model.learning_rate (a constant then) and its schedule.
         """
 
-        def __init__(self, save_dir=None, name_prefix="rl_model", save_replay_buffer=False,
+        def __init__(self, save_dir=None, name_prefix="rl_model", save_freq=0, save_replay_buffer=False,
                      save_vecnormalize=False, save_on_stop=True, print_progress=True, verbose=0):
             super().__init__(verbose)
             self.save_dir = save_dir
+            self.save_freq = save_freq
             self.name_prefix = name_prefix
             self.save_replay_buffer = save_replay_buffer
             self.save_vecnormalize = save_vecnormalize
@@ -984,6 +1025,8 @@ def _make_sb3_callback():
             if checkpoint_requested():
                 clear_checkpoint_request()
                 self.save("checkpoint signal")
+            elif self.save_freq and self.n_calls % self.save_freq == 0:
+                self.save("every %d calls" % self.save_freq)
             if stop_requested():
                 if self.save_on_stop:
                     self.save("SIGTERM")
@@ -997,7 +1040,9 @@ def _make_sb3_callback():
             rewards = [e["r"] for e in episodes if "r" in e]
             reward = sum(rewards) / len(rewards) if rewards else None
             total = getattr(self.model, "_total_timesteps", None)
-            log_progress(self.num_timesteps, total, reward=reward)
+            optimizer = getattr(getattr(self.model, "policy", None), "optimizer", None)
+            lr = optimizer.param_groups[0]["lr"] if optimizer is not None and optimizer.param_groups else None
+            log_progress(self.num_timesteps, total, reward=reward, lr=lr)
 
         def save(self, reason="request"):
             """Save the model now (once per timestep count), atomically; returns its path."""
