@@ -578,7 +578,7 @@ class Overrides(object):
         self.roles = dict(roles) if isinstance(roles, dict) else {}
 
     def role(self, name, default=None):
-        """The value for a role ("learningRate"), or default."""
+        """The value for a role ("learningRate"), as Vigil wrote it, or default."""
         value = self.roles.get(name)
         return default if value is None else value
 
@@ -587,21 +587,46 @@ class Overrides(object):
         value = self.set.get(key)
         return default if value is None else value
 
+    def number(self, name, default=None):
+        """A role's value as a number: an int when it is a whole number, else a float.
+
+        Values of env: and arg: keys arrive as strings ("0.005"); a value that is no number
+        gives default.
+        """
+        value = self.roles.get(name)
+        if isinstance(value, bool) or value is None:
+            return default
+        if isinstance(value, (int, float)):
+            return value
+        try:
+            text = str(value).strip()
+            return int(text) if text.lstrip("+-").isdigit() else float(text)
+        except ValueError:
+            return default
+
     @property
     def learning_rate(self):
-        return self.role("learningRate")
+        """The learningRate role as a float, or None."""
+        value = self.number("learningRate")
+        return None if value is None else float(value)
 
     @property
     def batch_size(self):
-        return self.role("batchSize")
+        """The batchSize role as an int, or None."""
+        value = self.number("batchSize")
+        return None if value is None else int(value)
 
     @property
     def gradient_accumulation(self):
-        return self.role("gradientAccumulation")
+        """The gradientAccumulation role as an int, or None."""
+        value = self.number("gradientAccumulation")
+        return None if value is None else int(value)
 
     @property
     def workers(self):
-        return self.role("workers")
+        """The workers role as an int, or None."""
+        value = self.number("workers")
+        return None if value is None else int(value)
 
     def __bool__(self):
         return bool(self.set or self.roles)
@@ -649,10 +674,10 @@ def apply_to_optimizer(optimizer, scheduler=None, lr=None):
     a single group without a scheduler gets lr exactly, groups keep their ratios, and a
     schedule goes on from where it was, at the new scale. Duck-typed: anything with
     `param_groups` (a list of dicts) works; `scheduler` may also be a list.
-    Returns the learning rate applied.
+    Returns the learning rate applied (a float).
     """
     if lr is None:
-        lr = overrides().role("learningRate")
+        lr = overrides().learning_rate
     if lr is None:
         return None
     lr = float(lr)
@@ -720,7 +745,8 @@ def _make_lightning_callback(package):
           ("epoch=0-step=120.ckpt" in its dirpath; without one, in VIGIL_CHECKPOINT_DIR);
         - SIGTERM: the same save (save_on_stop), then Lightning's own SIGTERM exit, with exit
           code 143 instead of Lightning's 0 (Vigil counts 0 as success);
-        - heartbeat each batch; "step N/T loss=..." on stdout every `every_n_steps` steps;
+        - heartbeat each training and validation batch; "step N/T loss=..." on stdout every
+          `every_n_steps` optimizer steps;
         - the learning-rate override applied in on_train_start, the first hook after
           Lightning restored the optimizers and schedulers (on_load_checkpoint and
           on_fit_start run before that);
@@ -817,6 +843,9 @@ def _make_lightning_callback(package):
                     self.save(trainer, "SIGTERM")
                 trainer.should_stop = True
 
+        def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0):
+            heartbeat()  # a long validation is progress too
+
         def on_exception(self, trainer, pl_module, exception):
             if not isinstance(exception, SystemExit):
                 return
@@ -874,10 +903,10 @@ def _make_hf_callback():
           then writes checkpoint-N in output_dir, trainer_state.json last);
         - SIGTERM: the same save (save_on_stop) and control.should_training_stop; train()
           returns, and the script should exit_if_stopped();
-        - heartbeat each step; at each logging step, "step N/T loss=..." with the raw mean
-          training loss since the last log, seen through a forward hook on the model, so that
-          a NaN shows even when logging_nan_inf_filter (on by default) keeps it out of the
-          logs;
+        - heartbeat each step, micro-batch and evaluation batch;
+        - at each logging step, "step N/T loss=..." with the raw mean training loss since the
+          last log, seen through a forward hook on the model, so that a NaN shows even when
+          logging_nan_inf_filter (on by default) keeps it out of the Trainer's logs;
         - the learning-rate override applied in on_train_begin, which the Trainer calls after
           it restored the optimizer and the LambdaLR scheduler from the checkpoint.
         """
@@ -943,6 +972,12 @@ def _make_hf_callback():
             value = torch.tensor([1 if flag else 0], device=args.device)
             dist.all_reduce(value, op=dist.ReduceOp.MAX)
             return bool(value.item())
+
+        def on_substep_end(self, args, state, control, **kwargs):
+            heartbeat()  # micro-batches of gradient accumulation
+
+        def on_prediction_step(self, args, state, control, **kwargs):
+            heartbeat()  # evaluation batches
 
         def on_save(self, args, state, control, **kwargs):
             heartbeat(force=True)

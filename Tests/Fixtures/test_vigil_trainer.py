@@ -320,6 +320,26 @@ class OverridesTest(EnvTestCase):
         self.assertIsNone(o.get("training.epochs"))
         self.assertEqual(o.get("training.epochs", 3), 3)
 
+    def test_values_of_arg_and_env_keys_are_strings(self):
+        # What Vigil passes for a role backed by arg:--lr: the argument's text.
+        os.environ["VIGIL_OVERRIDES"] = json.dumps({
+            "config": None, "set": {"arg:--lr": "0.005", "arg:--bs": "16"},
+            "roles": {"learningRate": "0.005", "batchSize": "16", "workers": "many"}})
+        o = vigil.overrides()
+        self.assertEqual(o.role("learningRate"), "0.005")
+        self.assertEqual(o.learning_rate, 0.005)
+        self.assertIsInstance(o.learning_rate, float)
+        self.assertEqual(o.batch_size, 16)
+        self.assertIsInstance(o.batch_size, int)
+        self.assertIsNone(o.workers)
+        self.assertEqual(o.number("learningRate"), 0.005)
+        self.assertEqual(o.number("batchSize"), 16)
+        self.assertEqual(o.number("workers", 4), 4)
+        self.assertEqual(o.get("arg:--lr"), "0.005")
+        opt = FakeOptimizer(0.01)
+        self.assertEqual(vigil.apply_to_optimizer(opt), 0.005)
+        self.assertEqual(opt.param_groups[0]["lr"], 0.005)
+
     def test_absent_and_empty(self):
         for value in (None, "", "{}", "  ", '{"config": null, "set": {}, "roles": {}}'):
             if value is None:
@@ -536,6 +556,24 @@ class HeartbeatTest(EnvTestCase):
         """, env={"VIGIL_HEARTBEAT_FILE": path})
         self.assertEqual(result.stdout, "step 3/10 loss=nan lr=0.0001 epoch=1\nstep 4 loss=0.5\n")
         self.assertTrue(os.path.isfile(path))
+
+
+class LatestCheckpointTest(EnvTestCase):
+    def test_highest_step_and_no_temporaries(self):
+        for name in ("model_step2.pt", "model_step10.pt", ".model_step99.pt.12-ab.tmp", "model_step11.pt.tmp",
+                     "model_step12.pt.partial", "notes.txt"):
+            with open(os.path.join(self.dir, name), "w"):
+                pass
+        os.mkdir(os.path.join(self.dir, "epoch=3-step=40.ckpt"))
+        self.assertEqual(vigil.latest_checkpoint(self.dir, "model_step{step}.pt"),
+                         os.path.join(self.dir, "model_step10.pt"))
+        self.assertEqual(vigil.latest_checkpoint(self.dir, "epoch=*-step={step}.ckpt"),
+                         os.path.join(self.dir, "epoch=3-step=40.ckpt"))
+        self.assertIsNone(vigil.latest_checkpoint(self.dir, "rl_model_{step}_steps.zip"))
+        self.assertIsNone(vigil.latest_checkpoint(os.path.join(self.dir, "missing"), "x{step}"))
+        os.environ["VIGIL_CHECKPOINT_DIR"] = self.dir
+        self.assertEqual(vigil.latest_checkpoint(pattern="model_step{step}.pt"),
+                         os.path.join(self.dir, "model_step10.pt"))
 
 
 class RunInfoTest(EnvTestCase):
