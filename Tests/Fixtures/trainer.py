@@ -528,7 +528,7 @@ class Trainer:
         if self.args.apply_overrides:
             sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "examples"))
             import vigil_trainer
-            repaired = vigil_trainer.overrides().learning_rate()
+            repaired = vigil_trainer.overrides().learning_rate
             if repaired is not None:
                 self.lr = float(repaired)
         self.progress = (step, self.loss_value(step))

@@ -676,3 +676,35 @@ final class CheckpointFormatTests {
         #expect(isIncomplete(check(try write("bad-marker.ubj", Array("{i\u{1}aQ}".utf8)))))
     }
 }
+
+@Suite("JSON checkpoints: whole or not")
+struct JSONSyntaxTests {
+    @Test(
+        "complete JSON texts, with Python's NaN and Infinity",
+        arguments: [
+            #"{"global_step": 30, "log_history": [{"loss": 0.5, "grad_norm": NaN}, {"x": Infinity, "y": -Infinity}]}"#,
+            "[]", "{}", " [1, -2.5e-3, 0, true, false, null, \"a\\u00e9\\n\"] ", "\"text\"", "12",
+        ])
+    func whole(text: String) {
+        #expect(JSONSyntax.problem(in: Array(text.utf8)) == nil, "\(text)")
+    }
+
+    @Test(
+        "cut short or malformed",
+        arguments: [
+            (#"{"global_step": 30, "log_history": [{"loss": 0.5"#, "cut short"),
+            (#"{"a": 1,}"#, "unexpected"), (#"{"a" 1}"#, "unexpected"), ("[1 2]", "unexpected"), ("01", "unexpected"),
+            (#"{"a": nan}"#, "unexpected"), (#"{"a": Inf}"#, "unexpected"), ("[1.]", "unexpected"),
+            ("\"a\u{1}\"", "unexpected"), (#"{"a": "\x"}"#, "unexpected"), ("[1] 2", "unexpected"), ("", "cut short"),
+        ])
+    func broken(text: String, expected: String) throws {
+        let problem = try #require(JSONSyntax.problem(in: Array(text.utf8)), "\(text)")
+        #expect(problem.hasPrefix(expected), "\(text): \(problem)")
+    }
+
+    @Test("nesting deeper than the bound is refused, not a crash")
+    func deep() {
+        let text = String(repeating: "[", count: 100_000) + String(repeating: "]", count: 100_000)
+        #expect(JSONSyntax.problem(in: Array(text.utf8)) == "nested too deeply")
+    }
+}

@@ -293,8 +293,9 @@ public enum CheckpointFormat {
         guard bytes.contains(where: { !($0 == 0x20 || $0 == 0x0a || $0 == 0x0d || $0 == 0x09) }) else {
             return .incomplete("JSON file is empty")
         }
-        guard (try? JSONSerialization.jsonObject(with: Data(bytes), options: [.fragmentsAllowed])) != nil else {
-            return .incomplete("JSON does not parse (cut short or malformed)")
+        // Python's json writes NaN and Infinity (a transformers log history after a NaN gradient norm).
+        if let problem = JSONSyntax.problem(in: bytes) {
+            return .incomplete("JSON does not parse (\(problem))")
         }
         return .complete("JSON parses")
     }

@@ -48,7 +48,8 @@ public struct Classifier: Sendable {
             let seen = live.line.trimmingCharacters(in: .whitespaces)
             let what = live.divergence.map { "\($0.description): \(seen)" } ?? seen
             return Verdict(
-                verdict: rule?.verdict ?? .recoverable, rule: live.rule, reason: "\(rule?.reason ?? live.rule) (live: \(what))",
+                verdict: rule?.verdict ?? .recoverable, rule: live.rule,
+                reason: "\(rule?.reason ?? live.rule) (live: \(what))",
                 exception: exception)
         }
         let tail = SearchableTail(outcome.tail)

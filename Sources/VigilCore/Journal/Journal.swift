@@ -185,13 +185,16 @@ public struct Journal: Codable, Sendable, Equatable {
         public var fromStep: Int?
         /// Else: checkpoints modified after this were.
         public var after: Date?
-        /// The checkpoint the next attempt resumes from (nil: none is left; it starts fresh).
+        /// The checkpoint the next attempt resumes from (nil: none is left; it starts fresh), and its
+        /// modification time: a later checkpoint of the same name is another state.
         public var resumeTarget: String?
+        public var resumeTargetModified: Date?
 
-        public init(fromStep: Int?, after: Date?, resumeTarget: String?) {
+        public init(fromStep: Int?, after: Date?, resumeTarget: String?, resumeTargetModified: Date? = nil) {
             self.fromStep = fromStep
             self.after = after
             self.resumeTarget = resumeTarget
+            self.resumeTargetModified = resumeTargetModified
         }
     }
 

@@ -160,7 +160,8 @@ public final class DivergenceWatch: Sendable {
         let shown = DivergenceWatch.text(value)
         var words = "\(name) became \(shown)"
         if value.isFinite, let best = track.best {
-            words = "\(name) rose to \(shown), above \(DivergenceWatch.text(settings.spike))× its best \(DivergenceWatch.text(best))"
+            words =
+                "\(name) rose to \(shown), above \(DivergenceWatch.text(settings.spike))× its best \(DivergenceWatch.text(best))"
         }
         if let step { words += " at step \(step)" }
         if let onset, onset != step {

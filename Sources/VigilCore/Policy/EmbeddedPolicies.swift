@@ -216,6 +216,20 @@ public enum EmbeddedPolicies {
 
                     // --- Worth a retry from the last checkpoint (counts against restart.maxRetries). ---
                     {
+                      // A checkpoint that will not load: cut short by a kill, or corrupt. In an attempt that resumed
+                      // and wrote no checkpoint, the one it resumed from is set aside (quarantined as suspect) and
+                      // the next attempt resumes from the one before it.
+                      name: "checkpoint-load-error",
+                      class: "recoverable",
+                      suspectCheckpoint: true,
+                      reason: "a checkpoint would not load (cut short or corrupt); retrying from the checkpoint before it",
+                      output: [
+                        "PytorchStreamReader failed reading (?:zip archive|file)",                   // torch.load of a cut-short .pt
+                        "Error while deserializing header",                                          // safetensors
+                        "UnpicklingError: (?:invalid load key|pickle data was truncated)",           // pickle, torch.load (legacy)
+                      ],
+                    },
+                    {
 
                       name: "memory-error",
                       class: "recoverable",
@@ -344,6 +358,18 @@ public enum EmbeddedPolicies {
                     },
 
                     // --- Worth a retry from the last checkpoint. ---
+                    {
+                      // Host memory: PyTorch's CPU allocator raises a RuntimeError (Linux: can't allocate memory;
+                      // Windows: not enough memory), which python's runtime-error would retry unchanged.
+                      name: "cpu-oom",
+                      class: "recoverable",
+                      reason: "the trainer ran out of host memory (PyTorch's CPU allocator could not allocate); retrying from the last checkpoint with a smaller batch",
+                      output: ["DefaultCPUAllocator: (?:can't allocate memory|not enough memory)"],
+                      repairs: [
+                        { key: "@batchSize", scale: 0.5, min: 1 },
+                        { key: "@gradientAccumulation", scale: 2 },
+                      ],
+                    },
                     {
                       // Two rules because matchers combine with AND: the exception (also from the error file) …
 

@@ -28,7 +28,9 @@ extension Supervisor {
 
     /// Parses the attempt's progress and metrics into `metrics.jsonl`, and feeds the divergence watch:
     /// a divergence goes into `diverged` and, when a live rule watches for it, stops the attempt.
-    func makeMetrics(attempt number: Int, space: FreeSpaceGuard, diverged: Locked<Divergence?>) throws
+    func makeMetrics(
+        attempt number: Int, space: FreeSpaceGuard, diverged: Locked<Divergence?>
+    ) throws
         -> MetricsRecorder?
     {
         let policy = request.policy

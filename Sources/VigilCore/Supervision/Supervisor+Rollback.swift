@@ -37,7 +37,9 @@ extension Supervisor {
         guard let store = checkpointStore else { return }
         let moment = exit.moment
         let evidence = CheckpointStore.Evidence(observed: observed, proven: journal.checkpointProofs ?? [:])
-        let all = store.scan(moment, evidence: evidence) + store.scan(moment, in: store.preservedDirectory, evidence: evidence)
+        let all =
+            store.scan(moment, evidence: evidence)
+            + store.scan(moment, in: store.preservedDirectory, evidence: evidence)
         let poisoned = all.filter { checkpoint in
             guard checkpoint.isValid else { return false }
             if let step = onset.step { return checkpoint.step >= step }
@@ -47,16 +49,19 @@ extension Supervisor {
             onset.step.map { "poisoned: the state had left its healthy band by step \($0) (rule '\(rule)')" }
             ?? "poisoned: written after the state went bad (rule '\(rule)')"
         quarantine(poisoned, because: why, into: &attempt)
-        let chosenBefore = Set(journal.attempts.compactMap { $0.rollback?.resumeTarget })
+        let chosenBefore = journal.attempts.compactMap(\.rollback)
         var target = nextResumeTarget(store, moment, evidence)
-        while let again = target, chosenBefore.contains(again.name) {
+        while let again = target,
+            chosenBefore.contains(where: { $0.resumeTarget == again.name && $0.isTarget(modified: again.modified) })
+        {
             quarantine(
                 [again], because: "poisoned: the run went bad again after resuming from it (rule '\(rule)')",
                 into: &attempt)
             target = nextResumeTarget(store, moment, evidence)
         }
         attempt.rollback = Journal.Rollback(
-            fromStep: onset.step, after: onset.step == nil ? onset.after : nil, resumeTarget: target?.name)
+            fromStep: onset.step, after: onset.step == nil ? onset.after : nil, resumeTarget: target?.name,
+            resumeTargetModified: target?.modified)
         let from = onset.step.map { "from step \($0) on" } ?? "written after it went bad"
         note(
             "vigil: rolling back (rule '\(rule)'): checkpoints \(from) are poisoned; "
@@ -76,7 +81,8 @@ extension Supervisor {
         let rule = classifier.rules.first { $0.name == verdict.rule }
         var why: String?
         if rule?.suspectCheckpoint == true {
-            why = "suspect: the attempt that resumed from it failed before writing a checkpoint (rule '\(verdict.rule)')"
+            why =
+                "suspect: the attempt that resumed from it failed before writing a checkpoint (rule '\(verdict.rule)')"
         } else if index > 0, rule?.repairs.isEmpty ?? true, attempt.exit?.isFailureExitCode == true {
             let previous = journal.attempts[index - 1]
             if previous.resumeFrom == resumed.path, previous.verdict?.rule == verdict.rule,
@@ -111,6 +117,14 @@ extension Supervisor {
         for item in quarantine.moved { note("vigil: quarantined checkpoint \(item.name): \(item.reason)") }
         attempt.record(warn(quarantine.failures + [store.refusal(of: CheckpointStore.preservedName)].compactMap { $0 }))
         if !quarantine.moved.isEmpty { attempt.quarantined = (attempt.quarantined ?? []) + quarantine.moved }
+    }
+}
+
+extension Journal.Rollback {
+    /// Whether its target had this modification time (the journal keeps milliseconds).
+    func isTarget(modified: Date) -> Bool {
+        guard let resumeTargetModified else { return true }
+        return abs(resumeTargetModified.timeIntervalSince(modified)) < 0.001
     }
 }
 

@@ -267,7 +267,8 @@ public final class Supervisor {
     /// `VIGIL_OVERRIDES`: every repair in effect, for a trainer that restores its optimizer and
     /// scheduler state from a checkpoint (which would undo a lowered learning rate) to apply after
     /// the restore: `{"config": PATH|null, "set": {key: value}, "roles": {role: value}}`, `{}` when
-    /// nothing was repaired. Values are numbers, booleans or strings as written.
+    /// nothing was repaired. Values are numbers, booleans or strings as written (a trainer argument's
+    /// too: `"arg:--lr": 0.005`); environment variables are strings.
     func overridesJSON() -> String {
         var set: [String: Any] = [:]
         for record in (journal.schemaRepairs ?? []) + journal.attempts.flatMap({ $0.repairs ?? [] })
@@ -275,7 +276,9 @@ public final class Supervisor {
             set[record.key] = Supervisor.jsonValue(ConfigValue(parsing: record.after))
         }
         for (name, value) in journal.environmentOverrides ?? [:] { set["env:" + name] = value }
-        for (flag, value) in journal.argumentOverrides ?? [:] { set["arg:" + flag] = value }
+        for (flag, value) in journal.argumentOverrides ?? [:] {
+            set["arg:" + flag] = Supervisor.jsonValue(ConfigValue(parsing: value))
+        }
         guard !set.isEmpty else { return "{}" }
         var roles: [String: Any] = [:]
         for (role, key) in request.policy.config.roles { if let value = set[key] { roles[role] = value } }
