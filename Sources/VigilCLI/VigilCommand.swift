@@ -1,6 +1,7 @@
 /// Every command of `vigil` the parser knows, with its declaration.
 public enum VigilCommand: String, Sendable, CaseIterable {
     case run
+    case initialize = "init"
     case status
     case report
     case stop
@@ -15,6 +16,7 @@ public enum VigilCommand: String, Sendable, CaseIterable {
     public var spec: CommandSpec {
         switch self {
         case .run: return RunCommand.spec
+        case .initialize: return InitCommand.spec
         case .status: return StatusCommand.spec
         case .report: return ReportCommand.spec
         case .stop: return StopCommand.spec

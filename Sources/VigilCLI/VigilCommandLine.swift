@@ -15,6 +15,7 @@ public enum VigilCommandLine {
     /// The overview `vigil --help` prints, and that follows every usage error.
     public static let usage = """
         usage: vigil run [OPTIONS] -- COMMAND [ARGS...]     supervise a training run
+               vigil init [--output FILE] -- COMMAND         write a starter policy for a trainer command
                vigil status [RUN] [--json] [--check [--stale-after DUR]]
                                                             where runs stand; works while they run
                vigil report [RUN] [--json | --html FILE]     what happened: attempts, verdicts, metrics
@@ -30,7 +31,7 @@ public enum VigilCommandLine {
 
     /// The top-level words: commands and groups.
     static var commandNames: [String] {
-        ["run", "status", "report", "stop"] + CommandGroup.all.map(\.name)
+        ["run", "init", "status", "report", "stop"] + CommandGroup.all.map(\.name)
     }
 
     /// Reads `arguments` (without the program's name).

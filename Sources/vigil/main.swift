@@ -45,6 +45,7 @@ func main() -> Int32 {
 func execute(_ command: VigilCommand, _ arguments: ParsedArguments) throws -> Int32 {
     switch command {
     case .run: return try runCommand(arguments)
+    case .initialize: return try initCommand(arguments)
     case .status: return try statusCommand(arguments)
     case .report: return try reportCommand(arguments)
     case .stop: return try stopCommand(arguments)
@@ -157,6 +158,36 @@ private func nextTime(_ text: String, after now: Date) -> Double? {
     return when.timeIntervalSince1970
 }
 
+/// `vigil init -- COMMAND`: guesses, writes the starter policy (checked to load), says what to check.
+func initCommand(_ arguments: ParsedArguments) throws -> Int32 {
+    let cwd = FileManager.default.currentDirectoryPath
+    let command = arguments.trainerCommand
+    let starter = StarterPolicy.guess(command: command, workingDirectory: cwd)
+    let text = starter.text(command: command)
+    let shown = arguments.text(InitCommand.output) ?? "vigil.json5"
+    let path = Paths.absolute(shown, in: cwd)
+    if arguments.flag(InitCommand.printOnly) {
+        print(text, terminator: "")
+        return 0
+    }
+    if FileManager.default.fileExists(atPath: path), !arguments.flag(InitCommand.force) {
+        throw VigilError(.usage, file: path, "exists; use --force to overwrite it, or --output for another file")
+    }
+    // What is written must load (a starter that does not is vigil's bug, not the user's): tried first
+    // under a temporary name beside it.
+    let trial = (path as NSString).deletingLastPathComponent + "/.vigil-init-\(getpid()).json5"
+    try AtomicFile.write(Data(text.utf8), to: trial, permissions: 0o644)
+    defer { unlink(trial) }
+    _ = try loader().load(trial)
+    try AtomicFile.write(Data(text.utf8), to: path, permissions: 0o644)
+    print("vigil: wrote \(shown), extending '\(starter.extends)'\(starter.framework.map { " (\($0.title))" } ?? "")")
+    for line in starter.evidence { print("  guessed: \(line)") }
+    for line in starter.checks { print("  check:   \(line)") }
+    let words = command.map(StarterPolicy.shellWord).joined(separator: " ")
+    print("then: vigil run --policy \(StarterPolicy.shellWord(shown.contains("/") ? shown : "./" + shown)) -- \(words)")
+    return 0
+}
+
 /// `vigil policy check FILE|NAME`.
 func policyCheckCommand(_ arguments: ParsedArguments) throws -> Int32 {
     let policy = try loader().load(arguments.positional(PolicyCommand.policyArgument))
@@ -177,7 +208,7 @@ func explainCommand(_ arguments: ParsedArguments) throws -> Int32 {
     let outcome = try PolicyExplainer.outcome(
         logFile: logFile, status: try explainedStatus(arguments) ?? .exited(1), tailBytes: policy.output.tailBytes,
         errorFile: arguments.text(Option.errorFile), signalSentByVigil: arguments.flag(Option.sentByVigil),
-        resumeArguments: arguments.texts(Option.resumeArgument))
+        resumeArguments: arguments.texts(Option.resumeArgument), policy: policy)
     let verdict = Classifier(policy: policy).classify(outcome)
     print("class:  \(verdict.verdict.rawValue)")
     print("rule:   \(verdict.rule)")

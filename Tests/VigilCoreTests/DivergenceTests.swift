@@ -132,6 +132,8 @@ struct DivergenceTests {
         arguments: [
             ("0.42", 0.42), ("1e-4", 1e-4), ("nan", Double.nan), ("NaN", .nan), ("'nan'", .nan), ("\"inf\"", .infinity),
             ("-inf", -.infinity), ("Infinity", .infinity), ("1.9e34,", 1.9e34), ("0.5}", 0.5), ("'0.25',", 0.25),
+            ("nan.0", .nan), ("inf.0", .infinity),
+            ("6.680", 6.68), ("8.89e+3", 8890),
         ])
     func numbers(text: String, expected: Double) throws {
         let value = try #require(MetricsRecorder.number(text))

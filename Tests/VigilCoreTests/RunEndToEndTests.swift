@@ -262,6 +262,8 @@ struct RunEndToEndTests {
         #expect(sizes.dropFirst().allSatisfy { $0 == 64 << 20 })
         let baseline = try #require(try TestSupport.journal(logs, "small").invocations.last?.peakMemoryKiB)
         let peak = try #require(try TestSupport.journal(logs, "flood").invocations.last?.peakMemoryKiB)
-        #expect(peak - baseline < 8 * 1024, "vigil grew by \(peak - baseline) KiB (\(baseline) → \(peak)) while 200 MB passed through")
+        #expect(
+            peak - baseline < 8 * 1024,
+            "vigil grew by \(peak - baseline) KiB (\(baseline) → \(peak)) while 200 MB passed through")
     }
 }

@@ -99,11 +99,15 @@ public struct OutputScanner: Sendable {
     /// The line (without its newline) containing byte `offset`.
     static func lineRange(around offset: Int, in chunk: UnsafeRawBufferPointer) -> Range<Int> {
         var start = offset
-        while start > 0 && chunk[start - 1] != 0x0A { start -= 1 }
+        while start > 0 && !isLineEnd(chunk[start - 1]) { start -= 1 }
         var end = offset
-        while end < chunk.count && chunk[end] != 0x0A { end += 1 }
+        while end < chunk.count && !isLineEnd(chunk[end]) { end += 1 }
         return start..<end
     }
+
+    /// `\n`, and `\r`: a progress bar (tqdm) redraws its line with `\r`, each frame with new values.
+    @inline(__always)
+    static func isLineEnd(_ byte: UInt8) -> Bool { byte == 0x0A || byte == 0x0D }
 }
 
 /// The set of adjacent byte pairs in a buffer (65,536 bits), for ruling literals out cheaply.

@@ -101,7 +101,7 @@ public final class DivergenceWatch: Sendable {
             var found: (String, Double)?
             for (name, value) in values.sorted(by: { $0.key < $1.key }) where watches(name) {
                 var track = state.tracks[name] ?? Track()
-                if found == nil, diverged(value, track) { found = (name, value) }
+                if found == nil, diverged(name, value, track) { found = (name, value) }
                 update(&track, value, step, at)
                 state.tracks[name] = track
             }
@@ -121,9 +121,11 @@ public final class DivergenceWatch: Sendable {
         }
     }
 
-    private func diverged(_ value: Double, _ track: Track) -> Bool {
+    private func diverged(_ name: String, _ value: Double, _ track: Track) -> Bool {
         if !value.isFinite { return true }
-        guard settings.spike > 1, let best = track.best, track.count >= DivergenceWatch.spikeWarmUp else {
+        guard settings.spike > 1, let best = track.best, track.count >= DivergenceWatch.spikeWarmUp,
+            settings.spikeMetrics.contains(where: { DivergenceWatch.glob($0, matches: name) })
+        else {
             return false
         }
         return value > DivergenceWatch.ceiling(best, factor: settings.spike)

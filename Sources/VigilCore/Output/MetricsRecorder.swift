@@ -37,11 +37,12 @@ public final class MetricsRecorder: @unchecked Sendable {
     private let divergence: DivergenceWatch?
     private let onDivergence: (@Sendable (Divergence, String) -> Void)?
 
-    /// Opens (appending) `path`; nil when there is nothing to record. With `space`, lines are not
+    /// Opens (appending) `path` (nil: records nothing to a file, only to the watch); nil when there is
+    /// nothing to record. With `space`, lines are not
     /// written while the volume is short of its reserve (the newest values are still kept). With
     /// `divergence`, every line's values go to the watch, and its divergence to `onDivergence`, with the line.
     public init?(
-        path: String, progress: String?, metrics: [String], attempt: Int, permissions: mode_t = 0o600,
+        path: String?, progress: String?, metrics: [String], attempt: Int, permissions: mode_t = 0o600,
         space: FreeSpaceGuard? = nil, divergence: DivergenceWatch? = nil,
         onDivergence: (@Sendable (Divergence, String) -> Void)? = nil
     ) throws {
@@ -55,11 +56,15 @@ public final class MetricsRecorder: @unchecked Sendable {
         self.space = space
         self.divergence = divergence
         self.onDivergence = onDivergence
+        guard let path else {
+            fd = -1
+            return
+        }
         fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, permissions)
         guard fd >= 0 else { throw VigilError(.io, file: path, "cannot open: \(String(cString: strerror(errno)))") }
     }
 
-    deinit { close(fd) }
+    deinit { if fd >= 0 { close(fd) } }
 
     /// The newest progress and metrics seen (for a status line).
     public var current: (step: Int?, total: Int?, values: [String: Double], at: Date)? { lock.withLock { latest } }
@@ -103,7 +108,7 @@ public final class MetricsRecorder: @unchecked Sendable {
                 onDivergence?(found, entry.line)
             }
         }
-        guard space?.allows(text.utf8.count) ?? true else { return }
+        guard fd >= 0, space?.allows(text.utf8.count) ?? true else { return }
         _ = text.withCString { systemWrite(fd, $0, strlen($0)) }
     }
 
@@ -136,13 +141,16 @@ public final class MetricsRecorder: @unchecked Sendable {
     }
 
     /// A metric's value as trainers print it: `0.42`, `1e-4`, `nan`, `-inf`, `Infinity`, and the same
-    /// quoted (`'nan'`: transformers logs a NaN as a string), with a trailing `,` or `}` of a dict.
+    /// quoted (`'nan'`: transformers logs a NaN as a string), with a trailing `,` or `}` of a dict, and
+    /// Lightning's padded `nan.0`.
     static func number(_ text: String) -> Double? {
         var value = Substring(text).trimmingCharacters(in: .whitespaces)[...]
         while let last = value.last, ",;}]".contains(last) { value = value.dropLast() }
         if value.count >= 2, let first = value.first, first == value.last, first == "'" || first == "\"" {
             value = value.dropFirst().dropLast()
         }
+        // Lightning's progress bar pads to five characters: `nan.0`, `inf.0`.
+        if value.hasSuffix(".0"), Double(value.dropLast(2))?.isFinite == false { value = value.dropLast(2) }
         return Double(value)
     }
 

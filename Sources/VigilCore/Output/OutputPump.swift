@@ -143,9 +143,10 @@ public final class OutputPump: @unchecked Sendable {
     /// Checks complete lines against the live rules; reports the first match once. Checkpoints
     /// modified after `previousRead` may postdate the matching line (it was not read before then).
     /// Hands the complete lines of each chunk (the unfinished last line carried to the next chunk)
-    /// to the live rules and the metrics recorder.
+    /// to the live rules and the metrics recorder. A line ends at `\n` or `\r`: each frame a progress
+    /// bar draws is a line of its own, checked as it comes rather than at the bar's last newline.
     private func scanLines(_ chunk: UnsafeRawBufferPointer, _ carry: inout [UInt8], _ previousRead: Date) {
-        guard let lastNewline = chunk.lastIndex(of: 0x0A) else {
+        guard let lastNewline = chunk.lastIndex(where: OutputScanner.isLineEnd) else {
             carry.append(contentsOf: chunk)
             if carry.count > 1 << 16 { carry.removeFirst(carry.count - (1 << 16)) }
             return

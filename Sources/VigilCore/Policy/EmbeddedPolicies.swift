@@ -3,7 +3,9 @@
 /// The shipped policies, compiled in: `default` underneath everything, the others by name.
 public enum EmbeddedPolicies {
     /// Names of the embedded policies.
-    public static let names = ["default", "python", "pytorch"]
+    public static let names = [
+        "default", "huggingface", "lightgbm", "lightning", "python", "pytorch", "sb3", "xgboost",
+    ]
 
     /// The text of the embedded policy `name`, or nil.
     public static func text(named name: String) -> String? {
@@ -105,6 +107,169 @@ public enum EmbeddedPolicies {
                   ],
                 }
                 """##
+        case "huggingface":
+            return ##"""
+                // Hugging Face transformers Trainer (transformers 4.x and 5.x).
+                // Layered over the pytorch policy (and python and default under it): these rules come before
+                // pytorch's. Every key is documented in docs/policy.md.
+                {
+                  extends: "pytorch",
+                  description: "Hugging Face Trainer: the pytorch rules, the Trainer's log dicts and progress bar, checkpoint-N/ directories, its checkpoint-load messages.",
+
+                  output: {
+                    // The progress bar (stderr, `\r` frames): `  5/20 [00:01<00:04,  3.1it/s]`: the global step.
+                    progress: "\\|\\s*(?<step>[0-9]+)/(?<total>[0-9]+) \\[",
+                    // The Trainer's log dicts; transformers 5 quotes every value: `{'loss': '3.892', 'grad_norm':
+                    // 'nan', 'learning_rate': '0.0005', 'epoch': '0.03125'}`. With logging_nan_inf_filter (the
+                    // default) a NaN step's loss shows as an average, or '0': the grad_norm shows the NaN.
+                    metrics: [
+                      "'loss': '?(?<loss>[^',}]+)",
+                      "'grad_norm': '?(?<gradnorm>[^',}]+)",
+                      "'eval_loss': '?(?<evalloss>[^',}]+)",
+                      "'train_loss': '?(?<trainloss>[^',}]+)",
+                      // examples/vigil_trainer.py's HFCallback prints the raw loss: `step 12/100 loss=nan`.
+                      "(?<![A-Za-z_'])loss=(?<rawloss>[-+]?(?:[0-9][0-9.]*(?:[eE][-+]?[0-9]+)?|nan|inf))",
+                    ],
+                  },
+
+                  // The Trainer logs a loss averaged over logging_steps: one ten times its best is a divergence
+                  // (the loss climbing to 8.7e7 with SGD and a doubling rate never turns NaN; the run exits 0).
+                  divergence: { spike: 10 },
+
+                  // The option of the transformers example scripts (run_clm.py and the like).
+                  resume: { args: ["--resume_from_checkpoint", "{checkpoint}"] },
+
+                  checkpoints: {
+                    dir: "output",                 // TrainingArguments.output_dir
+                    pattern: "checkpoint-{step}",
+                    marker: "trainer_state.json",  // written last into each checkpoint-N/; its files are checked one by one
+                  },
+
+                  rules: [
+                    {
+                      name: "hf-no-checkpoint",
+                      class: "unrecoverable",
+                      reason: "the Trainer was told to resume (resume_from_checkpoint=True) but output_dir holds no checkpoint; every retry fails the same way; resume only when one exists (vigil passes --resume_from_checkpoint PATH when it has one)",
+                      output: ["No valid checkpoint found in output directory"],
+                    },
+                    {
+                      // Not a load of a cut file but a directory without the files (a kill before any was written).
+                      name: "hf-checkpoint-load-error",
+                      class: "recoverable",
+                      suspectCheckpoint: true,
+                      reason: "the Trainer could not load the checkpoint it resumed from (empty, or its trainer_state.json cut short); retrying from the checkpoint before it",
+                      output: [
+                        "Can't find a valid checkpoint at",
+                        "in load_from_json",   // TrainerState.load_from_json: trainer_state.json does not parse
+                      ],
+                    },
+                  ],
+                }
+                """##
+        case "lightgbm":
+            return ##"""
+                // LightGBM (4.x) training scripts.
+                // Layered over the python policy (and default under it): these rules come before python's.
+                // Every key is documented in docs/policy.md.
+                {
+                  extends: "python",
+                  description: "LightGBM: the python rules, LightGBM's evaluation lines (a tenfold jump is a divergence), model_N.txt checkpoints, its memory and model-load messages.",
+
+                  output: {
+                    // `[10]\ttraining's l2: 15.0477\tvalid_1's l2: 15.074` (sklearn: valid_0's …): the round, the
+                    // first metric and the last, for LightGBM's losses.
+                    metrics: [
+                      "^\\[(?<step>[0-9]+)\\]\\t[^\\t]+'s (?:l1|l2|rmse|mape|huber|fair|poisson|quantile|gamma|gamma_deviance|tweedie|binary_logloss|binary_error|multi_logloss|multi_error|cross_entropy|cross_entropy_lambda|kullback_leibler): (?<trainloss>\\S+)",
+                      "\\t[^\\t]+'s (?:l1|l2|rmse|mape|huber|fair|poisson|quantile|gamma|gamma_deviance|tweedie|binary_logloss|binary_error|multi_logloss|multi_error|cross_entropy|cross_entropy_lambda|kullback_leibler): (?<validloss>\\S+)$",
+                    ],
+                  },
+
+                  // LightGBM never prints inf or nan: a learning rate far too high shows as the loss jumping by
+                  // orders of magnitude (up to 8.9e+120) while training goes on and exits 0.
+                  divergence: { spike: 10 },
+
+                  // No command-line convention: the script passes VIGIL_RESUME_FROM as init_model=…, or set the
+                  // option your script takes. Parameters given to train() apply when it continues.
+                  resume: { args: [] },
+
+                  checkpoints: {
+                    dir: "checkpoints",
+                    pattern: "model_{step}.txt",   // booster.save_model in a callback; checked for `end of trees`
+                  },
+
+                  rules: [
+                    {
+                      // A cut model.txt makes LightGBM's C++ abort (SIGABRT, no traceback) or raise.
+                      name: "lightgbm-checkpoint-load-error",
+                      class: "recoverable",
+                      suspectCheckpoint: true,
+                      reason: "the model LightGBM resumed from would not load (cut short or corrupt); retrying from the checkpoint before it",
+                      output: [
+                        "\\[LightGBM\\] \\[Fatal\\] Check failed: \\(strs\\.size\\(\\)\\) ==",
+                        "Wrong size of feature_names",
+                        "Unknown model format or submodel type in model file",
+                      ],
+                    },
+                    {
+                      name: "lightgbm-out-of-memory",
+                      class: "recoverable",
+                      reason: "LightGBM ran out of host memory (std::bad_alloc); retrying from the last checkpoint; if it repeats, lower num_leaves or max_bin",
+                      output: ["LightGBMError: std::bad_alloc"],
+                    },
+                  ],
+                }
+                """##
+        case "lightning":
+            return ##"""
+                // PyTorch Lightning trainers (lightning 2.x, pytorch_lightning 2.x).
+                // Layered over the pytorch policy (and python and default under it): these rules come before
+                // pytorch's. Every key is documented in docs/policy.md.
+                {
+                  extends: "pytorch",
+                  description: "PyTorch Lightning: the pytorch rules, Lightning's progress-bar metrics and checkpoint names, its NaN and checkpoint-load messages.",
+
+                  limits: {
+                    // RichProgressBar (the default when `rich` is installed, and huggingface_hub installs it) prints
+                    // nothing to a pipe until fit() ends: an hour of silence is not a hang. Use the heartbeat
+                    // (examples/vigil_trainer.py's LightningCallback touches VIGIL_HEARTBEAT_FILE every batch) and
+                    // lower this in your policy.
+                    stall: "6h",
+                  },
+
+                  output: {
+                    // TQDMProgressBar frames, one per `\r`: `Epoch 0:  12%|█▎ | 1/8 [00:00<00:00, 18.46it/s, v_num=0,
+                    // train_loss=6.680, val_loss=7.010]` (values padded: `8.89e+3`, `nan.0`); RichProgressBar's
+                    // `train_loss: nan`. The bar's step is the epoch's, not the run's: no progress pattern.
+                    metrics: [
+                      "(?<![A-Za-z_])train_loss[=:] ?(?<trainloss>[-+]?(?:[0-9][0-9.]*(?:[eE][-+]?[0-9]+)?|nan|inf)(?:\\.0)?)",
+                      "(?<![A-Za-z_])val_loss[=:] ?(?<valloss>[-+]?(?:[0-9][0-9.]*(?:[eE][-+]?[0-9]+)?|nan|inf)(?:\\.0)?)",
+                      "(?<![A-Za-z_])loss[=:] ?(?<loss>[-+]?(?:[0-9][0-9.]*(?:[eE][-+]?[0-9]+)?|nan|inf)(?:\\.0)?)",
+                    ],
+                  },
+
+                  // LightningCLI's option; a script of your own may take another (resume.args) or read VIGIL_RESUME_FROM.
+                  resume: { args: ["--ckpt_path", "{checkpoint}"] },
+
+                  checkpoints: {
+                    // ModelCheckpoint's names. Its default folder, lightning_logs/version_N/checkpoints, moves with
+                    // every new Trainer: give it dirpath="checkpoints" (or set dir here to where it writes).
+                    dir: "checkpoints",
+                    pattern: "epoch=*-step={step}.ckpt",
+                  },
+
+                  rules: [
+                    {
+                      // EarlyStopping(check_finite=True, verbose=True); the line is glued to a progress-bar frame.
+                      name: "lightning-nonfinite-metric",
+                      class: "recoverable",
+                      live: true,
+                      reason: "Lightning's EarlyStopping found its monitored metric NaN or infinite: the state is poisoned; stopped at once, resuming from the newest checkpoint from before the divergence began",
+                      output: ["Monitored metric \\S+ = [-+]?(?:nan|inf) is not finite"],
+                      repairs: [{ key: "@learningRate", scale: 0.5 }],
+                    },
+                  ],
+                }
+                """##
         case "python":
             return ##"""
                 // Python trainers: classify a failure by the exception that ended it.
@@ -129,6 +294,8 @@ public enum EmbeddedPolicies {
                     // `loss=0.42`, `loss: nan`, `'loss': 'nan'`, `Loss 1.2e4` (not `val_loss`: add patterns for more).
                     metrics: [
                       "(?<![A-Za-z_])[Ll]oss['\"]?\\s*[=: ]\\s*['\"]?(?<loss>[-+]?(?:[0-9][0-9.]*(?:[eE][-+]?[0-9]+)?|[Nn]a[Nn]|[Ii]nf(?:inity)?))",
+                      // `grad_norm=inf`: a loop's own print, also `'grad_norm': 'nan'`.
+                      "(?<![A-Za-z_])grad_norm['\"]?\\s*[=:]\\s*['\"]?(?<gradnorm>[-+]?(?:[0-9][0-9.]*(?:[eE][-+]?[0-9]+)?|[Nn]a[Nn]|[Ii]nf(?:inity)?))",
                     ],
                   },
 
@@ -145,7 +312,7 @@ public enum EmbeddedPolicies {
                       class: "recoverable",
                       live: true,
                       diverged: true,
-                      reason: "a loss became NaN or Inf: the state is poisoned; stopped at once, resuming from the newest checkpoint from before the divergence began",
+                      reason: "a loss became NaN or Inf (or, with divergence.spike, far above its best): the state is poisoned; stopped at once, resuming from the newest checkpoint from before the divergence began",
                       repairs: [{ key: "@learningRate", scale: 0.5 }],  // when config.roles names it
                     },
                     {
@@ -155,7 +322,7 @@ public enum EmbeddedPolicies {
                       live: true,
                       reason: "the loss became NaN or Inf: the state is poisoned; stopped at once and retrying from the last checkpoint saved before it",
                       output: [
-                        "(?i)(?<![a-z])loss['\"]?\\s*[=:]\\s*[-+]?(?:nan|inf)\\b",
+                        "(?i)(?<![a-z])loss['\"]?\\s*[=:]\\s*['\"]?[-+]?(?:nan|inf)\\b",
                         "(?i)(?<![a-z])loss (?:is|became|was) [-+]?(?:nan|inf)\\b",
                       ],
                       repairs: [{ key: "@learningRate", scale: 0.5 }],  // when config.roles names it
@@ -224,9 +391,11 @@ public enum EmbeddedPolicies {
                       suspectCheckpoint: true,
                       reason: "a checkpoint would not load (cut short or corrupt); retrying from the checkpoint before it",
                       output: [
-                        "PytorchStreamReader failed reading (?:zip archive|file)",                   // torch.load of a cut-short .pt
-                        "Error while deserializing header",                                          // safetensors
-                        "UnpicklingError: (?:invalid load key|pickle data was truncated)",           // pickle, torch.load (legacy)
+                        "PytorchStreamReader failed reading (?:zip archive|file)",           // torch.load: cut short, or its central directory corrupt
+                        "Error while deserializing header",                                  // safetensors: incomplete metadata, header too small
+                        "UnpicklingError: (?:invalid load key|pickle data was truncated)",   // pickle, legacy torch.save
+                        "BadZipFile: File is not a zip file",                                // numpy .npz, any zip
+                        "Failed to read all data for array",                                 // numpy .npy cut short
                       ],
                     },
                     {
@@ -309,12 +478,22 @@ public enum EmbeddedPolicies {
                       live: true,
                       reason: "the loss became NaN or Inf: the state is poisoned; stopped at once and retrying from the last checkpoint saved before it",
                       output: [
-                        "(?i)(?<![a-z])loss['\"]?\\s*[=:]\\s*[-+]?(?:nan|inf)\\b",   // loss=nan  loss: inf  'loss': nan  val_loss=nan
+                        "(?i)(?<![a-z])loss['\"]?\\s*[=:]\\s*['\"]?[-+]?(?:nan|inf)\\b",   // loss=nan  loss: inf  'loss': 'nan'  val_loss=nan
                         "(?i)(?<![a-z])loss (?:is|became|was) [-+]?(?:nan|inf)\\b",   // Loss is nan, stopping training
                         "(?i)\\bdetected (?:a )?nan\\b",
                         "returned nan values in its \\d+(?:st|nd|rd|th) output",      // torch.autograd anomaly mode
                       ],
                       repairs: [{ key: "@learningRate", scale: 0.5 }],  // when config.roles names it
+                    },
+
+                    {
+                      // clip_grad_norm_(error_if_nonfinite=True): the gradients are NaN or infinite.
+                      name: "nonfinite-gradients",
+                      class: "recoverable",
+                      rollback: true,
+                      reason: "the gradients became NaN or infinite (clip_grad_norm_ refused them): the state is diverging; resuming from the newest checkpoint from before it began",
+                      output: ["The total norm of order [0-9.]+ for gradients from `parameters` is non-finite"],
+                      repairs: [{ key: "@learningRate", scale: 0.5 }],
                     },
 
                     // --- Retrying cannot fix these (exit 1). ---
@@ -328,6 +507,14 @@ public enum EmbeddedPolicies {
                       output: [
                         "^(?:\\[[\\w:]+\\]:\\s*)?(?:\\w+\\.)*(?:ModuleNotFoundError|ImportError|SyntaxError|IndentationError|TabError|NameError|UnboundLocalError|TypeError|AssertionError|NotImplementedError)(?::|$)",
                       ],
+                    },
+                    {
+                      // torch >= 2.6 loads with weights_only=True: a checkpoint holding other objects (an argparse
+                      // Namespace, a custom class) is refused the same way every time.
+                      name: "weights-only-load",
+                      class: "unrecoverable",
+                      reason: "torch.load refused objects in the checkpoint under weights_only=True (torch 2.6 and later): every retry fails the same way; load it with weights_only=False if you trust the file, or allow its classes with torch.serialization.add_safe_globals",
+                      output: ["Weights only load failed"],
                     },
                     {
                       name: "cuda-device-assert",
@@ -473,6 +660,135 @@ public enum EmbeddedPolicies {
                       signals: ["SEGV", "BUS"],
                     },
                     // Then python's rules (exceptions), then the default's (ending with `any-failure`).
+                  ],
+                }
+                """##
+        case "sb3":
+            return ##"""
+                // Stable-Baselines3 (2.x) agents.
+                // Layered over the pytorch policy (and python and default under it): these rules come before
+                // pytorch's. Every key is documented in docs/policy.md.
+                {
+                  extends: "pytorch",
+                  description: "Stable-Baselines3: the pytorch rules, SB3's log table, rl_model_N_steps.zip checkpoints, its divergence and checkpoint-load messages.",
+
+                  output: {
+                    // The log table: `|    total_timesteps      | 2048         |` (time/, printed before train/).
+                    progress: "^\\|\\s+total_timesteps\\s+\\|\\s+(?<step>[0-9]+)\\s+\\|",
+                    metrics: [
+                      "^\\|\\s+loss\\s+\\|\\s+(?<loss>\\S+)\\s+\\|",
+                      "^\\|\\s+value_loss\\s+\\|\\s+(?<valueloss>\\S+)\\s+\\|",
+                      "^\\|\\s+policy_gradient_loss\\s+\\|\\s+(?<policygradientloss>\\S+)\\s+\\|",
+                      "^\\|\\s+(?:actor|critic)_loss\\s+\\|\\s+(?<acloss>\\S+)\\s+\\|",
+                    ],
+                  },
+
+                  // SB3 has no command-line convention: the script loads VIGIL_RESUME_FROM (PPO.load(path, env=…)),
+                  // or set the option your script takes.
+                  resume: { args: [] },
+
+                  checkpoints: {
+                    dir: "checkpoints",                 // CheckpointCallback(save_path=…)
+                    pattern: "rl_model_{step}_steps.zip",
+                  },
+
+                  rules: [
+                    {
+                      // torch.distributions refuses the policy's NaN outputs: the network diverged (a 65-line message
+                      // ending in a tensor of [nan] rows).
+                      name: "sb3-invalid-values",
+                      class: "recoverable",
+                      rollback: true,
+                      reason: "the policy network produced NaN (torch.distributions found invalid values): it diverged; resuming from the newest checkpoint from before it began",
+                      output: ["to satisfy the constraint [A-Za-z]+\\(\\), but found invalid values"],
+                      repairs: [{ key: "@learningRate", scale: 0.5 }],
+                    },
+                    {
+                      name: "sb3-checkpoint-load-error",
+                      class: "recoverable",
+                      suspectCheckpoint: true,
+                      reason: "the checkpoint SB3 resumed from would not load (cut short); retrying from the checkpoint before it",
+                      output: ["No data found in the saved file", "wasn't a zip-file"],
+                    },
+                  ],
+                }
+                """##
+        case "xgboost":
+            return ##"""
+                // XGBoost (2.x, 3.x) training scripts.
+                // Layered over the python policy (and default under it): these rules come before python's.
+                // Every key is documented in docs/policy.md.
+                {
+                  extends: "python",
+                  description: "XGBoost: the python rules, XGBoost's evaluation lines (an inf or a tenfold jump is a divergence), model_N.ubj checkpoints, its memory, data and model-load messages.",
+
+                  output: {
+                    // `[12]\ttrain-rmse:2.60046\tvalid-rmse:2.67395` (sklearn: validation_0-…, validation_1-…): the
+                    // round, the first metric (training) and the last (the evaluation set), for the losses XGBoost has.
+                    metrics: [
+                      "^\\[(?<step>[0-9]+)\\]\\t[^\\t:]+-(?:rmse|rmsle|mae|mape|mphe|logloss|mlogloss|error|merror|[a-z]+-nloglik)(?:@[^:]*)?:(?<trainloss>\\S+)",
+                      "\\t[^\\t:]+-(?:rmse|rmsle|mae|mape|mphe|logloss|mlogloss|error|merror|[a-z]+-nloglik)(?:@[^:]*)?:(?<validloss>\\S+)$",
+                    ],
+                  },
+
+                  // Boosting rounds only lower the training loss: a round ten times the best is a divergence (eta
+                  // too high), as is `inf` or `nan`, which XGBoost prints and then finishes with exit 0.
+                  divergence: { spike: 10 },
+
+                  // XGBoost has no command-line convention: the script passes VIGIL_RESUME_FROM as xgb_model=…, or
+                  // set the option your script takes. Parameters given to train() win over the model's when it
+                  // continues, so a repaired eta applies.
+                  resume: { args: [] },
+
+                  checkpoints: {
+                    dir: "checkpoints",            // xgb.callback.TrainingCheckPoint(directory=…), which must exist
+                    pattern: "model_{step}.ubj",   // name="model"; .json models are checked as JSON, .ubj as UBJSON
+                  },
+
+                  rules: [
+                    // --- Retrying cannot fix these (exit 1). ---
+                    {
+                      name: "xgboost-bad-label",
+                      class: "unrecoverable",
+                      reason: "a label is NaN or infinite (or too large): the same data fails the same way on every retry; fix the data",
+                      output: ["Label contains NaN, infinity or a value too large"],
+                    },
+                    {
+                      name: "xgboost-invalid-parameter",
+                      class: "unrecoverable",
+                      reason: "XGBoost refused a parameter or the data's shape; every retry repeats it; fix the parameters",
+                      output: [
+                        "XGBoostError: .*Out of range value for",
+                        "Check failed: n_features <= max_n_features",
+                        "Unknown objective function",
+                      ],
+                    },
+                    {
+                      name: "xgboost-checkpoint-dir-missing",
+                      class: "unrecoverable",
+                      reason: "TrainingCheckPoint writes into a directory that does not exist (XGBoost does not create it); create it",
+                      output: ["LocalFileSystem::Open \"[^\"]*\": No such file or directory"],
+                    },
+
+                    // --- Worth a retry. ---
+                    {
+                      name: "xgboost-checkpoint-load-error",
+                      class: "recoverable",
+                      suspectCheckpoint: true,
+                      reason: "the model XGBoost resumed from would not load (cut short or corrupt); retrying from the checkpoint before it",
+                      output: [
+                        "Invalid model format in",
+                        "json\\.cc:[0-9]+: (?:Expecting|Unknown construct)",
+                        "Check failed: beg <= size_",
+                        "basic_string::_M_replace_aux",
+                      ],
+                    },
+                    {
+                      name: "xgboost-out-of-memory",
+                      class: "recoverable",
+                      reason: "XGBoost ran out of host memory (std::bad_alloc); retrying from the last checkpoint; if it repeats, lower max_bin or use an external-memory DMatrix",
+                      output: ["XGBoostError: std::bad_alloc", "terminate called after throwing an instance of 'St9bad_alloc'"],
+                    },
                   ],
                 }
                 """##

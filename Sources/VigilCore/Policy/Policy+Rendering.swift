@@ -88,6 +88,7 @@ extension Policy {
             "divergence": .object([
                 "metrics": .array(divergence.metrics.map { .string($0) }), "band": .double(divergence.band),
                 "spike": .double(divergence.spike),
+                "spikeMetrics": .array(divergence.spikeMetrics.map { .string($0) }),
             ]),
             "stop": .object([
                 "checkpointSignal": .string(stop.checkpointSignal?.name ?? "none"),

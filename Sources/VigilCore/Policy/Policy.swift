@@ -138,6 +138,9 @@ public struct Policy: Sendable {
         public var band = 3.0
         /// A value above `best + (spike − 1)·|best|` is a divergence though finite. 0 = off.
         public var spike = 0.0
+        /// The metrics `spike` applies to (globs): the losses, not gradient norms, which jump tenfold
+        /// in healthy training.
+        public var spikeMetrics = ["*loss*", "*mse*", "*mae*", "*error*", "*perplexity*", "*ppl*"]
         public init() {}
     }
 

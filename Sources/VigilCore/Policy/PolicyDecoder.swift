@@ -156,6 +156,13 @@ enum PolicyDecoder {
             }
             divergence.metrics = globs
         }
+        if let globs = try section.strings("spikeMetrics") {
+            guard !globs.contains(where: \.isEmpty) else {
+                throw section.fail(
+                    "spikeMetrics", "expected metric names or globs such as \"*loss*\", got an empty one")
+            }
+            divergence.spikeMetrics = globs
+        }
         for key in ["band", "spike"] {
             guard let factor = try section.number(key, in: PolicyRanges.divergenceFactor) else { continue }
             if factor > 0 && factor <= 1 {

@@ -1,5 +1,11 @@
 import Foundation
 
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
 /// Failures that make checkpoints unfit to resume from: a state that went bad (a divergence, a live
 /// rule: roll back to before its onset, never twice to the same checkpoint) and a checkpoint that
 /// would not load (suspect: fall back to the one before).
@@ -72,7 +78,8 @@ extension Supervisor {
     /// An attempt that resumed from `resumed` and failed (recoverable) before writing a valid
     /// checkpoint blames it when its rule says so (`suspectCheckpoint`: the checkpoint would not
     /// load), or when the attempt before also resumed from it and failed the same way, by itself
-    /// (an exit code, not a signal) and under a rule with no repairs (a repair changes the conditions).
+    /// (an exit code or a crash, not a signal someone sent) and under a rule with no repairs (a repair
+    /// changes the conditions).
     /// Blamed, it is quarantined as suspect: the next attempt resumes from the one before.
     func blameResumeTarget(
         _ resumed: Checkpoint?, verdict: Verdict, index: Int, into attempt: inout Journal.Attempt
@@ -83,10 +90,10 @@ extension Supervisor {
         if rule?.suspectCheckpoint == true {
             why =
                 "suspect: the attempt that resumed from it failed before writing a checkpoint (rule '\(verdict.rule)')"
-        } else if index > 0, rule?.repairs.isEmpty ?? true, attempt.exit?.isFailureExitCode == true {
+        } else if index > 0, rule?.repairs.isEmpty ?? true, attempt.exit?.isSelfInflicted == true {
             let previous = journal.attempts[index - 1]
             if previous.resumeFrom == resumed.path, previous.verdict?.rule == verdict.rule,
-                previous.exit?.isFailureExitCode == true, !previous.wroteValidCheckpoint
+                previous.exit?.isSelfInflicted == true, !previous.wroteValidCheckpoint
             {
                 why =
                     "suspect: attempts \(previous.number) and \(attempt.number) resumed from it and failed the same way (rule '\(verdict.rule)') before writing a checkpoint"
@@ -136,9 +143,13 @@ extension Journal.Attempt {
 }
 
 extension Termination {
-    /// The trainer ended by itself with a failure (an exit code other than 0, not a signal).
-    var isFailureExitCode: Bool {
-        if case .exited(let code) = self { return code != 0 }
-        return false
+    /// The trainer failed by itself: an exit code other than 0, or a crash signal of its own making
+    /// (SEGV, BUS, ABRT, FPE, ILL: a C++ loader aborting on a cut model file), never a signal someone
+    /// sent (KILL, TERM, INT).
+    var isSelfInflicted: Bool {
+        switch self {
+        case .exited(let code): return code != 0
+        case .signaled(let signal): return [SIGSEGV, SIGBUS, SIGABRT, SIGFPE, SIGILL].contains(signal.rawValue)
+        }
     }
 }

@@ -316,8 +316,19 @@ public final class Supervisor {
         return candidates.min()
     }
 
-    /// Peak resident set size of this process (getrusage), in KiB.
+    /// Peak resident set size of this process, in KiB: on Linux `VmHWM` of /proc/self/status, which
+    /// starts afresh at exec. (`getrusage`'s `ru_maxrss` does not: exec carries the peak of the process
+    /// that spawned vigil into it, so a test runner's or a scheduler's memory would show as vigil's.)
     static func peakMemoryKiB() -> Int {
+        #if os(Linux)
+            if let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+                let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+                let kib = Int(
+                    line.dropFirst("VmHWM:".count).trimmingCharacters(in: .whitespaces).split(separator: " ")[0])
+            {
+                return kib
+            }
+        #endif
         var usage = rusage()
         #if os(Linux)
             getrusage(RUSAGE_SELF.rawValue, &usage)

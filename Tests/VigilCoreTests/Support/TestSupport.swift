@@ -81,17 +81,23 @@ final class TestProcess: @unchecked Sendable {
     private var status: Termination?
     private var closed = false
 
+    /// The callbacks' way back to the process: weak, or the process, its pump and its closures would
+    /// keep each other alive for the rest of the test run.
+    private struct WeakReference: @unchecked Sendable {
+        weak var process: TestProcess?
+    }
+
     init(_ arguments: [String], environment: [String: String] = ProcessInfo.processInfo.environment) throws {
-        let box = Locked<TestProcess?>(nil)
+        let box = Locked(WeakReference())
         child = try ChildProcess.spawn(executable: arguments[0], arguments: arguments, environment: environment) {
-            status in box.current?.finished(status)
+            status in box.current.process?.finished(status)
         }
         pump = OutputPump(
-            log: nil, passthrough: false, tailBytes: 1 << 20,
+            log: nil, passthrough: false, tailBytes: 64 << 10,
             lineObserver: { stream, line in
-                box.current?.append(stream, String(line))
-            }, onClosed: { box.current?.outputClosed() })
-        box.withLock { $0 = self }
+                box.current.process?.append(stream, String(line))
+            }, onClosed: { box.current.process?.outputClosed() })
+        box.withLock { $0.process = self }
         if let status = child.exitStatus { finished(status) }
         pump.start(stdoutFD: child.stdoutFD, stderrFD: child.stderrFD)
     }
