@@ -91,6 +91,7 @@ extension StarterPolicy {
                 if argument.hasPrefix(flag + "=") { candidates.append(String(argument.dropFirst(flag.count + 1))) }
             }
         }
+        let named = candidates.first
         candidates += ["checkpoints", "checkpoint", "ckpts", "ckpt", "output", "outputs", "out", "models", "runs"]
         for directory in candidates {
             let absolute = Paths.absolute(directory, in: workingDirectory)
@@ -106,12 +107,10 @@ extension StarterPolicy {
             return
         }
         let conventions: [Framework: (String, String, String?)] = [
-            .huggingface: (
-                candidates.first ?? "output", "checkpoint-{step}", "trainer_state.json"
-            ),
-            .lightning: ("checkpoints", "epoch=*-step={step}.ckpt", nil),
-            .sb3: ("checkpoints", "rl_model_{step}_steps.zip", nil),
-            .xgboost: ("checkpoints", "model_{step}.ubj", nil),
+            .huggingface: (named ?? "output", "checkpoint-{step}", "trainer_state.json"),
+            .lightning: (named ?? "checkpoints", "epoch=*-step={step}.ckpt", nil),
+            .sb3: (named ?? "checkpoints", "rl_model_{step}_steps.zip", nil),
+            .xgboost: (named ?? "checkpoints", "model_{step}.ubj", nil),
         ]
         guard let framework, let (directory, pattern, marker) = conventions[framework] else {
             checks.append(
