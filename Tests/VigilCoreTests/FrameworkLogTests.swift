@@ -369,6 +369,28 @@ struct FrameworkLogTests {
         #expect((matched?.repairs ?? []).map(\.key) == repairs, "\(log)")
     }
 
+    @Test(
+        "vigil policy check and policy explain, the binary, on a real log of each framework",
+        arguments: [
+            ("lightning", "lightning/nan.log", "0", "diverged"),
+            ("huggingface", "transformers/nan.log", "0", "diverged"),
+            ("sb3", "sb3/nan.log", "1", "sb3-invalid-values"),
+            ("xgboost", "xgboost/oom.log", "1", "xgboost-out-of-memory"),
+            ("lightgbm", "lightgbm/bad-ckpt-head.log", "1", "lightgbm-checkpoint-load-error"),
+            ("pytorch", "pytorch/oom.log", "1", "cpu-oom"), ("python", "numpy/oom.log", "1", "memory-error"),
+        ])
+    func binary(policy: String, log: String, exitCode: String, rule: String) throws {
+        let check = try TestProcess.vigil(["policy", "check", policy])
+        #expect(check.exitCode() == 0, "\(check.output)")
+        #expect(check.stdout.hasPrefix("// \(policy): valid."))
+        let explain = try TestProcess.vigil([
+            "policy", "explain", "--policy", policy, "--log", FrameworkLogTests.directory + log, "--exit-code",
+            exitCode,
+        ])
+        #expect(explain.exitCode() == 0, "\(explain.output)")
+        #expect(explain.stdout.contains("rule:   \(rule)"), "\(explain.stdout)")
+    }
+
     @Test("every log in the folder has a row")
     func complete() throws {
         var logs: [String] = []
