@@ -92,7 +92,10 @@ extension Policy {
             ]),
             "stop": .object([
                 "checkpointSignal": .string(stop.checkpointSignal?.name ?? "none"),
-                "checkpointLead": duration(stop.checkpointLead), "checkpointTimeout": duration(stop.checkpointTimeout),
+                "checkpointLead": stop.leadIsAuto
+                    ? .string("auto(min: \(DurationFormat.string(from: stop.checkpointLead)))")
+                    : duration(stop.checkpointLead),
+                "checkpointTimeout": duration(stop.checkpointTimeout),
                 "termGrace": duration(stop.termGrace), "dumpSignal": .string(stop.dumpSignal?.name ?? "none"),
             ]),
             "limits": .object([

@@ -102,6 +102,20 @@ extension Supervisor {
         return code
     }
 
+    /// The checkpoint lead the next attempt runs with (`stop.checkpointLead`, measured when `auto`).
+    func leadInForce() -> LeadInForce {
+        CheckpointLead.inForce(request.policy.stop, saves: journal.saveTimings ?? [])
+    }
+
+    /// How often the trainer saved on its own, measured: the median gap between its recent saves
+    /// that vigil did not ask for; nil with fewer than two.
+    func measuredCheckpointInterval() -> Double? {
+        let own = (journal.saveTimings ?? []).filter { $0.from == .firstWrite }.map(\.at).sorted()
+        let gaps = zip(own, own.dropFirst()).map { $1.timeIntervalSince($0) }.filter { $0 > 0 }.sorted()
+        guard !gaps.isEmpty else { return nil }
+        return gaps[gaps.count / 2]
+    }
+
     /// Why an attempt starting at `start` cannot usefully run before `deadline`: less than
     /// `limits.minAttempt` left, or no more than the stop sequence needs (`checkpointLead` +
     /// `termGrace`: the stop would begin as the trainer starts). Nil when there is time.
@@ -114,11 +128,12 @@ extension Supervisor {
                 ? "the runtime deadline has passed"
                 : "less than limits.minAttempt (\(DurationFormat.string(from: limits.minAttempt))) is left before the runtime deadline"
         }
-        let needed = stop.checkpointLead + stop.termGrace
+        let lead = leadInForce()
+        let needed = lead.seconds + stop.termGrace
         if left <= needed {
             return
                 "\(DurationFormat.string(from: left)) is left before the runtime deadline, no more than the stop sequence needs "
-                + "(stop.checkpointLead \(DurationFormat.string(from: stop.checkpointLead)) + stop.termGrace \(DurationFormat.string(from: stop.termGrace)))"
+                + "(the checkpoint lead \(DurationFormat.string(from: lead.seconds)), \(lead.why), + stop.termGrace \(DurationFormat.string(from: stop.termGrace)))"
         }
         return nil
     }
