@@ -15,7 +15,8 @@ struct SaveAwareStopTests {
         var h = Harness(timeout: 30, stall: 10)
         // Writing began at 105 and goes on: the stall (due at 110) waits for it.
         h.send(.saveState(SaveUnderWay(name: ".ckpt_step3.json.x.tmp", lastWrite: Instant(seconds: 108))), after: 8)
-        #expect(h.machine.nextWake == Instant(seconds: 138), "the stall waits until checkpointTimeout after the last write")
+        #expect(
+            h.machine.nextWake == Instant(seconds: 138), "the stall waits until checkpointTimeout after the last write")
         h.now = Instant(seconds: 120)
         #expect(h.machine.handle(.tick(lastOutput: Instant(seconds: 100)), at: h.now).isEmpty)
         #expect(h.machine.stop == nil)
@@ -95,7 +96,10 @@ struct SaveAwareStopTests {
         h.send(.checkpointFinished(name: "ckpt_step4.json"), after: 60)  // at 160: the next is due at 180
         h.tick()  // the trigger, at 168
         h.listen(false)
-        #expect(h.events.contains { $0.hasPrefix("the trainer's own periodic checkpoint (every 20s) is due in 12s, before SIGTERM") })
+        #expect(
+            h.events.contains {
+                $0.hasPrefix("the trainer's own periodic checkpoint (every 20s) is due in 12s, before SIGTERM")
+            })
     }
 
     @Test("the lead: fixed, the floor without measurements, the p95 of saves × 1.5 + 2 s above it")
@@ -122,7 +126,8 @@ struct SaveAwareStopTests {
         func stop(_ text: String) throws -> Policy.Stop {
             let dir = try TestSupport.temporaryDirectory("vigil-lead")
             defer { TestSupport.remove(dir) }
-            try "{ stop: { checkpointLead: \(text) } }".write(toFile: dir + "/p.json5", atomically: true, encoding: .utf8)
+            try "{ stop: { checkpointLead: \(text) } }".write(
+                toFile: dir + "/p.json5", atomically: true, encoding: .utf8)
             return try PolicyLoader(searchDirectories: []).load(dir + "/p.json5").stop
         }
         let fixed = try stop("\"90s\"")

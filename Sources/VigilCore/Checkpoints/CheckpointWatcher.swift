@@ -76,10 +76,13 @@ public final class CheckpointWatcher: @unchecked Sendable {
     /// The save under way, if any (the one written to last).
     public func saveInProgress() -> SaveInProgress? {
         state.withLock { s in
-            var saves = s.temporary.map { SaveInProgress(name: $0.key, started: $0.value.started, lastWrite: $0.value.lastWrite) }
+            var saves = s.temporary.map {
+                SaveInProgress(name: $0.key, started: $0.value.started, lastWrite: $0.value.lastWrite)
+            }
             for (name, observation) in s.observations where observation.kind == .writing {
                 saves.append(
-                    SaveInProgress(name: name, started: observation.writeStarted ?? observation.at, lastWrite: observation.at))
+                    SaveInProgress(
+                        name: name, started: observation.writeStarted ?? observation.at, lastWrite: observation.at))
             }
             return saves.max { $0.lastWrite < $1.lastWrite }
         }

@@ -101,7 +101,7 @@ extension Policy {
             "limits": .object([
                 "runtime": limits.runtime.map(duration) ?? .null, "attempt": limits.attempt.map(duration) ?? .null,
                 "total": limits.total.map(duration) ?? .null, "minAttempt": duration(limits.minAttempt),
-                "stall": limits.stall.map(duration) ?? .null,
+                "stall": limits.stall.map(duration) ?? .null, "gpuRelease": duration(limits.gpuRelease),
             ]),
             "checkpoints": .object(checkpointMembers),
             "config": .object([

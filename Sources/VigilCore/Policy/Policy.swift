@@ -58,6 +58,9 @@ public struct Policy: Sendable {
         public var minAttempt: Double = 0
         /// No output and no new checkpoint for this long: the attempt is hung.
         public var stall: Double?
+        /// Before a retry, wait at most this long for the GPUs to release the last attempt's memory
+        /// (with `nvidia-smi`); 0 = do not wait.
+        public var gpuRelease: Double = 60
         public init() {}
     }
 

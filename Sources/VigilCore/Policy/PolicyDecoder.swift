@@ -32,6 +32,7 @@ enum PolicyDecoder {
             if let v = try section.duration("total", in: PolicyRanges.duration) { policy.limits.total = v }
             if let v = try section.duration("minAttempt", in: PolicyRanges.duration) { policy.limits.minAttempt = v }
             if let v = try section.duration("stall", in: PolicyRanges.duration) { policy.limits.stall = v }
+            if let v = try section.duration("gpuRelease", in: PolicyRanges.duration) { policy.limits.gpuRelease = v }
             try section.finish()
         }
         if var section = try top.object("restart") {

@@ -268,7 +268,8 @@ final class AttemptDriver {
         defer { lastFinishAt = at }
         var timing: SaveTiming?
         if let sent = checkpointSignalAt, sent > (lastFinishAt ?? .distantPast) {
-            timing = SaveTiming(name: name, seconds: max(0, at.timeIntervalSince(sent)), from: .checkpointSignal, at: at)
+            timing = SaveTiming(
+                name: name, seconds: max(0, at.timeIntervalSince(sent)), from: .checkpointSignal, at: at)
         } else if let started = finished?.writeStarted {
             timing = SaveTiming(name: name, seconds: max(0, at.timeIntervalSince(started)), from: .firstWrite, at: at)
         }

@@ -132,7 +132,9 @@ extension AttemptMachine {
             progress.deadline = until
             stop = progress
             let wait = DurationFormat.string(from: until.since(now))
-            return [.record(.event("a save is under way (\(save!.name)): waiting for it, at most \(wait), before SIGTERM"))]
+            return [
+                .record(.event("a save is under way (\(save!.name)): waiting for it, at most \(wait), before SIGTERM"))
+            ]
         case .signalGroup(let signal, _):
             sentTerminatingSignal = true
             return [

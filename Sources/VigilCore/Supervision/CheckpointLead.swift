@@ -60,7 +60,9 @@ public enum CheckpointLead {
         guard measured > floor else {
             return LeadInForce(
                 seconds: floor,
-                why: "auto: the floor (\(DurationFormat.string(from: floor))), above \(shown) = \(DurationFormat.string(from: measured))")
+                why:
+                    "auto: the floor (\(DurationFormat.string(from: floor))), above \(shown) = \(DurationFormat.string(from: measured))"
+            )
         }
         return LeadInForce(seconds: measured, why: "auto: \(shown)")
     }

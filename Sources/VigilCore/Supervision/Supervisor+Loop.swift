@@ -68,12 +68,23 @@ extension Supervisor {
         save()
     }
 
-    /// Waits out a backoff delay (and the failure's hook, if one runs); returns the stop signal that
-    /// came instead, if one did (the hook is let finish first).
+    /// Waits out a backoff delay (and the failure's hook, if one runs, and the GPUs' release of the
+    /// attempt's memory); returns the stop signal that came instead, if one did (the hook is let
+    /// finish first).
     private func waitForBackoff(until deadline: Instant, hook: Bool, attempt index: Int) -> Signal? {
         var hookRunning = hook
-        while clock.now() < deadline || hookRunning {
-            let event = events.next(until: hookRunning ? nil : deadline)
+        var gpu = GPUWaiter(supervisor: self, attempt: journal.attempts[index], now: clock.now())
+        defer {
+            if let record = gpu?.record(now: clock.now()) {
+                journal.attempts[index].gpuWait = record
+                save()
+            }
+        }
+        while clock.now() < deadline || hookRunning || gpu?.waiting == true {
+            if gpu?.waiting == true { gpu?.look(now: clock.now()) }
+            var until = hookRunning ? nil : deadline
+            if let next = gpu?.nextLook, gpu?.waiting == true { until = min(until ?? next, next) }
+            let event = events.next(until: until)
             switch event {
             case .hookFinished(let run)?:
                 hookRunning = false
@@ -83,7 +94,7 @@ extension Supervisor {
                 if hookRunning { attachHook(awaitHook(), to: index) }
                 return signal
             case nil:
-                if !hookRunning { return nil }
+                if !hookRunning, gpu?.waiting != true, clock.now() >= deadline { return nil }
             default:
                 continue
             }
@@ -136,5 +147,78 @@ extension Supervisor {
                 + "(the checkpoint lead \(DurationFormat.string(from: lead.seconds)), \(lead.why), + stop.termGrace \(DurationFormat.string(from: stop.termGrace)))"
         }
         return nil
+    }
+}
+
+/// The wait before a retry for the GPUs to release the last attempt's memory: `nvidia-smi` asked
+/// every 250 ms, at most `limits.gpuRelease`. Nil (no wait) without `nvidia-smi` on the PATH, or
+/// with `gpuRelease: 0`.
+struct GPUWaiter {
+    let nvidiaSMI: String
+    let devices: String?
+    let environment: [String: String]
+    let attemptPIDs: Set<Int32>
+    let started: Instant
+    let bound: Double
+    let note: (@Sendable (String) -> Void)?
+    private(set) var waiting = true
+    private(set) var nextLook: Instant
+    private(set) var firstHolders: [GPUMemory.Holder]?
+    private(set) var released = false
+    private(set) var ended: Instant?
+
+    init?(supervisor: Supervisor, attempt: Journal.Attempt, now: Instant) {
+        let request = supervisor.request
+        bound = request.policy.limits.gpuRelease
+        guard bound > 0,
+            let path = try? CommandResolver.resolve(
+                "nvidia-smi", path: request.environment["PATH"], workingDirectory: request.workingDirectory)
+        else { return nil }
+        nvidiaSMI = path
+        devices = request.environment["CUDA_VISIBLE_DEVICES"]
+        environment = request.environment
+        attemptPIDs = Set([attempt.pid].compactMap { $0 } + (attempt.leftovers ?? []).map(\.pid))
+        started = now
+        nextLook = now
+        note = supervisor.note
+    }
+
+    /// Asks `nvidia-smi` once; stops waiting when nothing of the attempt holds memory, or at the bound.
+    mutating func look(now: Instant) {
+        guard waiting, now >= nextLook else { return }
+        nextLook = now + 0.25
+        guard let holders = GPUMemory.query(nvidiaSMI: nvidiaSMI, devices: devices, environment: environment) else {
+            waiting = false  // it cannot tell: nothing to wait for
+            ended = now
+            return
+        }
+        let left = GPUMemory.leftBehind(holders, attemptPIDs: attemptPIDs)
+        if firstHolders == nil {
+            firstHolders = left
+            if !left.isEmpty {
+                let what = left.map(\.description).joined(separator: ", ")
+                note?(
+                    "vigil: waiting for the GPUs to release the last attempt's memory (\(what)), at most \(DurationFormat.string(from: bound))"
+                )
+            }
+        }
+        if left.isEmpty {
+            waiting = false
+            released = true
+            ended = now
+        } else if now.since(started) >= bound {
+            waiting = false
+            ended = now
+            note?(
+                "vigil: warning: GPU memory still held after \(DurationFormat.string(from: bound)) (limits.gpuRelease); starting anyway"
+            )
+        }
+    }
+
+    /// What the journal keeps: only a wait that found memory held.
+    func record(now: Instant) -> Journal.GPUWait? {
+        guard let firstHolders, !firstHolders.isEmpty else { return nil }
+        return Journal.GPUWait(
+            seconds: (ended ?? now).since(started), released: released, holders: firstHolders.map(\.description))
     }
 }
