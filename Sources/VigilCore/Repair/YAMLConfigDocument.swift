@@ -101,7 +101,14 @@ struct YAMLConfigDocument: ConfigDocument {
     static func render(_ value: ConfigValue, style: ConfigQuoting, like literal: String? = nil) -> String {
         switch style {
         case .double: return doubleQuoted(quotedText(value))
-        case .single: return "'" + quotedText(value).replacingOccurrences(of: "'", with: "''") + "'"
+        case .single:
+            // Single quotes escape only `'`: a line break or another control character needs double quotes, which
+            // the value then gets (a raw newline made a multi-line scalar, refused on the next read; scripts/fuzz).
+            let text = quotedText(value)
+            guard !text.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else {
+                return doubleQuoted(text)
+            }
+            return "'" + text.replacingOccurrences(of: "'", with: "''") + "'"
         case .bare:
             switch value {
             case .int(let v): return String(v)

@@ -36,7 +36,8 @@ public enum DurationFormat {
             sawUnit = true
             index = text.index(index, offsetBy: unit.count)
         }
-        guard number.isEmpty, sawUnit else { return nil }
+        // Enough digits overflow a Double: `1e400` seconds is not a duration (found by scripts/fuzz).
+        guard number.isEmpty, sawUnit, total.isFinite else { return nil }
         return total
     }
 
@@ -46,6 +47,11 @@ public enum DurationFormat {
         if seconds < 1 { return "\(Int((seconds * 1000).rounded()))ms" }
         if seconds < 59.95, seconds != seconds.rounded() {
             return String(format: "%.1fs", seconds)
+        }
+        // A policy may give any number of seconds (`1e300`, JSON5's `Infinity`): past about 3e11 years
+        // `Int(_:)` below would trap, so write whole days without it (found by scripts/fuzz).
+        if seconds >= 1e15 {
+            return seconds.isFinite ? String(format: "%.0fd", (seconds / 86400).rounded()) : "\(seconds)"
         }
         var rest = Int(seconds.rounded())
         var out = ""
@@ -75,6 +81,9 @@ public enum ByteSizeFormat {
         case "g", "gb", "gib": multiplier = 1024 * 1024 * 1024
         default: return nil
         }
-        return Int(value * multiplier)
+        // `Int(_:)` traps past Int.max (`11111111111g`, found by scripts/fuzz): such a size is not one.
+        let bytes = value * multiplier
+        guard bytes < 0x1p63 else { return nil }
+        return Int(bytes)
     }
 }
