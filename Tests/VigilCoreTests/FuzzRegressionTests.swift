@@ -147,3 +147,23 @@ extension FuzzRegressionTests {
         }
     }
 }
+
+extension FuzzRegressionTests {
+    @Test(
+        "yaml: an empty key is refused (at the top level, keys added to the root went under it)",
+        arguments: [":\n  b: 1\n", "\"\": 1\n", "a:\n  '': 1\n"])
+    func yamlEmptyKey(text: String) {
+        #expect(throws: VigilError.self) { try ConfigFile.parse(text, format: .yaml, path: "fuzz.yaml") }
+    }
+}
+
+extension FuzzRegressionTests {
+    @Test("yaml: a \\r at the end of the last line is not part of its value (adding a key changed it)")
+    func yamlTrailingCarriageReturn() throws {
+        let document = try ConfigFile.parse("a: 1\r\nb: c\r", format: .yaml, path: "fuzz.yaml")
+        #expect(document.value(at: "b") == .string("c"))
+        #expect(try readBack("a: 1\r\nb: c\r", .yaml, "z", .int(42)) == .int(42))
+        let added = try document.setting("z", to: .int(42))
+        #expect(try ConfigFile.parse(added, format: .yaml, path: "fuzz.yaml").value(at: "b") == .string("c"))
+    }
+}

@@ -63,7 +63,13 @@ struct YAMLParser {
             lines.append(Line(start: start, end: end))
             start = i + 1
         }
-        if start < bytes.count { lines.append(Line(start: start, end: bytes.count)) }
+        if start < bytes.count {
+            // A last line without a `\n` ends before a `\r` too, as the others do: else `a: c\r` read `c\r` until a
+            // key added after it made the `\r` a line break (found by scripts/fuzz).
+            let end =
+                bytes.count > start && bytes[bytes.count - 1] == UInt8(ascii: "\r") ? bytes.count - 1 : bytes.count
+            lines.append(Line(start: start, end: end))
+        }
     }
 
     func fail(_ line: Int, _ message: String, key: String? = nil) -> VigilError {
@@ -292,6 +298,9 @@ struct YAMLParser {
             name = String(decoding: b[c..<e], as: UTF8.self)
             if name == "<<" { throw fail(i, "merge keys (<<) are not supported") }
         }
+        // An empty key (`: 1`, `"": 1`) cannot be addressed, and at the top level its path is the root's own, so
+        // keys added to the root went under it instead (found by scripts/fuzz).
+        guard !name.isEmpty else { throw fail(i, "an empty key is not supported") }
         return (name, p + 1)
     }
 
