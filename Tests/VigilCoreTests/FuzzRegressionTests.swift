@@ -167,3 +167,22 @@ extension FuzzRegressionTests {
         #expect(try ConfigFile.parse(added, format: .yaml, path: "fuzz.yaml").value(at: "b") == .string("c"))
     }
 }
+
+extension FuzzRegressionTests {
+    @Test(
+        "yaml: a key added to a document without keys goes before its '...' end marker (it went after it)",
+        arguments: ["...", "---\n...\n", "# only a comment\n...\n"])
+    func yamlAddBeforeDocumentEnd(text: String) throws {
+        #expect(try readBack(text, .yaml, "fuzz_added", .int(42)) == .int(42))
+        #expect(try readBack(text, .yaml, "a.b", .string("x")) == .string("x"))
+    }
+}
+
+extension FuzzRegressionTests {
+    @Test(
+        "yaml: a lone \\r, which YAML reads as a line break, is refused (a key added after it moved the break)",
+        arguments: ["a: x\r\r", "a: x\ry\n", "a: 1\r\r\nb: 2\n"])
+    func yamlLoneCarriageReturn(text: String) {
+        #expect(throws: VigilError.self) { try ConfigFile.parse(text, format: .yaml, path: "fuzz.yaml") }
+    }
+}

@@ -28,6 +28,7 @@ struct YAMLConfigDocument: ConfigDocument {
     private let entries: [String: YAMLEntry]
     private let mappings: [String: YAMLMapping]
     private let indentStep: Int
+    private let documentEnd: Int?
 
     var text: String { source.text }
 
@@ -40,6 +41,7 @@ struct YAMLConfigDocument: ConfigDocument {
         self.entries = entries
         mappings = parser.mappings
         indentStep = parser.indentStep ?? 2
+        documentEnd = parser.documentEnd
         keys = ConfigScalar.keys(parser.order) { entries[$0]?.scalar }
     }
 
@@ -91,6 +93,8 @@ struct YAMLConfigDocument: ConfigDocument {
         }
         let block = lines.joined(separator: "\n")
         if let insertAt { return source.inserting(block, at: .afterLine(endingAt: insertAt)) }
+        // In a document without keys, before its `...` end marker, which nothing may follow (found by scripts/fuzz).
+        if let documentEnd { return source.inserting(block + "\n", at: .lineStart(documentEnd)) }
         return source.inserting(block + "\n", at: source.end)
     }
 

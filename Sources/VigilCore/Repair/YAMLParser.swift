@@ -53,6 +53,8 @@ struct YAMLParser {
     var mappings: [String: YAMLMapping] = [:]
     var indentStep: Int?
     var stack: [Frame] = []
+    /// Where the `...` line that ends the document starts, when there is one.
+    var documentEnd: Int?
 
     init(bytes: [UInt8], path: String) {
         b = bytes
@@ -113,6 +115,11 @@ struct YAMLParser {
         var i = 0
         while i < lines.count {
             let line = lines[i]
+            // YAML reads a lone `\r` as a line break, which would make the line's value span lines; keys added
+            // after it moved the break (found by scripts/fuzz). Only `\n` and `\r\n` are supported.
+            if b[line.start..<line.end].contains(UInt8(ascii: "\r")) {
+                throw fail(i, "a carriage return (\\r) not followed by a line feed is not supported")
+            }
             guard let indent = try indentation(i) else {
                 i += 1
                 continue
@@ -128,6 +135,7 @@ struct YAMLParser {
                 for j in (i + 1)..<lines.count where try indentation(j) != nil {
                     throw fail(j, "content after the document end marker '...'")
                 }
+                documentEnd = line.start
                 break
             }
             sawContent = true
