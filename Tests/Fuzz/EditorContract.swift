@@ -65,7 +65,7 @@ struct EditorContract {
         }
         for (other, old) in before where !Self.sameKey(other, key, format) {
             let now = reparsed.value(at: other)
-            guard now == old else {
+            guard now == old || Self.bothNaN(now, old) else {
                 fail("\(context): '\(other)' changed from \(old.debugDescription) to \(now.debugDescription)", edited)
             }
         }
@@ -92,6 +92,12 @@ struct EditorContract {
             s.first == "'" || s.first == "\""
         else { return false }
         return got == .string(String(s.dropFirst().dropLast()))
+    }
+
+    /// NaN is not equal to itself, but a `nan` that stays one is unchanged.
+    static func bothNaN(_ a: ConfigValue?, _ b: ConfigValue?) -> Bool {
+        guard case .double(let x)? = a, case .double(let y)? = b else { return false }
+        return x.isNaN && y.isNaN
     }
 
     /// INI keys are case-insensitive (as `configparser`'s): `a.X` is `a.x`.
