@@ -224,3 +224,11 @@ void cvigil_release_free_memory(void) {
     malloc_trim(0);
 #endif
 }
+
+void cvigil_name_thread(const char *name) {
+#if defined(__linux__)
+    pthread_setname_np(pthread_self(), name);
+#elif defined(__APPLE__)
+    pthread_setname_np(name);
+#endif
+}

@@ -1,6 +1,16 @@
-import Foundation
 import VigilCLI
 import VigilCore
+
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 func checkpointsCommand(_ command: VigilCommand, _ arguments: ParsedArguments) throws -> Int32 {
     typealias Option = CheckpointsCommand
@@ -59,9 +69,9 @@ func checkpointsCommand(_ command: VigilCommand, _ arguments: ParsedArguments) t
                 separator: " ")
             let state = checkpoint.invalidReason.map { "INVALID: \($0)" } ?? "valid"
             print(
-                "\(mark) step \(String(checkpoint.step).padding(toLength: 7, withPad: " ", startingAt: 0)) "
-                    + "\(byteCount(checkpoint.size).padding(toLength: 9, withPad: " ", startingAt: 0)) "
-                    + "\(age.padding(toLength: 8, withPad: " ", startingAt: 0)) \(checkpoint.name)  \(state)"
+                "\(mark) step \(String(checkpoint.step).padded(to: 7)) "
+                    + "\(byteCount(checkpoint.size).padded(to: 9)) "
+                    + "\(age.padded(to: 8)) \(checkpoint.name)  \(state)"
                     + (metrics.isEmpty ? "" : "  \(metrics)"))
         }
         if !found.isEmpty {
@@ -113,5 +123,5 @@ func byteCount(_ bytes: Int) -> String {
         value /= 1024
         unit += 1
     }
-    return unit == 0 ? "\(bytes) B" : String(format: "%.1f %@", value, units[unit])
+    return unit == 0 ? "\(bytes) B" : String(cFormat: "%.1f", value) + " " + units[unit]
 }

@@ -1,6 +1,16 @@
-import Foundation
 import VigilCLI
 import VigilCore
+
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 func reportCommand(_ arguments: ParsedArguments) throws -> Int32 {
     typealias Option = ReportCommand
@@ -27,13 +37,13 @@ func reportCommand(_ arguments: ParsedArguments) throws -> Int32 {
 
     if json {
         let document = try ReportDocument(journal: journal, metrics: metrics).encoded()
-        FileHandle.standardOutput.write(redactedJSON(document, redactor))
+        writeOut(redactedJSON(document, redactor))
         return 0
     }
     if let htmlPath {
-        let folder = (absolute(htmlPath) as NSString).deletingLastPathComponent
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory), isDirectory.boolValue else {
+        let folder = Path.parent(absolute(htmlPath))
+        var info = stat()
+        guard stat(folder, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR else {
             throw VigilError(
                 .notFound, file: htmlPath, "cannot write the report: the directory \(folder) does not exist")
         }
@@ -51,7 +61,7 @@ func reportCommand(_ arguments: ParsedArguments) throws -> Int32 {
 
 private func absolute(_ path: String) -> String {
     let full = Paths.absolute(path, in: FileManager.default.currentDirectoryPath)
-    return (full as NSString).standardizingPath
+    return Path.standardized(full)
 }
 
 /// `to` as seen from the directory `from` (both absolute): `../logs/run`, or empty when they are equal.
@@ -105,11 +115,11 @@ private func printReportSummary(_ journal: Journal, metrics: [MetricPoint], dire
     if !series.isEmpty {
         print("metrics (\(metrics.count) points):")
         for metric in series {
-            let first = String(format: "%.4g", metric.first)
-            let last = String(format: "%.4g", metric.last)
+            let first = String(cFormat: "%.4g", metric.first)
+            let last = String(cFormat: "%.4g", metric.last)
             let attempts = metric.attempts.map(String.init).joined(separator: ",")
             print(
-                "  \(metric.name): \(first) → \(last) (min \(String(format: "%.4g", metric.min)), attempts \(attempts))"
+                "  \(metric.name): \(first) → \(last) (min \(String(cFormat: "%.4g", metric.min)), attempts \(attempts))"
             )
         }
     }

@@ -1,6 +1,16 @@
-import Foundation
 import VigilCLI
 import VigilCore
+
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// `vigil status --check`: exit code for a stale live run.
 let statusStaleExitCode: Int32 = 3
@@ -27,7 +37,7 @@ func statusCommand(_ arguments: ParsedArguments) throws -> Int32 {
         }
         if json {
             let redactor = displayRedactor(policy: nil)
-            FileHandle.standardOutput.write(try RunStatus.encoded(statuses.map { $0.redacted(by: redactor) }))
+            writeOut(try RunStatus.encoded(statuses.map { $0.redacted(by: redactor) }))
         } else if statuses.isEmpty {
             print("no runs under \(logDirectory)")
         } else {
@@ -47,7 +57,7 @@ func locateRun(_ run: String, logDirectory: String) throws -> String {
     var message = "no run '\(run)' (no \(directory)/journal.json)"
     if !run.contains("/") {
         let names = RunStatus.list(logDirectory: logDirectory, now: Date()).map {
-            ($0.directory as NSString).lastPathComponent
+            Path.lastComponent($0.directory)
         }
         if let near = Spelling.nearest(run, in: names) {
             message += "; did you mean '\(near)'?"
@@ -73,34 +83,39 @@ func displayRedactor(policy name: String?, patterns recorded: [String]? = nil) -
 /// JSON with every string in it redacted (arrays of strings as command lines, so the value after
 /// `--api-key` goes too). Done on the parsed value: a replacement can never break the JSON.
 func redactedJSON(_ data: Data, _ redactor: Redactor) -> Data {
-    func walk(_ value: Any) -> Any {
+    func walk(_ value: JSONValue) -> JSONValue {
         switch value {
-        case let text as String: return redactor.redact(text)
-        case let strings as [String]: return redactor.redact(argv: strings)
-        case let array as [Any]: return array.map(walk)
-        case let object as [String: Any]: return object.mapValues(walk)
+        case .string(let text): return .string(redactor.redact(text))
+        case .array(let items):
+            let strings = items.compactMap { item -> String? in
+                if case .string(let text) = item { return text }
+                return nil
+            }
+            if !items.isEmpty && strings.count == items.count {
+                return .array(redactor.redact(argv: strings).map { .string($0) })
+            }
+            return .array(items.map(walk))
+        case .object(let object): return .object(object.mapValues(walk))
         default: return value
         }
     }
-    guard let parsed = try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed]),
-        var out = try? JSONSerialization.data(
-            withJSONObject: walk(parsed), options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
-    else { return Data("{\"error\": \"cannot redact\"}\n".utf8) }
-    out.append(0x0A)
-    return out
+    guard let parsed = JSONValue.parse(data), let out = walk(parsed).jsonText(pretty: true) else {
+        return Data("{\"error\": \"cannot redact\"}\n".utf8)
+    }
+    return Data((out + "\n").utf8)
 }
 
 private func report(_ status: RunStatus, json: Bool, check: Bool, staleAfter: Double?) throws -> Int32 {
     let recorded = (try? Journal.read(from: status.directory + "/journal.json"))??.redactPatterns
     let redactor = displayRedactor(policy: status.policy, patterns: recorded)
     if json {
-        FileHandle.standardOutput.write(try status.redacted(by: redactor).encoded())
+        writeOut(try status.redacted(by: redactor).encoded())
     } else if !check {
         printStatusBlock(status.redacted(by: redactor))
     }
     guard check else { return 0 }
     let (health, reason) = status.health(staleAfter: staleAfter)
-    let line = "\((status.directory as NSString).lastPathComponent): \(redactor.redact(reason))"
+    let line = "\(Path.lastComponent(status.directory)): \(redactor.redact(reason))"
     if json {
         printError(line)
     } else {
@@ -120,14 +135,14 @@ private func printRunList(_ statuses: [RunStatus], now: Date) {
         let verdict = status.lastVerdict.map { "\($0.verdict.rawValue) (\($0.rule))" } ?? "—"
         let attempts = status.liveAttempt.map { "\(status.attempts) (#\($0.number) live)" } ?? String(status.attempts)
         rows.append([
-            (status.directory as NSString).lastPathComponent, status.state.rawValue, attempts, verdict,
+            Path.lastComponent(status.directory), status.state.rawValue, attempts, verdict,
             RunStatus.age(now.timeIntervalSince(status.lastActivityAt)),
         ])
     }
     let widths = (0..<rows[0].count).map { column in rows.map { $0[column].count }.max() ?? 0 }
     for row in rows {
         let cells = row.enumerated().map { column, cell in
-            column == row.count - 1 ? cell : cell.padding(toLength: widths[column], withPad: " ", startingAt: 0)
+            column == row.count - 1 ? cell : cell.padded(to: widths[column])
         }
         print(cells.joined(separator: "  "))
     }
@@ -193,7 +208,7 @@ private func printStatusBlock(_ status: RunStatus) {
     }
     lines.append(("time used", DurationFormat.string(from: status.computeSeconds.rounded(.down))))
     if let goodput = status.goodput {
-        lines.append(("goodput", goodput.line.replacingOccurrences(of: "goodput ", with: "")))
+        lines.append(("goodput", goodput.line.replacing("goodput ", with: "")))
     }
     if let output = status.lastOutputAt { lines.append(("last output", ago(output))) }
     if let checkpoint = status.lastCheckpoint {
@@ -203,6 +218,6 @@ private func printStatusBlock(_ status: RunStatus) {
     lines.append(("directory", status.directory))
     let width = lines.map(\.0.count).max() ?? 0
     for (name, value) in lines {
-        print((name + ":").padding(toLength: width + 2, withPad: " ", startingAt: 0) + value)
+        print((name + ":").padded(to: width + 2) + value)
     }
 }

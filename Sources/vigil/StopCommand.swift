@@ -1,7 +1,11 @@
-import Foundation
 import VigilCLI
 import VigilCore
 
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 #if canImport(Glibc)
     import Glibc
 #elseif canImport(Darwin)

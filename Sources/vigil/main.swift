@@ -1,7 +1,11 @@
-import Foundation
 import VigilCLI
 import VigilCore
 
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 #if canImport(Glibc)
     import Glibc
 #elseif canImport(Darwin)
@@ -13,7 +17,23 @@ import VigilCore
 let version = vigilVersion
 
 func printError(_ text: String) {
-    FileHandle.standardError.write(Data((text + "\n").utf8))
+    writeAll(STDERR_FILENO, Data((text + "\n").utf8))
+}
+
+/// `data` on standard output, whole.
+func writeOut(_ data: Data) { writeAll(STDOUT_FILENO, data) }
+
+/// Writes all of `data` to `fd`, through short writes and interruptions; stops at an error (a closed pipe).
+func writeAll(_ fd: Int32, _ data: Data) {
+    data.withUnsafeBytes { bytes in
+        var done = 0
+        while done < bytes.count {
+            let wrote = write(fd, bytes.baseAddress! + done, bytes.count - done)
+            if wrote < 0 && errno == EINTR { continue }
+            guard wrote > 0 else { return }
+            done += wrote
+        }
+    }
 }
 
 func main() -> Int32 {
@@ -175,7 +195,7 @@ func initCommand(_ arguments: ParsedArguments) throws -> Int32 {
     }
     // What is written must load (a starter that does not is vigil's bug, not the user's): tried first
     // under a temporary name beside it.
-    let trial = (path as NSString).deletingLastPathComponent + "/.vigil-init-\(getpid()).json5"
+    let trial = Path.parent(path) + "/.vigil-init-\(getpid()).json5"
     try AtomicFile.write(Data(text.utf8), to: trial, permissions: 0o644)
     defer { unlink(trial) }
     _ = try loader().load(trial)

@@ -47,4 +47,7 @@ const void *cvigil_memmem(const void *haystack, size_t haystack_len, const void 
 /// Returns free heap memory to the system where the C library can (glibc's malloc_trim).
 void cvigil_release_free_memory(void);
 
+/// Names the calling thread (the first 15 bytes: what `ps -L` and /proc show).
+void cvigil_name_thread(const char *name);
+
 #endif

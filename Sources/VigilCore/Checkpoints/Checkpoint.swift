@@ -1,4 +1,13 @@
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// One checkpoint found in the checkpoint directory: a file or a directory whose name matches the
 /// policy's pattern, with its step, its metadata sidecar's metrics and whether it can be resumed from.

@@ -1,4 +1,13 @@
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// PyTorch checkpoints and plain pickles: torch.save's zip, its legacy pickle-sequence format, and pickles
 /// walked opcode by opcode (`PickleWalker`) without executing them.

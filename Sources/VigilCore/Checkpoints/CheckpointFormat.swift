@@ -1,5 +1,8 @@
-import Foundation
-
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 #if canImport(Glibc)
     import Glibc
 #elseif canImport(Darwin)
@@ -57,7 +60,7 @@ public enum CheckpointFormat {
     /// A file that cannot be opened or read is `.unknown` (nothing is proven either way).
     public static func check(_ path: String, isDirectory: Bool) -> FormatVerdict {
         if isDirectory { return checkDirectory(path) }
-        let ext = (path as NSString).pathExtension.lowercased()
+        let ext = Path.pathExtension(path).lowercased()
         let checker: (FormatFile) throws -> FormatVerdict
         switch ext {
         case "zip", "npz": checker = { try checkZip($0, required: true) }
@@ -87,21 +90,29 @@ public enum CheckpointFormat {
     /// a known format is, and there is at least one; `.unknown` otherwise. Symbolic links inside are
     /// not followed; at most 10,000 entries are looked at.
     static func checkDirectory(_ path: String) -> FormatVerdict {
-        guard let enumerator = FileManager.default.enumerator(atPath: path) else { return .unknown }
         var verified = 0
         var seen = 0
-        while let relative = enumerator.nextObject() as? String {
+        var verdict: FormatVerdict?
+        let listed = Paths.walk(path) { relative in
             seen += 1
-            if seen > 10_000 { return .unknown }
+            if seen > 10_000 {
+                verdict = .unknown
+                return false
+            }
             let full = path + "/" + relative
             var info = stat()
-            guard lstat(full, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { continue }
+            guard lstat(full, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return true }
             switch check(full, isDirectory: false) {
-            case .incomplete(let why): return .incomplete("\(relative) inside: \(why)")
+            case .incomplete(let why):
+                verdict = .incomplete("\(relative) inside: \(why)")
+                return false
             case .complete: verified += 1
-            case .unknown: continue
+            case .unknown: break
             }
+            return true
         }
+        guard listed else { return .unknown }
+        if let verdict { return verdict }
         return verified == 0 ? .unknown : .complete("\(verified) file\(verified == 1 ? "" : "s") inside verified")
     }
 
@@ -114,7 +125,7 @@ public enum CheckpointFormat {
         let sidecar = path + ".sha256"
         var info = stat()
         guard lstat(sidecar, &info) == 0 else { return nil }
-        let name = (sidecar as NSString).lastPathComponent
+        let name = Path.lastComponent(sidecar)
         guard (info.st_mode & S_IFMT) == S_IFREG else { return .unknown }
         guard let file = try? FormatFile(sidecar) else { return .unknown }
         defer { file.closeFile() }
@@ -253,14 +264,12 @@ public enum CheckpointFormat {
         }
         guard headerLength <= 100_000_000 else { return .unknown }  // the format's own limit
         let header = try file.read(at: 8, count: Int(headerLength))
-        guard let object = try? JSONSerialization.jsonObject(with: Data(header)),
-            let tensors = object as? [String: Any]
-        else {
+        guard case .object(let tensors)? = JSONValue.parse(Data(header)) else {
             return .incomplete("safetensors header is not a valid JSON object")
         }
         var dataLength: UInt64 = 0
         for (name, value) in tensors where name != "__metadata__" {
-            guard let tensor = value as? [String: Any], let offsets = tensor["data_offsets"] as? [Any],
+            guard case .object(let tensor) = value, case .array(let offsets)? = tensor["data_offsets"],
                 offsets.count == 2, let last = nonNegativeInteger(offsets[1])
             else {
                 return .incomplete("safetensors header entry '\(name)' has no valid data_offsets")
@@ -274,12 +283,14 @@ public enum CheckpointFormat {
         return .complete("safetensors header and \(tensors.count - (tensors["__metadata__"] == nil ? 0 : 1)) tensors")
     }
 
-    /// A JSON number that is a non-negative integer, however JSONSerialization bridged it.
-    private static func nonNegativeInteger(_ value: Any) -> UInt64? {
-        if let number = value as? Int { return number >= 0 ? UInt64(number) : nil }
-        if let number = value as? UInt64 { return number }
-        if let number = value as? NSNumber, number.int64Value >= 0 { return number.uint64Value }
-        return nil
+    /// A JSON number that is a non-negative integer (one beyond `Int` is read as a `Double`).
+    private static func nonNegativeInteger(_ value: JSONValue) -> UInt64? {
+        switch value {
+        case .int(let number): return number >= 0 ? UInt64(number) : nil
+        case .double(let number) where number >= 0 && number < 0x1p64 && number == number.rounded():
+            return UInt64(number)
+        default: return nil
+        }
     }
 
     // MARK: - json
@@ -351,7 +362,9 @@ public enum CheckpointFormat {
 
     /// The text of a value in numpy's header dict (`{'descr': '<f4', 'fortran_order': False, 'shape': (3,), }`).
     private static func npyValue(of key: String, in header: String) -> String? {
-        guard let keyRange = header.range(of: "'\(key)'") ?? header.range(of: "\"\(key)\"") else { return nil }
+        guard let keyRange = header.firstRange(of: "'\(key)'") ?? header.firstRange(of: "\"\(key)\"") else {
+            return nil
+        }
         var rest = header[keyRange.upperBound...].drop(while: { $0 == " " })
         guard rest.first == ":" else { return nil }
         rest = rest.dropFirst().drop(while: { $0 == " " })
@@ -384,7 +397,7 @@ public enum CheckpointFormat {
         let inner = text.dropFirst().dropLast()
         var dimensions: [UInt64] = []
         for part in inner.split(separator: ",") {
-            let trimmed = part.trimmingCharacters(in: .whitespaces).replacingOccurrences(of: "L", with: "")
+            let trimmed = part.trimmingSpaces().replacing("L", with: "")
             if trimmed.isEmpty { continue }
             guard let value = UInt64(trimmed) else { return nil }
             dimensions.append(value)

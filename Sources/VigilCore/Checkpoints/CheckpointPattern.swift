@@ -1,4 +1,13 @@
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// A checkpoint name pattern with a `{step}` placeholder (and `*` for anything), matched against
 /// whole names in the checkpoint directory.
@@ -33,6 +42,6 @@ public struct CheckpointPattern: Sendable {
 
     /// The name for `step` (for sidecar patterns): `{step}` replaced.
     public func name(forStep step: Int) -> String {
-        source.replacingOccurrences(of: "{step}", with: String(step))
+        source.replacing("{step}", with: String(step))
     }
 }

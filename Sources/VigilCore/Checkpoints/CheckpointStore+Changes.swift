@@ -1,4 +1,13 @@
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// The only changes Vigil makes to a checkpoint directory: quarantine, retention, preservation.
 ///
@@ -153,7 +162,7 @@ extension CheckpointStore {
 
     /// `name`, or `name.TIMESTAMP` (then `-2`, `-3`…) when `name` or its `.reason` is in quarantine already.
     private static func freeName(for name: String, in quarantine: DirectoryHandle, now: Date) throws -> String {
-        let stamp = Journal.timestamp(now).replacingOccurrences(of: ":", with: "")
+        let stamp = Journal.timestamp(now).replacing(":", with: "")
         var candidate = name
         var tries = 0
         while try quarantine.status(of: candidate) != nil || quarantine.status(of: candidate + ".reason") != nil {
@@ -267,10 +276,10 @@ extension CheckpointStore {
     }
 
     /// The last path component.
-    static func entryName(_ path: String) -> String { (path as NSString).lastPathComponent }
+    static func entryName(_ path: String) -> String { Path.lastComponent(path) }
 
     /// Everything but the last path component.
-    static func parentPath(_ path: String) -> String { (path as NSString).deletingLastPathComponent }
+    static func parentPath(_ path: String) -> String { Path.parent(path) }
 
     /// `path` without empty and `.` components, for comparing (symbolic links are not resolved).
     static func normalized(_ path: String) -> String {

@@ -1,5 +1,8 @@
-import Foundation
-
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 #if canImport(Glibc)
     import Glibc
 #elseif canImport(Darwin)
@@ -181,12 +184,12 @@ public struct CheckpointStore: Sendable {
         if let sidecar {
             if FileManager.default.fileExists(atPath: sidecar) {
                 guard let data = FileManager.default.contents(atPath: sidecar),
-                    (try? JSONSerialization.jsonObject(with: data)) != nil
+                    JSONValue.parse(data) != nil
                 else {
-                    return .invalid("metadata sidecar \((sidecar as NSString).lastPathComponent) is not valid JSON")
+                    return .invalid("metadata sidecar \(Path.lastComponent(sidecar)) is not valid JSON")
                 }
             } else if settings.metadataRequired {
-                return .invalid("metadata sidecar \((sidecar as NSString).lastPathComponent) missing")
+                return .invalid("metadata sidecar \(Path.lastComponent(sidecar)) missing")
             }
         }
         if let proof { return .valid(proof) }
@@ -238,26 +241,27 @@ public struct CheckpointStore: Sendable {
     /// The metadata sidecar's path for `checkpoint`, when the policy names one.
     func metadataPath(for checkpoint: Checkpoint) -> String? {
         guard let template = settings.metadata else { return nil }
-        let stem = checkpoint.isDirectory ? checkpoint.name : (checkpoint.name as NSString).deletingPathExtension
-        let name = template.replacingOccurrences(of: "{stem}", with: stem)
-            .replacingOccurrences(of: "{name}", with: checkpoint.name)
-            .replacingOccurrences(of: "{step}", with: String(checkpoint.step))
-        let base = (checkpoint.path as NSString).deletingLastPathComponent
+        let stem = checkpoint.isDirectory ? checkpoint.name : Path.deletingExtension(checkpoint.name)
+        let name = template.replacing("{stem}", with: stem)
+            .replacing("{name}", with: checkpoint.name)
+            .replacing("{step}", with: String(checkpoint.step))
+        let base = Path.parent(checkpoint.path)
         return base + "/" + name
     }
 
     /// Numeric values of a JSON sidecar (top level, and one level down: `{"metrics": {...}}`).
     static func metrics(in path: String) -> [String: Double] {
         guard let data = FileManager.default.contents(atPath: path),
-            let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
+            case .object(let object)? = JSONValue.parse(data)
         else { return [:] }
         var metrics: [String: Double] = [:]
-        func take(_ dict: [String: Any], prefix: String) {
+        func take(_ dict: [String: JSONValue], prefix: String) {
             for (key, value) in dict {
-                if let number = value as? NSNumber, !(value is Bool) {
-                    metrics[prefix + key] = number.doubleValue
-                } else if let nested = value as? [String: Any], prefix.isEmpty {
-                    take(nested, prefix: key + ".")
+                switch value {
+                case .int(let number): metrics[prefix + key] = Double(number)
+                case .double(let number): metrics[prefix + key] = number
+                case .object(let nested) where prefix.isEmpty: take(nested, prefix: key + ".")
+                default: continue
                 }
             }
         }
@@ -269,13 +273,13 @@ public struct CheckpointStore: Sendable {
     }
 
     static func treeSize(_ path: String) -> Int {
-        guard let enumerator = FileManager.default.enumerator(atPath: path) else { return 0 }
         var total = 0
-        while let relative = enumerator.nextObject() as? String {
+        Paths.walk(path) { relative in
             var info = stat()
             if lstat(path + "/" + relative, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG {
                 total += Int(info.st_size)
             }
+            return true
         }
         return total
     }

@@ -1,4 +1,13 @@
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// What `vigil checkpoints summary` shows: how many there are and how big, the resume target, the best
 /// one, each metric's range and trend across steps, and the gaps in the step sequence.
@@ -222,7 +231,7 @@ public struct CheckpointSummary: Sendable, Equatable, Codable {
     /// Up to 6 significant digits, no trailing zeros: `53.2`, `0.30000000000000004` → `0.3`, `1e+06`.
     static func number(_ value: Double) -> String {
         if value == value.rounded(), abs(value) < 1e15 { return String(Int(value)) }
-        return String(format: "%.6g", value)
+        return String(cFormat: "%.6g", value)
     }
 
     /// `512 B`, `1.5 KB`, `1.2 GB` (powers of 1024).
@@ -235,6 +244,6 @@ public struct CheckpointSummary: Sendable, Equatable, Codable {
             unit += 1
         }
         if unit == 0 { return "\(count) B" }
-        return String(format: value < 10 ? "%.1f" : "%.0f", value) + " " + units[unit]
+        return String(cFormat: value < 10 ? "%.1f" : "%.0f", value) + " " + units[unit]
     }
 }

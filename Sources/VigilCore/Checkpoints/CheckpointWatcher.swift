@@ -1,6 +1,10 @@
 import CVigil
-import Foundation
 
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 #if canImport(Glibc)
     import Glibc
 #elseif canImport(Darwin)
@@ -46,7 +50,7 @@ public final class CheckpointWatcher: @unchecked Sendable {
     private let matches: @Sendable (String) -> Bool
     private let onFinished: @Sendable (String, Bool) -> Void
     private let state = Locked(State())
-    private let synced = NSCondition()
+    private let synced = Condition()
     private var syncsDone = 0
     private var finished = false
 
@@ -155,7 +159,7 @@ public final class CheckpointWatcher: @unchecked Sendable {
         var byte: UInt8 = 1
         _ = systemWrite(wake.write, &byte, 1)
         synced.lock()
-        let deadline = Date().addingTimeInterval(5)
+        let deadline = SystemClock.monotonicNow() + 5
         while syncsDone < ticket && !finished {
             if !synced.wait(until: deadline) { break }
         }
@@ -167,7 +171,7 @@ public final class CheckpointWatcher: @unchecked Sendable {
         var byte: UInt8 = 2
         _ = systemWrite(wake.write, &byte, 1)
         synced.lock()
-        let deadline = Date().addingTimeInterval(5)
+        let deadline = SystemClock.monotonicNow() + 5
         while !finished {
             if !synced.wait(until: deadline) { break }
         }

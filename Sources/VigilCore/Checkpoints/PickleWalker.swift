@@ -1,4 +1,13 @@
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// A value on the walker's model of the unpickler's stack: only what the format checks look at is kept
 /// (short strings, integers, globals, small tuples, lists of short strings); everything else is `.other`.
@@ -251,7 +260,7 @@ struct PickleWalker {
         case .unicode: try push(text.map(PickleValue.string) ?? .other)
         case .get, .put:
             guard let text else { throw Problem.unsupported("a memo index longer than \(Self.stringLimit) bytes") }
-            guard let index = UInt64(text.trimmingCharacters(in: .whitespaces)) else {
+            guard let index = UInt64(text.trimmingSpaces()) else {
                 throw malformed("\(opcode.name) argument is not an index")
             }
             if opcode == .get { try push(try recall(index)) } else { try remember(at: index) }

@@ -1,5 +1,8 @@
-import Foundation
-
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 #if canImport(Glibc)
     import Glibc
 #elseif canImport(Darwin)
@@ -163,7 +166,7 @@ public struct SHA256: Sendable {
         do {
             names = try FileManager.default.contentsOfDirectory(atPath: directory)
         } catch {
-            throw VigilError(.io, file: directory, "cannot list for hashing: \(error.localizedDescription)")
+            throw VigilError(.io, file: directory, "cannot list for hashing: \(errorText(error, path: directory))")
         }
         for name in names {
             let childRelative = relative.isEmpty ? name : relative + "/" + name

@@ -1,4 +1,13 @@
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// Turns an attempt's outcome into a verdict with the policy's rules: an outcome in, a verdict out.
 /// Rules are tried in order and the first that matches decides.
@@ -45,7 +54,7 @@ public struct Classifier: Sendable {
         // exited 0 did not succeed).
         if let live {
             let rule = rules.first { $0.name == live.rule }
-            let seen = live.line.trimmingCharacters(in: .whitespaces)
+            let seen = live.line.trimmingSpaces()
             let what = live.divergence.map { "\($0.description): \(seen)" } ?? seen
             return Verdict(
                 verdict: rule?.verdict ?? .recoverable, rule: live.rule,
@@ -105,7 +114,7 @@ public struct Classifier: Sendable {
             }
             let shown = outcome.resumeArguments.joined(separator: " ")
             return
-                "the trainer does not accept the resume argument '\(shown)' (it printed: \(line.trimmingCharacters(in: .whitespaces))); "
+                "the trainer does not accept the resume argument '\(shown)' (it printed: \(line.trimmingSpaces())); "
                 + "set resume.args in the policy or --resume-arg to what it understands, or use --no-resume-arg"
         }
         return nil
@@ -113,13 +122,13 @@ public struct Classifier: Sendable {
 
     /// Whether `token` occurs in `line` as a whole word (`--resume`, not part of `--resume-from`).
     static func containsToken(_ token: String, in line: String) -> Bool {
-        var searchRange = line.startIndex..<line.endIndex
-        while let found = line.range(of: token, range: searchRange) {
+        var rest = line[...]
+        while let found = rest.firstRange(of: token) {
             let after = found.upperBound
             if after == line.endIndex || !(line[after].isLetter || line[after].isNumber || "-_".contains(line[after])) {
                 return true
             }
-            searchRange = after..<line.endIndex
+            rest = line[after...]
         }
         return false
     }
@@ -204,7 +213,7 @@ public struct Classifier: Sendable {
     }
 
     func shorten(_ text: String) -> String {
-        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        let trimmed = text.trimmingSpaces()
         return trimmed.count > 160 ? String(trimmed.prefix(157)) + "…" : trimmed
     }
 

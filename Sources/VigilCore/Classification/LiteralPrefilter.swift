@@ -1,5 +1,15 @@
 import CVigil
-import Foundation
+
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// Literals of which every match of a regular expression must contain at least one, found
 /// conservatively from the pattern's text, so that most lines are ruled out with a byte search

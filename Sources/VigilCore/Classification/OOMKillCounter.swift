@@ -1,4 +1,13 @@
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// Reads the kernel's count of out-of-memory kills in Vigil's memory cgroup (the trainer's too, as
 /// it inherits it): cgroup v2 `memory.events` `oom_kill N`, or v1 `memory.oom_control` `oom_kill N`.

@@ -1,5 +1,15 @@
 import CVigil
-import Foundation
+
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// Finds the first line of a chunk of output that matches any of a set of patterns, fast enough to
 /// run on everything a trainer prints: each pattern's required literal is searched in the whole

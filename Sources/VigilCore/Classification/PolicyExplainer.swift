@@ -1,4 +1,13 @@
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// Builds the outcome `vigil policy explain` classifies from a saved log, the same way `vigil run`
 /// builds it from a live attempt (same tail size, error file first; with the policy, the live rules

@@ -1,4 +1,13 @@
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// The last Python exception found in a trainer's output: its type, message and traceback text.
 public struct PythonException: Sendable, Equatable, Codable {
@@ -60,7 +69,7 @@ public struct PythonException: Sendable, Equatable, Codable {
     public static func last(in lines: [String]) -> PythonException? {
         if let headerIndex = lines.lastIndex(where: { $0.contains(header) }) {
             let headerLine = lines[headerIndex]
-            let prefix = String(headerLine[..<headerLine.range(of: header)!.lowerBound])
+            let prefix = String(headerLine[..<headerLine.firstRange(of: header)!.lowerBound])
             var block = [header]
             var index = headerIndex + 1
             while index < lines.count {
@@ -77,7 +86,7 @@ public struct PythonException: Sendable, Equatable, Codable {
                     while next < lines.count {
                         var more = lines[next]
                         if !prefix.isEmpty, more.hasPrefix(prefix) { more.removeFirst(prefix.count) }
-                        if more.trimmingCharacters(in: .whitespaces).isEmpty || more.contains(header)
+                        if more.trimmingSpaces().isEmpty || more.contains(header)
                             || message.count > 2000 || exceptionLine(more) != nil && more.first != " "
                         {
                             break
@@ -95,7 +104,7 @@ public struct PythonException: Sendable, Equatable, Codable {
             }
         }
         for line in lines.reversed() {
-            let trimmed = line.trimmingCharacters(in: .whitespaces)
+            let trimmed = line.trimmingSpaces()
             if let parsed = exceptionLine(trimmed), !["Error", "Exception"].contains(parsed.type),
                 parsed.type.hasSuffix("Error") || parsed.type.hasSuffix("Exception")
                     || parsed.type.hasSuffix("Interrupt")
@@ -116,7 +125,7 @@ public struct PythonException: Sendable, Equatable, Codable {
     static func exceptionLine(_ line: String) -> (type: String, message: String)? {
         let namePart: Substring
         let message: String
-        if let colon = line.range(of: ": ") {
+        if let colon = line.firstRange(of: ": ") {
             namePart = line[..<colon.lowerBound]
             message = String(line[colon.upperBound...])
         } else if line.hasSuffix(":") {

@@ -1,5 +1,8 @@
-import Foundation
-
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 #if canImport(Glibc)
     import Glibc
 #elseif canImport(Darwin)
@@ -19,16 +22,16 @@ public struct RunDirectory: Sendable {
     public var journalPath: String { path + "/journal.json" }
     public var lockPath: String { path + "/lock" }
 
-    public func attemptLogName(_ number: Int) -> String { String(format: "attempt-%03d.log", number) }
-    public func errorFilePath(_ number: Int) -> String { path + String(format: "/attempt-%03d.error.json", number) }
+    public func attemptLogName(_ number: Int) -> String { String(cFormat: "attempt-%03ld.log", number) }
+    public func errorFilePath(_ number: Int) -> String { path + String(cFormat: "/attempt-%03ld.error.json", number) }
     /// `VIGIL_HEARTBEAT_FILE` of attempt `number`: touched by a trainer as it makes progress.
-    public func heartbeatPath(_ number: Int) -> String { path + String(format: "/attempt-%03d.heartbeat", number) }
+    public func heartbeatPath(_ number: Int) -> String { path + String(cFormat: "/attempt-%03ld.heartbeat", number) }
 
     /// The stable default name of a run: the script's (or command's) base name and a hash of the
     /// working directory and the command, so the same command in the same place is the same run.
     public static func defaultName(command: [String], workingDirectory: String) -> String {
         let script = command.dropFirst().first { !$0.hasPrefix("-") && ($0.hasSuffix(".py") || $0.contains("/")) }
-        var base = ((script ?? command.first ?? "run") as NSString).lastPathComponent
+        var base = Path.lastComponent((script ?? command.first ?? "run"))
         if let dot = base.lastIndex(of: "."), dot != base.startIndex { base = String(base[..<dot]) }
         base = String(base.map { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" ? $0 : "-" }.prefix(40))
         if base.isEmpty { base = "run" }
@@ -57,15 +60,14 @@ public struct RunDirectory: Sendable {
         do {
             try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         } catch {
-            throw VigilError(.io, file: path, "cannot create the run directory: \(error.localizedDescription)")
+            throw VigilError(.io, file: path, "cannot create the run directory: \(errorText(error, path: path))")
         }
         chmod(path, privateFiles ? 0o700 : 0o755)
     }
 
     /// Moves the run's directory aside (`<run>.<timestamp>`) so a fresh run starts empty.
     public func archive(now: Date) throws -> String {
-        let stamp = Journal.timestamp(now).replacingOccurrences(of: ":", with: "").replacingOccurrences(
-            of: ".", with: "-")
+        let stamp = Journal.timestamp(now).replacing(":", with: "").replacing(".", with: "-")
         let target = "\(path).\(stamp)"
         guard rename(path, target) == 0 else {
             throw VigilError(.io, file: path, "cannot move the old run aside: \(String(cString: strerror(errno)))")

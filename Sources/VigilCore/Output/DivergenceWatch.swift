@@ -1,4 +1,13 @@
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// A watched metric went bad: NaN or infinite, or (with `divergence.spike`) far above its best. With
 /// where it began: the onset, the first value of the run of out-of-band values that led to it.
@@ -191,7 +200,7 @@ public final class DivergenceWatch: Sendable {
         if value.isNaN { return "nan" }
         if value.isInfinite { return value < 0 ? "-inf" : "inf" }
         if value == value.rounded(), abs(value) < 1e15 { return String(Int(value)) }
-        return String(format: "%g", value)
+        return String(cFormat: "%g", value)
     }
 
     /// `*` matches any run of characters; letters compare without case.
@@ -204,7 +213,7 @@ public final class DivergenceWatch: Sendable {
                 rest = rest.dropFirst(part.count)
             } else if index == parts.count - 1 {
                 return part.isEmpty || rest.hasSuffix(part)
-            } else if let found = rest.range(of: part) {
+            } else if let found = rest.firstRange(of: part) {
                 rest = rest[found.upperBound...]
             } else {
                 return false

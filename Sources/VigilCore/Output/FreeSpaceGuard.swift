@@ -1,5 +1,8 @@
-import Foundation
-
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 #if canImport(Glibc)
     import Glibc
 #elseif canImport(Darwin)
@@ -19,7 +22,7 @@ public final class FreeSpaceGuard: @unchecked Sendable {
     public let keepFree: Int
     private let checkEvery: Int
     private let onChange: @Sendable (_ suspended: Bool, _ free: Int) -> Void
-    private let lock = NSLock()
+    private let lock = Lock()
     private var sinceCheck = Int.max
     private var suspended = false
     private var lastLook = Date.distantPast

@@ -1,5 +1,8 @@
-import Foundation
-
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 #if canImport(Glibc)
     import Glibc
 #elseif canImport(Darwin)
@@ -31,7 +34,7 @@ public final class MetricsRecorder: @unchecked Sendable {
     private let extractors: [Extractor]
     private let attempt: Int
     private let fd: Int32
-    private let lock = NSLock()
+    private let lock = Lock()
     private var latest: (step: Int?, total: Int?, values: [String: Double], at: Date)?
     private let space: FreeSpaceGuard?
     private let divergence: DivergenceWatch?
@@ -92,12 +95,13 @@ public final class MetricsRecorder: @unchecked Sendable {
         var text = ""
         for start in matched.keys.sorted() {
             let entry = matched[start]!
-            var object: [String: Any] = ["attempt": attempt, "time": Journal.timestamp(now), "values": entry.values]
-            if let step = entry.step { object["step"] = step }
-            if let total = entry.total { object["total"] = total }
-            if let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) {
-                text += String(decoding: data, as: UTF8.self) + "\n"
-            }
+            var object: [String: JSONValue] = [
+                "attempt": .int(attempt), "time": .string(Journal.timestamp(now)),
+                "values": .object(entry.values.mapValues { .double($0) }),
+            ]
+            if let step = entry.step { object["step"] = .int(step) }
+            if let total = entry.total { object["total"] = .int(total) }
+            if let line = JSONValue.object(object).jsonText() { text += line + "\n" }
             let step = lock.withLock { () -> Int? in
                 var merged = latest?.values ?? [:]
                 merged.merge(entry.values) { $1 }
@@ -143,7 +147,7 @@ public final class MetricsRecorder: @unchecked Sendable {
     /// quoted (`'nan'`: transformers logs a NaN as a string), with a trailing `,` or `}` of a dict, and
     /// Lightning's padded `nan.0`.
     static func number(_ text: String) -> Double? {
-        var value = Substring(text).trimmingCharacters(in: .whitespaces)[...]
+        var value = Substring(text).trimmingSpaces()[...]
         while let last = value.last, ",;}]".contains(last) { value = value.dropLast() }
         if value.count >= 2, let first = value.first, first == value.last, first == "'" || first == "\"" {
             value = value.dropFirst().dropLast()
@@ -157,7 +161,7 @@ public final class MetricsRecorder: @unchecked Sendable {
     static func groupNames(in pattern: String) -> [String] {
         var names: [String] = []
         var rest = Substring(pattern)
-        while let open = rest.range(of: "(?<") {
+        while let open = rest.firstRange(of: "(?<") {
             let after = rest[open.upperBound...]
             if let first = after.first, first != "=", first != "!", let close = after.firstIndex(of: ">") {
                 names.append(String(after[..<close]))

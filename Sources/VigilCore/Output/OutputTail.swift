@@ -1,4 +1,13 @@
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// The last bytes of one output stream, kept in memory for classification (bounded, whatever the
 /// trainer prints). Lines are cut out only when asked for, so the output path stays a memcpy.

@@ -1,5 +1,8 @@
-import Foundation
-
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 #if canImport(Glibc)
     import Glibc
 #elseif canImport(Darwin)
@@ -15,7 +18,7 @@ public final class RotatingLog: @unchecked Sendable {
     public let maxBytes: Int
     public let backups: Int
     private let permissions: mode_t
-    private let lock = NSLock()
+    private let lock = Lock()
     private var fd: Int32 = -1
     private var size = 0
     private var error: String?

@@ -1,5 +1,8 @@
-import Foundation
-
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 #if canImport(Glibc)
     import Glibc
 #elseif canImport(Darwin)
@@ -12,7 +15,7 @@ import Foundation
 /// redraws it once a second. `NO_COLOR` turns colour off.
 public final class StatusLine: @unchecked Sendable {
     // @unchecked: `visible` and every write to the terminal are guarded by `lock`.
-    private let lock = NSLock()
+    private let lock = Lock()
     private var visible = false
     private let color: Bool
 

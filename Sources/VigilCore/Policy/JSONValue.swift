@@ -1,4 +1,13 @@
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// A JSON/JSON5 document as plain values, decoded with Foundation's `JSONDecoder` (`allowsJSON5`).
 public enum JSONValue: Sendable, Equatable, Decodable {
@@ -151,5 +160,34 @@ public enum JSONValue: Sendable, Equatable, Decodable {
             }
             return "{\n" + body.joined(separator: ",\n") + "\n\(indent)}"
         }
+    }
+}
+
+extension JSONValue: Encodable {
+    public func encode(to encoder: Encoder) throws {
+        var container = encoder.singleValueContainer()
+        switch self {
+        case .null: try container.encodeNil()
+        case .bool(let v): try container.encode(v)
+        case .int(let v): try container.encode(v)
+        case .double(let v): try container.encode(v)
+        case .string(let v): try container.encode(v)
+        case .array(let v): try container.encode(v)
+        case .object(let v): try container.encode(v)
+        }
+    }
+
+    /// `data` read as strict JSON, or nil when it is not JSON.
+    public static func parse(_ data: Data) -> JSONValue? {
+        try? JSONDecoder().decode(JSONValue.self, from: data)
+    }
+
+    /// This value as compact JSON with its keys sorted (and `/` not escaped); nil for a number JSON cannot
+    /// write (NaN, an infinity).
+    public func jsonText(pretty: Bool = false) -> String? {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting =
+            pretty ? [.sortedKeys, .withoutEscapingSlashes, .prettyPrinted] : [.sortedKeys, .withoutEscapingSlashes]
+        return (try? encoder.encode(self)).map { String(decoding: $0, as: UTF8.self) }
     }
 }

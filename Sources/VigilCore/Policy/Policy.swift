@@ -1,4 +1,13 @@
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// Everything that decides how a run is supervised, resolved from the embedded default, the chosen
 /// policy file (and what it extends) and command-line flags. docs/policy.md documents every key.

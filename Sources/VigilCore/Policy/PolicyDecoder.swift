@@ -1,4 +1,13 @@
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// Applies one policy layer (a parsed file) onto a `Policy`, strictly: unknown keys and wrong types
 /// throw with the file, the key path and what was expected.
@@ -175,13 +184,13 @@ enum PolicyDecoder {
     /// `"auto(min: DURATION)"` (measured, at least DURATION).
     private static func checkpointLead(_ section: inout ObjectReader, _ stop: inout Policy.Stop) throws {
         if case .string(let text)? = section.value("checkpointLead") {
-            let trimmed = text.trimmingCharacters(in: .whitespaces)
+            let trimmed = text.trimmingSpaces()
             if trimmed == "auto" {
                 stop.leadIsAuto = true
                 return
             }
             if trimmed.hasPrefix("auto(min:"), trimmed.hasSuffix(")") {
-                let inner = trimmed.dropFirst("auto(min:".count).dropLast().trimmingCharacters(in: .whitespaces)
+                let inner = trimmed.dropFirst("auto(min:".count).dropLast().trimmingSpaces()
                 guard let floor = DurationFormat.seconds(from: inner), PolicyRanges.duration.contains(floor) else {
                     throw section.fail(
                         "checkpointLead",
@@ -445,7 +454,7 @@ enum PolicyDecoder {
             case .string(let text):
                 // Empty parts are kept, so that "-1" and "3-" are refused rather than read as 1 and 3.
                 let parts = text.split(separator: "-", maxSplits: 1, omittingEmptySubsequences: false)
-                    .map { $0.trimmingCharacters(in: .whitespaces) }
+                    .map { $0.trimmingSpaces() }
                 let numbers = parts.compactMap { Int($0) }
                 guard numbers.count == parts.count, let low = numbers.first, let high = numbers.last, low <= high
                 else {

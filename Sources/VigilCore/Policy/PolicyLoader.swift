@@ -1,4 +1,13 @@
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// Resolves a policy from its layers: the embedded `default`, then each policy a file `extends`
 /// (most general first), then the file itself. Sections merge key by key; rules of a more specific
@@ -96,18 +105,19 @@ public struct PolicyLoader: Sendable {
                 path = PolicyLoader.join(directory, spec)
             }
             guard let data = FileManager.default.contents(atPath: path) else {
-                var isDirectory: ObjCBool = false
-                if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) {
+                var info = stat()
+                if stat(path, &info) == 0 {
+                    let isDirectory = (info.st_mode & S_IFMT) == S_IFDIR
                     throw VigilError(
                         .notFound, file: path,
-                        isDirectory.boolValue ? "is a directory, not a policy file" : "cannot be read")
+                        isDirectory ? "is a directory, not a policy file" : "cannot be read")
                 }
                 throw VigilError(.notFound, file: path, "policy file not found")
             }
-            let name = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
+            let name = Path.deletingExtension(Path.lastComponent(path))
             // A bare `a.json5` lies in the current directory: its parent is ".", not "" (which made `extends:
             // "b.json5"` in it look for "/b.json5").
-            let parent = (path as NSString).deletingLastPathComponent
+            let parent = Path.parent(path)
             return Source(name: name, file: path, text: data, directory: parent.isEmpty ? "." : parent)
         }
         let directories =

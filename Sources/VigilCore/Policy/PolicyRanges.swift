@@ -72,7 +72,7 @@ public enum PolicyRanges {
         if number.isNaN { return "NaN" }
         if number.isInfinite { return number < 0 ? "-Infinity" : "Infinity" }
         guard number == number.rounded(), abs(number) < 0x1p63 else {
-            return String(number).replacingOccurrences(of: "e+", with: "e").replacingOccurrences(of: "e-0", with: "e-")
+            return String(number).replacing("e+", with: "e").replacing("e-0", with: "e-")
         }
         // A whole number: its digits, or from 10^15 on with its trailing zeros as an exponent (Swift's own
         // description writes 1e15 as 1000000000000000.0).

@@ -1,4 +1,13 @@
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// The config, roles, checkpoints and resume guesses of `StarterPolicy`.
 extension StarterPolicy {
@@ -43,7 +52,7 @@ extension StarterPolicy {
         for (role, names) in StarterPolicy.roleKeys {
             let matching = document.keys.filter { key in
                 let last = key.split(separator: ".").last.map(String.init) ?? key
-                return names.contains(last.lowercased().replacingOccurrences(of: "-", with: "_"))
+                return names.contains(last.lowercased().replacing("-", with: "_"))
                     && document.value(at: key)?.number != nil
             }
             guard let key = matching.first else { continue }
@@ -65,7 +74,7 @@ extension StarterPolicy {
         for (role, names) in StarterPolicy.roleKeys where !roles.contains(where: { $0.role == role }) {
             for (index, argument) in command.enumerated() where argument.hasPrefix("--") {
                 let flag = String(argument.split(separator: "=", maxSplits: 1).first ?? "")
-                let name = flag.dropFirst(2).lowercased().replacingOccurrences(of: "-", with: "_")
+                let name = flag.dropFirst(2).lowercased().replacing("-", with: "_")
                 guard names.contains(name) else { continue }
                 let value =
                     argument.contains("=") ? String(argument.split(separator: "=")[1]) : command[safe: index + 1]

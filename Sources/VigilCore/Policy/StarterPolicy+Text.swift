@@ -1,4 +1,13 @@
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// The starter policy as a commented JSON5 file.
 extension StarterPolicy {
@@ -10,10 +19,10 @@ extension StarterPolicy {
             "//   " + command.map(StarterPolicy.shellWord).joined(separator: " "),
         ]
         lines.append("// Guessed from:")
-        lines += evidence.map { "//   - " + $0.replacingOccurrences(of: "\n", with: " ") }
+        lines += evidence.map { "//   - " + $0.replacing("\n", with: " ") }
         if !checks.isEmpty {
             lines.append("// Check:")
-            lines += checks.map { "//   - " + $0.replacingOccurrences(of: "\n", with: " ") }
+            lines += checks.map { "//   - " + $0.replacing("\n", with: " ") }
         }
         lines += [
             "// Then: vigil run --policy PATH-OF-THIS-FILE -- COMMAND. Every key is documented in docs/policy.md.",
@@ -54,13 +63,13 @@ extension StarterPolicy {
     }
 
     private func quoted(_ text: String) -> String {
-        let escaped = text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+        let escaped = text.replacing("\\", with: "\\\\").replacing("\"", with: "\\\"")
         return "\"\(escaped)\""
     }
 
     /// `word`, or `'word'` when a shell would split or expand it.
     public static func shellWord(_ word: String) -> String {
         let plain = word.allSatisfy { $0.isLetter || $0.isNumber || "-_./=:,@%+".contains($0) }
-        return plain && !word.isEmpty ? word : "'" + word.replacingOccurrences(of: "'", with: "'\\''") + "'"
+        return plain && !word.isEmpty ? word : "'" + word.replacing("'", with: "'\\''") + "'"
     }
 }

@@ -1,4 +1,13 @@
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// What `vigil init -- COMMAND` makes of a trainer command: the framework (from the script's
 /// imports), the config file and the keys the repairs need, where the checkpoints are and how they
@@ -100,7 +109,7 @@ public struct StarterPolicy: Sendable, Equatable {
             var index = 1
             while index < command.count, command[index].hasPrefix("-") {
                 if command[index] == "-m", index + 1 < command.count {
-                    let module = command[index + 1].replacingOccurrences(of: ".", with: "/")
+                    let module = command[index + 1].replacing(".", with: "/")
                     for file in [module + ".py", module + "/__main__.py"]
                     where FileManager.default.fileExists(atPath: Paths.absolute(file, in: workingDirectory)) {
                         candidate = file
@@ -132,21 +141,29 @@ public struct StarterPolicy: Sendable, Equatable {
     }
 
     static func readText(_ path: String) -> String? {
-        guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
-        defer { try? handle.close() }
-        let data = (try? handle.read(upToCount: 1 << 20)) ?? Data()
-        return String(decoding: data, as: UTF8.self)
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var bytes = [UInt8](repeating: 0, count: 1 << 20)
+        var filled = 0
+        while filled < bytes.count {
+            let got = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress! + filled, $0.count - filled) }
+            if got < 0 && errno == EINTR { continue }
+            guard got > 0 else { break }
+            filled += got
+        }
+        return String(decoding: bytes.prefix(filled), as: UTF8.self)
     }
 
     /// Modules named by `import X` and `from X import …` lines (dotted names, in order).
     static func importedModules(_ text: String) -> [String] {
         var modules: [String] = []
         for line in text.split(separator: "\n") {
-            let words = line.trimmingCharacters(in: .whitespaces).split(separator: " ", omittingEmptySubsequences: true)
+            let words = line.trimmingSpaces().split(separator: " ", omittingEmptySubsequences: true)
             guard words.count >= 2, words[0] == "import" || words[0] == "from" else { continue }
             let names = words[0] == "import" ? words[1...].prefix { $0 != "as" } : words[1...1]
             for name in names.joined(separator: " ").split(separator: ",") {
-                let trimmed = name.trimmingCharacters(in: .whitespaces)
+                let trimmed = name.trimmingSpaces()
                 if !trimmed.isEmpty, !trimmed.hasPrefix(".") { modules.append(trimmed) }
             }
         }

@@ -1,5 +1,8 @@
-import Foundation
-
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 #if canImport(Glibc)
     import Glibc
 #elseif canImport(Darwin)
@@ -15,7 +18,7 @@ public enum CommandResolver {
         if command.contains("/") {
             let absolute = Paths.absolute(command, in: workingDirectory)
             try checkExecutable(absolute, shownAs: command)
-            return (absolute as NSString).standardizingPath
+            return Path.standardized(absolute)
         }
         let directories = (path ?? "/usr/local/bin:/usr/bin:/bin").split(
             separator: ":", omittingEmptySubsequences: false)

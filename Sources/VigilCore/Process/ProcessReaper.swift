@@ -1,6 +1,10 @@
 import CVigil
-import Foundation
 
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 #if canImport(Glibc)
     import Glibc
 #elseif canImport(Darwin)
@@ -19,7 +23,7 @@ final class ProcessReaper: @unchecked Sendable {
     // @unchecked: every stored property is guarded by `condition`.
     static let shared = ProcessReaper()
 
-    private let condition = NSCondition()
+    private let condition = Condition()
     private var handlers: [pid_t: @Sendable (Termination) -> Void] = [:]
     private var adopted: [pid_t: AdoptedExit] = [:]
     private var adoptedOrder: [pid_t] = []

@@ -1,5 +1,8 @@
-import Foundation
-
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 #if canImport(Glibc)
     import Glibc
 #elseif canImport(Darwin)
@@ -83,7 +86,7 @@ public enum ProcessTable {
                 guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix(name + ":") }) else {
                     return nil
                 }
-                return UInt64(line.dropFirst(name.count + 1).trimmingCharacters(in: .whitespaces), radix: 16)
+                return UInt64(line.dropFirst(name.count + 1).trimmingSpaces(), radix: 16)
             }
             guard let caught = mask("SigCgt"), let ignored = mask("SigIgn"), signal.rawValue >= 1,
                 signal.rawValue <= 64

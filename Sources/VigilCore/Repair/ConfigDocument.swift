@@ -1,4 +1,13 @@
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// A scalar in a trainer's config file.
 public enum ConfigValue: Sendable, Equatable, CustomStringConvertible {
@@ -32,12 +41,12 @@ public enum ConfigFormat: String, Sendable, CaseIterable {
 
     /// `.json`, `.yaml`/`.yml`, `.toml`, `.ini`/`.cfg`/`.conf`, `.env` (also a file named `.env`).
     public init?(path: String) {
-        let name = (path as NSString).lastPathComponent.lowercased()
+        let name = Path.lastComponent(path).lowercased()
         if name == ".env" || name.hasSuffix(".env") {
             self = .env
             return
         }
-        switch (name as NSString).pathExtension {
+        switch Path.pathExtension(name) {
         case "json": self = .json
         case "yaml", "yml": self = .yaml
         case "toml": self = .toml

@@ -1,4 +1,13 @@
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// How a scalar's text is quoted in its file. Each format maps its own quotes onto these three and keeps its own
 /// rules for what each can hold.
@@ -119,7 +128,7 @@ struct ConfigSource: Sendable {
                 if bytes[offset - 1] == UInt8(ascii: "\r") { completing = "\n" } else { text = "\n" + text }
             }
         }
-        if newline != "\n" { text = text.replacingOccurrences(of: "\n", with: newline) }
+        if newline != "\n" { text = text.replacing("\n", with: newline) }
         return splice(completing + text, over: point.range)
     }
 

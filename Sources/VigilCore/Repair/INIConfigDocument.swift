@@ -1,4 +1,13 @@
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// An INI (Python `configparser` style) or `.env` config file, editable in place.
 ///
@@ -358,7 +367,7 @@ private struct INIScanner {
                 guard let close = bytes[first..<last].lastIndex(of: UInt8(ascii: "]")) else {
                     throw error(line: number, "section header without a closing ']'")
                 }
-                let name = string(first + 1..<close).trimmingCharacters(in: .whitespaces)
+                let name = string(first + 1..<close).trimmingSpaces()
                 guard !name.isEmpty else { throw error(line: number, "empty section name") }
                 if sections.contains(where: { $0.name == name }) {
                     throw error(line: number, "section [\(name)] appears twice")

@@ -1,4 +1,13 @@
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// A TOML config file, editable value by value.
 ///
@@ -118,7 +127,7 @@ struct TOMLConfigDocument: ConfigDocument {
     }
 
     static func basicString(_ s: String) -> String {
-        ConfigText.doubleQuoted(s) { "\\u" + String(format: "%04X", $0) }
+        ConfigText.doubleQuoted(s) { "\\u" + String(cFormat: "%04X", $0) }
     }
 
     static func renderKey(_ key: String) -> String {

@@ -1,4 +1,13 @@
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// What a TOML key holds.
 enum TOMLEntry: Sendable {
@@ -301,7 +310,7 @@ struct TOMLParser: Sendable {
             }
             guard i > 0, i + 1 < u.count, isDigit(u[i - 1]), isDigit(u[i + 1]) else { return nil }
         }
-        let digits = s.replacingOccurrences(of: "_", with: "")
+        let digits = s.replacing("_", with: "")
         for (prefix, radix) in [("0x", 16), ("0o", 8), ("0b", 2)] where digits.hasPrefix(prefix) {
             guard sign.isEmpty, let v = Int(digits.dropFirst(2), radix: radix) else { return nil }
             return .int(v)

@@ -1,4 +1,13 @@
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// A YAML config file in the subset training configs use, editable value by value.
 ///
@@ -112,7 +121,7 @@ struct YAMLConfigDocument: ConfigDocument {
             guard !text.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else {
                 return doubleQuoted(text)
             }
-            return "'" + text.replacingOccurrences(of: "'", with: "''") + "'"
+            return "'" + text.replacing("'", with: "''") + "'"
         case .bare:
             switch value {
             case .int(let v): return String(v)
@@ -134,7 +143,7 @@ struct YAMLConfigDocument: ConfigDocument {
     }
 
     private static func doubleQuoted(_ s: String) -> String {
-        ConfigText.doubleQuoted(s) { "\\x" + String(format: "%02X", $0) }
+        ConfigText.doubleQuoted(s) { "\\x" + String(cFormat: "%02X", $0) }
     }
 
     /// Whether a string written plain would read back as something else (or not parse).
@@ -151,7 +160,7 @@ struct YAMLConfigDocument: ConfigDocument {
 
     private static func renderKey(_ key: String) -> String {
         let plain = key.unicodeScalars.allSatisfy {
-            CharacterSet.alphanumerics.contains($0) || $0 == "_" || $0 == "-"
+            "LMN".contains(RegexCase.categoryCode($0.properties.generalCategory).prefix(1)) || $0 == "_" || $0 == "-"
         }
         return plain && !key.hasPrefix("-") ? key : doubleQuoted(key)
     }

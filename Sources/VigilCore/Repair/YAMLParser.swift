@@ -1,4 +1,13 @@
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// What a YAML key holds.
 enum YAMLEntry: Sendable {
@@ -428,7 +437,7 @@ struct YAMLParser {
         }
         guard p == u.count else { return .string(s) }
         var normalized = s
-        if intDigits == 0 { normalized = normalized.replacingOccurrences(of: ".", with: "0.") }
+        if intDigits == 0 { normalized = normalized.replacing(".", with: "0.") }
         return Double(normalized).map { .double($0) } ?? .string(s)
     }
 }

@@ -1,5 +1,8 @@
-import Foundation
-
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 #if canImport(Glibc)
     import Glibc
 #elseif canImport(Darwin)
@@ -323,11 +326,11 @@ extension AttemptReport {
         /// One line, harmless in a terminal and in Markdown: line breaks become spaces, other control
         /// characters escapes.
         static func singleLine(_ text: String) -> String {
-            TerminalText.line(text.replacingOccurrences(of: "\r", with: " ").replacingOccurrences(of: "\n", with: " "))
+            TerminalText.line(text.replacing("\r", with: " ").replacing("\n", with: " "))
         }
 
         static func tableCell(_ text: String) -> String {
-            singleLine(text).replacingOccurrences(of: "|", with: "\\|")
+            singleLine(text).replacing("|", with: "\\|")
         }
     }
 }

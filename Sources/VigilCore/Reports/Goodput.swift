@@ -1,4 +1,13 @@
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// Where a run's wall time went: the time that produced progress it kept, and the rest by cause.
 /// Every second of every invocation of vigil is in exactly one part, so the parts add up to the

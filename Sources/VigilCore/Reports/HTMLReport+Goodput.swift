@@ -1,4 +1,13 @@
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// The goodput section of the HTML report: one stacked bar of the wall time, productive first, then
 /// each cause of loss, with a legend that gives every part's time and share.

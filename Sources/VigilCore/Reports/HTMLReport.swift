@@ -1,4 +1,13 @@
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// `vigil report --html`: one self-contained page about a run — inline CSS and SVG, no script, no
 /// font or anything else from the network — that a person can open from a laptop the morning after.
@@ -217,11 +226,11 @@ public enum HTMLReport {
             page.raw("</td><td>")
             var checkpoints: [String] = []
             if let from = attempt.resumeFrom {
-                let name = (from as NSString).lastPathComponent
+                let name = Path.lastComponent(from)
                 checkpoints.append("from \(name)" + (attempt.resumeStep.map { " (step \($0))" } ?? ""))
             }
             if let after = attempt.checkpointAfter {
-                checkpoints.append("→ \((after as NSString).lastPathComponent)")
+                checkpoints.append("→ \(Path.lastComponent(after))")
             }
             if checkpoints.isEmpty { page.text("—") }
             for (index, line) in checkpoints.enumerated() {
@@ -297,7 +306,7 @@ public enum HTMLReport {
     static func shellQuoted(_ argument: String) -> String {
         if argument == Redactor.marker { return argument }
         let safe = argument.allSatisfy { $0.isLetter || $0.isNumber || "-_./=:,+@%".contains($0) }
-        return safe && !argument.isEmpty ? argument : "'" + argument.replacingOccurrences(of: "'", with: "'\\''") + "'"
+        return safe && !argument.isEmpty ? argument : "'" + argument.replacing("'", with: "'\\''") + "'"
     }
 
     enum Layout {
@@ -354,7 +363,7 @@ public enum HTMLReport {
         }
 
         /// A metric value, short: `0.4123`, `1.2e-05`, `1532`.
-        static func value(_ value: Double) -> String { String(format: "%.4g", value) }
+        static func value(_ value: Double) -> String { String(cFormat: "%.4g", value) }
     }
 
     static let stylesheet = """

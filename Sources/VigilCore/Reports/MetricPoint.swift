@@ -1,4 +1,13 @@
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// One line of `logs/<run>/metrics.jsonl`: the values a policy's `metrics` patterns parsed from one
 /// line of the trainer's output, with the attempt and the time.

@@ -1,4 +1,13 @@
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// Removes secrets from text before Vigil shows it: in reports, status, summaries and HTML.
 ///
@@ -71,7 +80,7 @@ public struct Redactor: Sendable {
     public init(environment: [String: String], extraPatterns: [String]) throws {
         var values = Set<String>()
         for (name, value) in environment where Redactor.isSecretName(name) {
-            let trimmed = value.trimmingCharacters(in: .whitespacesAndNewlines)
+            let trimmed = value.trimmed()
             guard trimmed.count >= Redactor.minimumValueLength,
                 !Redactor.benignValues.contains(trimmed.lowercased())
             else { continue }
@@ -100,8 +109,8 @@ public struct Redactor: Sendable {
             return false
         }
         // `Authorization` contains the harmless `author` but is the header that carries credentials.
-        upper = upper.replacingOccurrences(of: "AUTHORIZ", with: "AUTH")
-        for word in benignWords { upper = upper.replacingOccurrences(of: word, with: "") }
+        upper = upper.replacing("AUTHORIZ", with: "AUTH")
+        for word in benignWords { upper = upper.replacing(word, with: "") }
         return secretNameFragments.contains { upper.contains($0) }
     }
 
@@ -112,15 +121,15 @@ public struct Redactor: Sendable {
         // Every replacement is that placeholder too, until the end, so that a later rule never takes
         // an earlier one's marker for a value (`Authorization: Bearer x` stays one redaction).
         let placeholder = Redactor.placeholder
-        var result = text.replacingOccurrences(of: Redactor.marker, with: placeholder)
+        var result = text.replacing(Redactor.marker, with: placeholder)
         for pattern in patterns + Redactor.tokenShapes {
             if let prefilter = pattern.prefilter, !prefilter.occurs(in: result) { continue }
             result = Redactor.replaceMatches(of: pattern.program, in: result)
         }
         for value in secretValues where result.contains(value) {
-            result = result.replacingOccurrences(of: value, with: placeholder)
+            result = result.replacing(value, with: placeholder)
         }
-        return Redactor.redactNamedValues(in: result).replacingOccurrences(of: placeholder, with: Redactor.marker)
+        return Redactor.redactNamedValues(in: result).replacing(placeholder, with: Redactor.marker)
     }
 
     /// Each line redacted; the lines of a PEM private key block (from its `BEGIN` line to its `END`

@@ -1,5 +1,8 @@
-import Foundation
-
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 #if canImport(Glibc)
     import Glibc
 #elseif canImport(Darwin)
@@ -135,7 +138,7 @@ public struct RunStatus: Codable, Sendable, Equatable {
 
     /// The status of a run whose journal cannot be read.
     init(corrupt runDirectory: String, problem: String, now: Date) {
-        let name = (runDirectory as NSString).lastPathComponent
+        let name = Path.lastComponent(runDirectory)
         let modified = RunStatus.modificationDate(runDirectory + "/journal.json") ?? now
         self.init(
             journal: Journal(run: name, runID: "", command: [], workingDirectory: "", policy: "", now: modified),

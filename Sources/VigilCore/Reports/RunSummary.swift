@@ -1,5 +1,8 @@
-import Foundation
-
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 #if canImport(Glibc)
     import Glibc
 #elseif canImport(Darwin)
@@ -165,7 +168,7 @@ public struct RunSummary: Codable, Sendable, Equatable {
             ("State", state.rawValue),
             ("Time used", Format.duration(timeUsedSeconds)),
             ("Time lost to failures", lostText),
-            ("Goodput", goodput.line.replacingOccurrences(of: "goodput ", with: "")),
+            ("Goodput", goodput.line.replacing("goodput ", with: "")),
             ("Latest checkpoint", latestCheckpoint.map(Format.inlineCode) ?? "none"),
         ]
         for (name, value) in facts { out += "| \(name) | \(Format.tableCell(value)) |\n" }

@@ -1,4 +1,13 @@
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// The horizontal axis of the HTML report's timeline and metric charts: wall-clock time mapped to x,
 /// piecewise linear, with long idle gaps (a run stopped in the evening and continued the next day)

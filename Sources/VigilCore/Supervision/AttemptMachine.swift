@@ -1,4 +1,13 @@
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// What the attempt machine is told: everything that happens to an attempt, as plain values.
 public enum AttemptEvent: Sendable, Equatable {
@@ -292,7 +301,7 @@ public struct AttemptMachine: Sendable {
             guard liveMatch == nil else { return [] }
             liveMatch = match
             guard phase == .running, stop == nil || stop!.cause.isGracefulStop else { return [] }
-            let shown = match.line.trimmingCharacters(in: .whitespaces)
+            let shown = match.line.trimmingSpaces()
             let what = match.divergence.map { "\($0.description) (\(shown))" } ?? shown
             return [.note("vigil: live rule '\(match.rule)' matched: \(what); stopping without a checkpoint")]
                 + begin(

@@ -1,4 +1,13 @@
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// How long one save took, as vigil saw it: from the checkpoint signal it sent to the finished
 /// checkpoint, or else from the first write it saw (the checkpoint's own, or an atomic save's

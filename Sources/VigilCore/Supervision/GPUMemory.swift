@@ -1,5 +1,8 @@
-import Foundation
-
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 #if canImport(Glibc)
     import Glibc
 #elseif canImport(Darwin)
@@ -21,7 +24,7 @@ public enum GPUMemory {
     /// `12345, 1024`; lines that are not two numbers (a `[N/A]`, an error) are skipped.
     public static func parse(_ text: String) -> [Holder] {
         text.split(separator: "\n").compactMap { line in
-            let fields = line.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+            let fields = line.split(separator: ",").map { $0.trimmingSpaces() }
             guard fields.count >= 2, let pid = Int32(fields[0]), let mib = Int(fields[1]) else { return nil }
             return Holder(pid: pid, mebibytes: mib)
         }

@@ -1,4 +1,13 @@
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// Runs a policy hook: an argv (never a shell), with the run's facts in its environment, its output
 /// appended to `hooks.log`, bounded by a timeout (then its process group is stopped). A hook that

@@ -1,4 +1,13 @@
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// What the run does next, as a value: restart after a delay, or finish with a state, an exit code
 /// and a reason. Decided before any report or hook, so the attempt's record is complete once, and

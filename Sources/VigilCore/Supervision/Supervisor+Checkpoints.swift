@@ -1,4 +1,13 @@
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// What an attempt starts with: its argv, whether it resumes and from what.
 struct AttemptPlan {
@@ -66,8 +75,8 @@ extension Supervisor {
         }
         let arguments = policy.resume.args.map { argument in
             guard let target else { return argument }
-            return argument.replacingOccurrences(of: "{checkpoint}", with: target.path)
-                .replacingOccurrences(of: "{step}", with: String(target.step))
+            return argument.replacing("{checkpoint}", with: target.path)
+                .replacing("{step}", with: String(target.step))
         }
         if let target { note("vigil: resuming from \(target.name) (step \(target.step))") }
         return AttemptPlan(

@@ -1,4 +1,13 @@
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// Hooks run on the worker thread, never on the deciding one: signals to vigil are answered while a
 /// hook runs (and the hook is let finish, within `hooks.timeout`).

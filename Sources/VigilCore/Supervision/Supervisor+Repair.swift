@@ -1,5 +1,8 @@
-import Foundation
-
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 #if canImport(Glibc)
     import Glibc
 #elseif canImport(Darwin)
@@ -136,7 +139,7 @@ extension Supervisor {
         }
         if let loaded = config, let text, text != loaded.document.text {
             try writeConfig(
-                text, to: loaded.path, backupLabel: String(format: "before-attempt-%03d", attempt.number + 1))
+                text, to: loaded.path, backupLabel: String(cFormat: "before-attempt-%03ld", attempt.number + 1))
             // Vigil's own edit is not a user's change — unless the user had changed it already.
             if journal.expectedConfigHash == nil || journal.expectedConfigHash == hashBefore {
                 journal.expectedConfigHash = try SHA256.hex(ofFile: loaded.path)
@@ -154,7 +157,7 @@ extension Supervisor {
     func writeConfig(_ text: String, to path: String, backupLabel: String) throws {
         let backups = directory.path + "/config-backups"
         try FileManager.default.createDirectory(atPath: backups, withIntermediateDirectories: true)
-        let name = (path as NSString).lastPathComponent
+        let name = Path.lastComponent(path)
         let current = FileManager.default.contents(atPath: path) ?? Data()
         let original = "\(backups)/\(name).original"
         // Backups may hold secrets (a .env): readable by the owner only.

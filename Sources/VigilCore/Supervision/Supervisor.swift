@@ -1,6 +1,10 @@
 import CVigil
-import Foundation
 
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 #if canImport(Glibc)
     import Glibc
 #elseif canImport(Darwin)
@@ -270,31 +274,30 @@ public final class Supervisor {
     /// nothing was repaired. Values are numbers, booleans or strings as written (a trainer argument's
     /// too: `"arg:--lr": 0.005`); environment variables are strings.
     func overridesJSON() -> String {
-        var set: [String: Any] = [:]
+        var set: [String: JSONValue] = [:]
         for record in (journal.schemaRepairs ?? []) + journal.attempts.flatMap({ $0.repairs ?? [] })
         where !record.key.hasPrefix("env:") && !record.key.hasPrefix("arg:") {
             set[record.key] = Supervisor.jsonValue(ConfigValue(parsing: record.after))
         }
-        for (name, value) in journal.environmentOverrides ?? [:] { set["env:" + name] = value }
+        for (name, value) in journal.environmentOverrides ?? [:] { set["env:" + name] = .string(value) }
         for (flag, value) in journal.argumentOverrides ?? [:] {
             set["arg:" + flag] = Supervisor.jsonValue(ConfigValue(parsing: value))
         }
         guard !set.isEmpty else { return "{}" }
-        var roles: [String: Any] = [:]
+        var roles: [String: JSONValue] = [:]
         for (role, key) in request.policy.config.roles { if let value = set[key] { roles[role] = value } }
-        let object: [String: Any] = ["config": configPath ?? NSNull(), "set": set, "roles": roles]
-        guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) else {
-            return "{}"
-        }
-        return String(decoding: data, as: UTF8.self)
+        let object: JSONValue = .object([
+            "config": configPath.map { .string($0) } ?? .null, "set": .object(set), "roles": .object(roles),
+        ])
+        return object.jsonText() ?? "{}"
     }
 
-    private static func jsonValue(_ value: ConfigValue) -> Any {
+    private static func jsonValue(_ value: ConfigValue) -> JSONValue {
         switch value {
-        case .int(let v): return v
-        case .double(let v): return v.isFinite ? v : String(v)
-        case .bool(let v): return v
-        case .string(let v): return v
+        case .int(let v): return .int(v)
+        case .double(let v): return v.isFinite ? .double(v) : .string(String(v))
+        case .bool(let v): return .bool(v)
+        case .string(let v): return .string(v)
         }
     }
 
@@ -324,7 +327,7 @@ public final class Supervisor {
             if let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
                 let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
                 let kib = Int(
-                    line.dropFirst("VmHWM:".count).trimmingCharacters(in: .whitespaces).split(separator: " ")[0])
+                    line.dropFirst("VmHWM:".count).trimmingSpaces().split(separator: " ")[0])
             {
                 return kib
             }

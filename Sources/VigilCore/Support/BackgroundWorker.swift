@@ -1,4 +1,13 @@
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// A dedicated thread that runs slow work off the deciding thread, one job at a time, in order:
 /// checkpoint scans (which may hash a checkpoint), `/proc` scans, hooks. A job posts its result back

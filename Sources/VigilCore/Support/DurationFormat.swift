@@ -1,4 +1,13 @@
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// Durations as people write them in policies and flags: `90s`, `15m`, `6h`, `1h30m`, `250ms`, `0`.
 public enum DurationFormat {
@@ -15,7 +24,7 @@ public enum DurationFormat {
     /// result is finite and not negative; a value too large to be a finite `Double` is not a duration. Whether
     /// it is a sensible length is the caller's range check.
     public static func seconds(from text: String) -> Double? {
-        let scalars = Array(text.trimmingCharacters(in: .whitespaces).lowercased().unicodeScalars)
+        let scalars = Array(text.trimmingSpaces().lowercased().unicodeScalars)
         if scalars == ["0"] { return 0 }
         var total = 0.0
         var index = 0
@@ -72,7 +81,7 @@ public enum DurationFormat {
         let seconds = min(seconds, 1e15)
         if seconds < 1 { return "\(Int((seconds * 1000).rounded()))ms" }
         if seconds < 59.95, seconds != seconds.rounded() {
-            return String(format: "%.1fs", seconds)
+            return String(cFormat: "%.1fs", seconds)
         }
         var rest = Int(seconds.rounded())
         var out = ""
@@ -106,10 +115,10 @@ public enum ByteSizeFormat {
     /// optional unit (`b`; `k`, `kb`, `kib`; `m`, `mb`, `mib`; `g`, `gb`, `gib`; any case, spaces allowed
     /// between). Finite and not negative, or nil.
     public static func value(from text: String) -> Double? {
-        let text = text.trimmingCharacters(in: .whitespaces).lowercased()
+        let text = text.trimmingSpaces().lowercased()
         let digits = text.prefix { ("0"..."9").contains($0) || $0 == "." }
         guard digits.contains(where: { $0 != "." }), digits.last != ".", let value = Double(digits) else { return nil }
-        let unit = text.dropFirst(digits.count).trimmingCharacters(in: .whitespaces)
+        let unit = text.dropFirst(digits.count).trimmingSpaces()
         guard let multiplier = units[unit] else { return nil }
         let bytes = value * multiplier
         return bytes.isFinite ? bytes : nil

@@ -1,5 +1,8 @@
-import Foundation
-
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 #if canImport(Glibc)
     import Glibc
 #elseif canImport(Darwin)
@@ -30,7 +33,7 @@ public struct Instant: Comparable, Hashable, Sendable, CustomStringConvertible {
     /// Seconds from `other` to this instant.
     public func since(_ other: Instant) -> Double { seconds - other.seconds }
 
-    public var description: String { String(format: "%.3fs", seconds) }
+    public var description: String { String(cFormat: "%.3fs", seconds) }
 }
 
 /// Where Vigil reads the time: the monotonic clock for every timer, the wall clock for the record.
