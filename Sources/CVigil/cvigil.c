@@ -16,6 +16,7 @@
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/resource.h>
+#include <sys/vfs.h>
 #endif
 #include <sys/wait.h>
 
@@ -222,5 +223,18 @@ const void *cvigil_memmem(const void *haystack, size_t haystack_len, const void 
 void cvigil_release_free_memory(void) {
 #if defined(__GLIBC__)
     malloc_trim(0);
+#endif
+}
+
+int cvigil_file_system_type(const char *path, long long *type) {
+#if defined(__linux__)
+    struct statfs info;
+    if (statfs(path, &info) != 0) return errno;
+    *type = (long long)info.f_type;
+    return 0;
+#else
+    (void)path;
+    (void)type;
+    return ENOSYS;
 #endif
 }

@@ -34,6 +34,16 @@ func main() -> Int32 {
     } catch let error as VigilError {
         printError("vigil: \(error)")
         if error.code == .usage { printError(VigilCommandLine.usage) }
+        if error.code == .usage, CommandLine.arguments.dropFirst().first == "run" {
+            // The command line did not parse, so no --termination-log is known: Kubernetes' default only.
+            let environment = ProcessInfo.processInfo.environment
+            if let path = TerminationLog.path(flag: nil, environment: environment) {
+                let redactor = (try? Redactor(environment: environment, extraPatterns: [])) ?? Redactor.namesOnly
+                let line = TerminationLog.line(
+                    exitCode: error.exitCode.rawValue, journal: nil, error: error.description, redactor: redactor)
+                try? TerminationLog.write(line, to: path)
+            }
+        }
         return error.exitCode.rawValue
     } catch {
         printError("vigil: \(error)")
@@ -62,8 +72,38 @@ func loader() -> PolicyLoader {
         workingDirectory: FileManager.default.currentDirectoryPath)
 }
 
-/// `vigil run`: the policy with the flags applied, then the supervisor.
+/// `vigil run`, and the line for `--termination-log` (or Kubernetes' default) however it ends.
 func runCommand(_ arguments: ParsedArguments) throws -> Int32 {
+    let environment = ProcessInfo.processInfo.environment
+    let logPath = TerminationLog.path(flag: arguments.text(RunCommand.terminationLog), environment: environment)
+    var supervisor: Supervisor?
+    func terminate(_ code: Int32, error: String?) {
+        guard let logPath else { return }
+        let redactor = (try? Redactor(environment: environment, extraPatterns: [])) ?? Redactor.namesOnly
+        let line = TerminationLog.line(
+            exitCode: code, journal: supervisor?.record, error: error,
+            redactor: supervisor?.redactorForReports ?? redactor)
+        do {
+            try TerminationLog.write(line, to: logPath)
+        } catch {
+            printError("vigil: warning: \(error)")
+        }
+    }
+    do {
+        let code = try supervise(arguments) { supervisor = $0 }
+        terminate(code, error: nil)
+        return code
+    } catch let error as VigilError {
+        terminate(error.exitCode.rawValue, error: error.description)
+        throw error
+    } catch {
+        terminate(ExitCode.unrecoverable.rawValue, error: "\(error)")
+        throw error
+    }
+}
+
+/// `vigil run`: the policy with the flags applied, then the supervisor (handed to `started` first).
+func supervise(_ arguments: ParsedArguments, started: (Supervisor) -> Void) throws -> Int32 {
     typealias Option = RunCommand
     let policy = try runPolicy(arguments)
     let cwd = FileManager.default.currentDirectoryPath
@@ -83,6 +123,7 @@ func runCommand(_ arguments: ParsedArguments) throws -> Int32 {
     SignalRelay.ignoreBrokenPipes()
     SignalRelay.install([.interrupt, .terminate, .hangup, .user1]) { events.post(.signal($0)) }
     let supervisor = Supervisor(request: request, events: events, note: { printError($0) })
+    started(supervisor)
     return try supervisor.run().rawValue
 }
 
@@ -110,6 +151,8 @@ func runPolicy(_ arguments: ParsedArguments) throws -> Policy {
     if let deadline { policy.limits.deadline = deadline }
     if let attemptLimit = arguments.duration(Option.attemptLimit) { policy.limits.attempt = attemptLimit }
     if let stallTimeout = arguments.duration(Option.stallTimeout) { policy.limits.stall = stallTimeout }
+    if arguments.flag(Option.requeue) { policy.slurm.requeue = true }
+    if let maxRequeues = arguments.integer(Option.maxRequeues) { policy.slurm.maxRequeues = maxRequeues }
     if let problem = policy.limitThatCannotWork {
         // A limit given on the command line is a usage error; one from the policy file, the file's.
         let flag = problem.key == "limits.runtime" ? Option.timeLimit : Option.attemptLimit

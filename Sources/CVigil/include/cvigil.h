@@ -47,4 +47,8 @@ const void *cvigil_memmem(const void *haystack, size_t haystack_len, const void 
 /// Returns free heap memory to the system where the C library can (glibc's malloc_trim).
 void cvigil_release_free_memory(void);
 
+/// statfs(2)'s `f_type` of the file system `path` is on (Linux: NFS_SUPER_MAGIC is 0x6969), in
+/// `*type`. Returns 0 or an errno (ENOSYS off Linux). (Glibc's Swift module does not export statfs.)
+int cvigil_file_system_type(const char *path, long long *type);
+
 #endif
