@@ -36,13 +36,8 @@ func main() -> Int32 {
         if error.code == .usage { printError(VigilCommandLine.usage) }
         if error.code == .usage, CommandLine.arguments.dropFirst().first == "run" {
             // The command line did not parse, so no --termination-log is known: Kubernetes' default only.
-            let environment = ProcessInfo.processInfo.environment
-            if let path = TerminationLog.path(flag: nil, environment: environment) {
-                let redactor = (try? Redactor(environment: environment, extraPatterns: [])) ?? Redactor.namesOnly
-                let line = TerminationLog.line(
-                    exitCode: error.exitCode.rawValue, journal: nil, error: error.description, redactor: redactor)
-                try? TerminationLog.write(line, to: path)
-            }
+            let path = TerminationLog.path(flag: nil, environment: ProcessInfo.processInfo.environment)
+            writeTerminationLog(to: path, code: error.exitCode.rawValue, error: error.description, supervisor: nil)
         }
         return error.exitCode.rawValue
     } catch {
@@ -74,31 +69,34 @@ func loader() -> PolicyLoader {
 
 /// `vigil run`, and the line for `--termination-log` (or Kubernetes' default) however it ends.
 func runCommand(_ arguments: ParsedArguments) throws -> Int32 {
-    let environment = ProcessInfo.processInfo.environment
-    let logPath = TerminationLog.path(flag: arguments.text(RunCommand.terminationLog), environment: environment)
+    let path = TerminationLog.path(
+        flag: arguments.text(RunCommand.terminationLog), environment: ProcessInfo.processInfo.environment)
     var supervisor: Supervisor?
-    func terminate(_ code: Int32, error: String?) {
-        guard let logPath else { return }
-        let redactor = (try? Redactor(environment: environment, extraPatterns: [])) ?? Redactor.namesOnly
-        let line = TerminationLog.line(
-            exitCode: code, journal: supervisor?.record, error: error,
-            redactor: supervisor?.redactorForReports ?? redactor)
-        do {
-            try TerminationLog.write(line, to: logPath)
-        } catch {
-            printError("vigil: warning: \(error)")
-        }
-    }
     do {
         let code = try supervise(arguments) { supervisor = $0 }
-        terminate(code, error: nil)
+        writeTerminationLog(to: path, code: code, error: nil, supervisor: supervisor)
         return code
     } catch let error as VigilError {
-        terminate(error.exitCode.rawValue, error: error.description)
+        writeTerminationLog(to: path, code: error.exitCode.rawValue, error: error.description, supervisor: supervisor)
         throw error
     } catch {
-        terminate(ExitCode.unrecoverable.rawValue, error: "\(error)")
+        writeTerminationLog(to: path, code: ExitCode.unrecoverable.rawValue, error: "\(error)", supervisor: supervisor)
         throw error
+    }
+}
+
+/// Writes the one line of `vigil run`'s end to `path` (nil: nowhere), redacted as the supervisor's
+/// reports are (before there is one: the environment's secrets).
+func writeTerminationLog(to path: String?, code: Int32, error: String?, supervisor: Supervisor?) {
+    guard let path else { return }
+    let redactor =
+        supervisor?.redactorForReports
+        ?? (try? Redactor(environment: ProcessInfo.processInfo.environment, extraPatterns: [])) ?? Redactor.namesOnly
+    let line = TerminationLog.line(exitCode: code, journal: supervisor?.record, error: error, redactor: redactor)
+    do {
+        try TerminationLog.write(line, to: path)
+    } catch {
+        printError("vigil: warning: \(error)")
     }
 }
 

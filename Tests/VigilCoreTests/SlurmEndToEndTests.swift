@@ -14,7 +14,10 @@ enum SlurmCluster {
     /// Nil when it is up (slurmctld answers, a node can run jobs); else why not.
     static let unavailable: String? = {
         let ping = tool(["scontrol", "ping"], timeout: 10)
-        guard ping.succeeded, ping.stdout.contains("UP") else { return "scontrol ping: \(ping.summary)" }
+        guard ping.succeeded, ping.stdout.contains("UP") else {
+            let said = ping.stdout.split(whereSeparator: \.isNewline).first.map(String.init) ?? ping.summary
+            return "scontrol ping: \(said)"
+        }
         let nodes = tool(["sinfo", "-h", "-N", "-o", "%t"], timeout: 10)
         let usable = nodes.stdout.split(whereSeparator: \.isNewline).contains {
             ["idle", "mix", "alloc"].contains($0.trimmingCharacters(in: CharacterSet(charactersIn: " *~#")))

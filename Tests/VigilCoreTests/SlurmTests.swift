@@ -155,3 +155,41 @@ struct SlurmTests {
         }
     }
 }
+
+/// examples/slurm/*.sbatch against what Vigil needs from SLURM: `--requeue`, the warning to the batch
+/// shell early enough for the policy's stop, appended output, Vigil as the batch shell.
+@Suite("The SLURM examples")
+struct SlurmExampleTests {
+    static let directory = TestSupport.repositoryRoot + "/examples/slurm"
+    static let scripts = ["train.sbatch", "array.sbatch", "train-torchrun.sbatch"]
+
+    @Test("each batch script requeues, warns Vigil in time, appends, and execs vigil run --requeue", arguments: scripts)
+    func script(_ name: String) throws {
+        let text = TestSupport.read("\(SlurmExampleTests.directory)/\(name)")
+        let options = text.split(separator: "\n").filter { $0.hasPrefix("#SBATCH ") }.map { $0.dropFirst(8) }
+        #expect(options.contains("--requeue"))
+        #expect(options.contains("--open-mode=append"))
+        let signal = try #require(options.first { $0.hasPrefix("--signal=") }, "no --signal")
+        #expect(signal.hasPrefix("--signal=B:USR1@"), "B: (the batch shell, which is Vigil) and USR1: \(signal)")
+        let lead = try #require(Double(signal.split(separator: "@").last ?? ""))
+        // The command: the lines from `exec vigil run` on, joined where they end with a backslash.
+        let start = try #require(
+            text.range(of: "\nexec vigil run "), "Vigil is not exec'd: the batch shell must be Vigil")
+        let command = text[text.index(after: start.lowerBound)...].replacingOccurrences(of: "\\\n", with: " ")
+            .split(separator: "\n")[0].split(separator: " ").map(String.init)
+        #expect(command.prefix(4) == ["exec", "vigil", "run", "--requeue"])
+        #expect(!command.contains { $0.contains("SLURM_JOB_ID") || $0.contains("SLURM_RESTART_COUNT") })
+        let policyName = try #require(command.firstIndex(of: "--policy").map { command[$0 + 1] })
+        let policy = try PolicyLoader(searchDirectories: []).load(SlurmExampleTests.directory + "/" + policyName)
+        #expect(policy.checkpoints.pattern != nil, "without a pattern Vigil sees no checkpoint and no progress")
+        let stop = policy.stop.checkpointTimeout + policy.stop.termGrace
+        #expect(lead > stop + 60, "the warning at \(lead)s does not leave room for the \(stop)s stop and the requeue")
+        if name.contains("torchrun") {
+            #expect(command.contains("torchrun") && command.contains("--max-restarts") && command.contains("0"))
+        }
+        let syntax = ToolRunner.run(
+            ["bash", "-n", "\(SlurmExampleTests.directory)/\(name)"], environment: TestSupport.hermeticEnvironment,
+            workingDirectory: "/", timeout: 30)
+        #expect(syntax.succeeded, "\(syntax.summary)")
+    }
+}

@@ -32,7 +32,9 @@ public enum ToolRunner {
 
         /// How it ended, in a few words (`exit code 1: Invalid job id specified`, `not found on PATH`).
         public var summary: String {
-            let said = (stderr.isEmpty ? stdout : stderr).split(whereSeparator: \.isNewline).last.map(String.init)
+            // The last line that says something (scontrol frames its messages in lines of asterisks).
+            let said = (stderr.isEmpty ? stdout : stderr).split(whereSeparator: \.isNewline)
+                .last { $0.contains { $0.isLetter } }.map(String.init)
             let detail = said.map { ": " + $0.trimmingCharacters(in: .whitespaces) } ?? ""
             switch status {
             case .finished(let termination): return termination.description + detail

@@ -144,16 +144,16 @@ public final class Supervisor {
         if let problem = request.policy.limitThatCannotWork {
             throw VigilError(.invalidPolicy, key: problem.key, problem.message)
         }
+        let start = clock.wallNow()
+        let limit = Supervisor.runtimeDeadline(request.policy.limits, environment: request.environment, start: start)
         let executable = try CommandResolver.resolve(
             request.command[0], path: request.environment["PATH"], workingDirectory: request.workingDirectory)
-        let start = clock.wallNow()
-        let deadline =
-            Supervisor.runtimeDeadline(request.policy.limits, environment: request.environment, start: start)
-            ?? slurmEnd(from: start)
-        runtimeDeadline = deadline.map { clock.instant(at: $0) }
         guard try openRun() else {
             return ExitCode(rawValue: journal.outcome?.exitCode ?? 0) ?? .success
         }
+        // A SLURM job's end, when only scontrol knows it: asked once the run is open (and an orphan
+        // dealt with), so what it says is measured from now.
+        runtimeDeadline = (limit ?? slurmEnd(from: clock.wallNow())).map { clock.instant(at: $0) }
         try validateConfig()
         attemptsBeforeInvocation = journal.attempts.count
         journal.invocations.append(
