@@ -156,13 +156,18 @@ struct SlurmEndToEndTests {
         let saved = try #require(journal.attempts[0].checkpointAfter)
         #expect(journal.attempts[1].resumeFrom == saved)
         #expect(journal.attempts[1].argv.suffix(2) == ["--resume", saved])
-        // sacct (job completion records) agrees: the requeued run, then the completed one.
-        let accounting = SlurmCluster.tool(["sacct", "-c", "-j", job, "-n", "-P", "-o", "jobid,state,exitcode"])
+        // sacct (job completion records) agrees: the requeued run, then the completed one. Job ids
+        // start again at 1 when slurmctld loses its state, so the log may hold other jobs of the same
+        // id: this one is the one that ran in this test's directory.
+        let accounting = SlurmCluster.tool(
+            ["sacct", "-c", "-j", job, "-n", "-P", "-o", "jobid,workdir,state,exitcode"])
         if accounting.succeeded {
-            let records = accounting.stdout.split(whereSeparator: \.isNewline).map { $0.split(separator: "|") }
+            let records = accounting.stdout.split(whereSeparator: \.isNewline)
+                .map { $0.split(separator: "|", omittingEmptySubsequences: false).map(String.init) }
+                .filter { $0.count == 4 && $0[1] == dir }
             #expect(records.count == 2, "\(accounting.stdout)")
-            #expect(records.last.map { Array($0.dropFirst()) } == ["COMPLETED", "0:0"], "\(accounting.stdout)")
-            #expect(records.first.map { $0[1] != "COMPLETED" } == true, "\(accounting.stdout)")
+            #expect(records.last.map { Array($0.suffix(2)) } == ["COMPLETED", "0:0"], "\(accounting.stdout)")
+            #expect(records.first.map { $0[2] != "COMPLETED" } == true, "\(accounting.stdout)")
         } else {
             Issue.record("sacct -c does not answer (no JobCompType?): \(accounting.summary)")
         }
