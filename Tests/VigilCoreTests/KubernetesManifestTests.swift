@@ -152,9 +152,10 @@ struct KubernetesManifestTests {
             Issue.record("no terminationGracePeriodSeconds")
             return
         }
-        // The stop (checkpoint wait, then SIGTERM and the grace), the sweep of leftovers (the grace
-        // again), then vigil's last writes.
-        let stop = policy.stop.checkpointTimeout + 2 * policy.stop.termGrace
+        // The stop (the checkpoint wait; a save still under way holds SIGTERM off as long again;
+        // then SIGTERM and the grace), the sweep of leftovers (the grace again), then vigil's last
+        // writes.
+        let stop = 2 * policy.stop.checkpointTimeout + 2 * policy.stop.termGrace
         #expect(Double(grace) > stop, "\(grace)s does not cover \(stop)s of \(policy.name)'s stop sequence")
         #expect(member(.object(trainer), "terminationMessagePath") == .string(TerminationLog.kubernetesPath))
 
