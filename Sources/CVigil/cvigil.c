@@ -16,6 +16,7 @@
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/resource.h>
+#include <sys/vfs.h>
 #endif
 #include <sys/wait.h>
 
@@ -230,5 +231,18 @@ void cvigil_name_thread(const char *name) {
     pthread_setname_np(pthread_self(), name);
 #elif defined(__APPLE__)
     pthread_setname_np(name);
+#endif
+}
+
+int cvigil_file_system_type(const char *path, long long *type) {
+#if defined(__linux__)
+    struct statfs info;
+    if (statfs(path, &info) != 0) return errno;
+    *type = (long long)info.f_type;
+    return 0;
+#else
+    (void)path;
+    (void)type;
+    return ENOSYS;
 #endif
 }

@@ -54,6 +54,11 @@ func main() -> Int32 {
     } catch let error as VigilError {
         printError("vigil: \(error)")
         if error.code == .usage { printError(VigilCommandLine.usage) }
+        if error.code == .usage, CommandLine.arguments.dropFirst().first == "run" {
+            // The command line did not parse, so no --termination-log is known: Kubernetes' default only.
+            let path = TerminationLog.path(flag: nil, environment: ProcessInfo.processInfo.environment)
+            writeTerminationLog(to: path, code: error.exitCode.rawValue, error: error.description, supervisor: nil)
+        }
         return error.exitCode.rawValue
     } catch {
         printError("vigil: \(error)")
@@ -82,8 +87,41 @@ func loader() -> PolicyLoader {
         workingDirectory: FileManager.default.currentDirectoryPath)
 }
 
-/// `vigil run`: the policy with the flags applied, then the supervisor.
+/// `vigil run`, and the line for `--termination-log` (or Kubernetes' default) however it ends.
 func runCommand(_ arguments: ParsedArguments) throws -> Int32 {
+    let path = TerminationLog.path(
+        flag: arguments.text(RunCommand.terminationLog), environment: ProcessInfo.processInfo.environment)
+    var supervisor: Supervisor?
+    do {
+        let code = try supervise(arguments) { supervisor = $0 }
+        writeTerminationLog(to: path, code: code, error: nil, supervisor: supervisor)
+        return code
+    } catch let error as VigilError {
+        writeTerminationLog(to: path, code: error.exitCode.rawValue, error: error.description, supervisor: supervisor)
+        throw error
+    } catch {
+        writeTerminationLog(to: path, code: ExitCode.unrecoverable.rawValue, error: "\(error)", supervisor: supervisor)
+        throw error
+    }
+}
+
+/// Writes the one line of `vigil run`'s end to `path` (nil: nowhere), redacted as the supervisor's
+/// reports are (before there is one: the environment's secrets).
+func writeTerminationLog(to path: String?, code: Int32, error: String?, supervisor: Supervisor?) {
+    guard let path else { return }
+    let redactor =
+        supervisor?.redactorForReports
+        ?? (try? Redactor(environment: ProcessInfo.processInfo.environment, extraPatterns: [])) ?? Redactor.namesOnly
+    let line = TerminationLog.line(exitCode: code, journal: supervisor?.record, error: error, redactor: redactor)
+    do {
+        try TerminationLog.write(line, to: path)
+    } catch {
+        printError("vigil: warning: \(error)")
+    }
+}
+
+/// `vigil run`: the policy with the flags applied, then the supervisor (handed to `started` first).
+func supervise(_ arguments: ParsedArguments, started: (Supervisor) -> Void) throws -> Int32 {
     typealias Option = RunCommand
     let policy = try runPolicy(arguments)
     let cwd = FileManager.default.currentDirectoryPath
@@ -103,6 +141,7 @@ func runCommand(_ arguments: ParsedArguments) throws -> Int32 {
     SignalRelay.ignoreBrokenPipes()
     SignalRelay.install([.interrupt, .terminate, .hangup, .user1]) { events.post(.signal($0)) }
     let supervisor = Supervisor(request: request, events: events, note: { printError($0) })
+    started(supervisor)
     return try supervisor.run().rawValue
 }
 
@@ -130,6 +169,8 @@ func runPolicy(_ arguments: ParsedArguments) throws -> Policy {
     if let deadline { policy.limits.deadline = deadline }
     if let attemptLimit = arguments.duration(Option.attemptLimit) { policy.limits.attempt = attemptLimit }
     if let stallTimeout = arguments.duration(Option.stallTimeout) { policy.limits.stall = stallTimeout }
+    if arguments.flag(Option.requeue) { policy.slurm.requeue = true }
+    if let maxRequeues = arguments.integer(Option.maxRequeues) { policy.slurm.maxRequeues = maxRequeues }
     if let problem = policy.limitThatCannotWork {
         // A limit given on the command line is a usage error; one from the policy file, the file's.
         let flag = problem.key == "limits.runtime" ? Option.timeLimit : Option.attemptLimit

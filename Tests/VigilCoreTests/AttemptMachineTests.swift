@@ -76,8 +76,9 @@ struct AttemptMachineTests {
         }
 
         /// Answers `checkListeners` the way the driver would for a trainer that listens.
-        mutating func listen(_ listens: Bool = true, deaf: Int = 0) {
-            send(.listeners(trainerListens: listens, why: "the trainer does not handle SIGUSR1", deafOthers: deaf))
+        mutating func listen(_ listens: Bool = true, deaf: Int = 0, why: String? = nil) {
+            let why = why ?? (listens ? "" : "the trainer does not handle SIGUSR1")
+            send(.listeners(trainerListens: listens, why: why, deafOthers: deaf))
         }
 
         /// The trainer exits and leaves nothing; the output closes.
@@ -122,6 +123,17 @@ struct AttemptMachineTests {
                 .record(.signal(.user1, reason: "the deadline")),
                 .record(.event("sent USR1 to the group: save a checkpoint")), .sendCheckpointSignal(.user1),
             ])
+    }
+
+    @Test("a launcher that does not handle the signal while what it started does: the journal says where it went")
+    func listeningDescendants() {
+        var h = Harness(deadlineIn: 60)
+        h.tick()
+        h.listen(why: "the trainer does not handle SIGUSR1, so it went to the 2 process(es) it started that do")
+        #expect(
+            h.events.contains(
+                "sent USR1: save a checkpoint; the trainer does not handle SIGUSR1, so it went to the 2 process(es) it started that do"
+            ), "\(h.events)")
     }
 
     @Test("processes of the group that would die of the signal are left out, and the journal says so")

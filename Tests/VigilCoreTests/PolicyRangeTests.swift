@@ -117,6 +117,9 @@ private let numericKeys: [NumericKey] = {
             read: { $0.checkpoints.retention.keepBest.map { Double($0.count) } }),
         durationKey("hooks.timeout") { $0.hooks.timeout },
         NumericKey(
+            path: "slurm.maxRequeues", template: nested("slurm.maxRequeues"), kind: .integer(0...10_000),
+            rangeText: "from 0 to 10000", read: { Double($0.slurm.maxRequeues) }),
+        NumericKey(
             path: "rules[0].exitCodes", template: rule.replacingOccurrences(of: "$", with: "exitCodes: $"),
             kind: .integer(0...255), rangeText: "from 0 to 255",
             read: { $0.rules.first?.exitCodes?.ranges.first.map { Double($0.lowerBound) } }),

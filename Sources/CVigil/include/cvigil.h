@@ -50,4 +50,8 @@ void cvigil_release_free_memory(void);
 /// Names the calling thread (the first 15 bytes: what `ps -L` and /proc show).
 void cvigil_name_thread(const char *name);
 
+/// statfs(2)'s `f_type` of the file system `path` is on (Linux: NFS_SUPER_MAGIC is 0x6969), in
+/// `*type`. Returns 0 or an errno (ENOSYS off Linux). (Glibc's Swift module does not export statfs.)
+int cvigil_file_system_type(const char *path, long long *type);
+
 #endif

@@ -47,6 +47,18 @@ public enum RunCommand {
         "stall-timeout", "DUR", .duration, help: "no output and no new checkpoint this long = hung (limits.stall)")
     public static let termGrace = OptionSpec.value(
         "term-grace", "DURATION", .duration, help: "SIGTERM → SIGKILL grace when stopping (stop.termGrace)")
+    public static let requeue = OptionSpec.flag(
+        "requeue",
+        help: "inside a SLURM job: when the run stops resumable (the --signal warning, the job's end, vigil stop, "
+            + "scancel --signal), scontrol requeue the job so it continues the run; exit 75 (slurm.requeue)")
+    public static let maxRequeues = OptionSpec.value(
+        "max-requeues", "N", .integer(PolicyRanges.maxRequeues),
+        help: "requeues with no new checkpoint since the previous one before vigil stops requeueing "
+            + "(slurm.maxRequeues, 20)")
+    public static let terminationLog = OptionSpec.value(
+        "termination-log", "FILE",
+        help: "write one line there at exit: exit code, verdict, rule, reason (redacted). Default inside "
+            + "Kubernetes (KUBERNETES_SERVICE_HOST set): /dev/termination-log when it is writable")
     public static let quiet = OptionSpec.flag(
         "quiet", short: "q", help: "do not copy the trainer's output to this terminal (it is still logged)")
 
@@ -59,7 +71,8 @@ public enum RunCommand {
             """,
         options: [
             policy, name, fresh, logDirectory, maxRetries, backoff, backoffMax, resumeArgument, noResumeArgument,
-            checkpointDirectory, config, timeLimit, deadline, attemptLimit, stallTimeout, termGrace, quiet,
+            checkpointDirectory, config, timeLimit, deadline, attemptLimit, stallTimeout, termGrace, requeue,
+            maxRequeues, terminationLog, quiet,
         ],
         takesTrainerCommand: true,
         epilogue: """
@@ -73,5 +86,10 @@ public enum RunCommand {
                      wait for the new checkpoint (when checkpoints.pattern lets vigil see it), then SIGTERM,
                      grace, SIGKILL, to the trainer's process group and whatever escaped it — and exit 75.
                      A second Ctrl-C kills at once.
+
+            SLURM:   the job's time limit is the runtime deadline. In the batch script, write
+                     `exec vigil run --requeue …` with #SBATCH --requeue, --signal=B:USR1@300 and
+                     --open-mode=append: the warning starts the stop, the stopped job is requeued and
+                     continues the run (examples/slurm/). Kubernetes: examples/kubernetes/.
             """)
 }

@@ -176,13 +176,52 @@ public struct TrainerErrorFile: Sendable, Equatable, Codable {
     /// malformed error file must not stop the classification).
     public static func read(at path: String) -> TrainerErrorFile? {
         guard let data = FileManager.default.contents(atPath: path), !data.isEmpty else { return nil }
+        return parse(data)
+    }
+
+    /// Vigil's own form, `{"type", "message", "traceback"}`, or torchelastic's, which torchrun copies from
+    /// the failed rank when `TORCHELASTIC_ERROR_FILE` points here (vigil sets it to `VIGIL_ERROR_FILE`):
+    /// `{"message": {"message": "TypeError: …", "extraInfo": {"py_callstack": "Traceback …", "timestamp":
+    /// "…"}, "errorCode": 1}}`, or `{"message": "…", "timestamp": …}`.
+    public static func parse(_ data: Data) -> TrainerErrorFile? {
         guard case .object(let members)? = try? JSONDecoder().decode(JSONValue.self, from: data) else { return nil }
-        func text(_ key: String) -> String? {
-            if case .string(let s)? = members[key] { return s }
+        func text(_ key: String, in object: [String: JSONValue]) -> String? {
+            if case .string(let s)? = object[key] { return s }
             return nil
         }
-        let file = TrainerErrorFile(type: text("type"), message: text("message"), traceback: text("traceback"))
+        if text("type", in: members) == nil {
+            if case .object(let inner)? = members["message"], let message = text("message", in: inner) {
+                var traceback: String?
+                if case .object(let extra)? = inner["extraInfo"] { traceback = text("py_callstack", in: extra) }
+                return torchelastic(message, traceback: traceback)
+            }
+            if let message = text("message", in: members), members["timestamp"] != nil {
+                return torchelastic(message, traceback: nil)
+            }
+        }
+        let file = TrainerErrorFile(
+            type: text("type", in: members), message: text("message", in: members),
+            traceback: text("traceback", in: members))
         return file.type == nil && file.message == nil ? nil : file
+    }
+
+    /// torchelastic writes `f"{type(e).__name__}: {e}"`: the type is the part before the first `: `
+    /// when it is named like one.
+    private static func torchelastic(_ message: String, traceback: String?) -> TrainerErrorFile {
+        if let colon = message.firstRange(of: ": ") ?? (message.hasSuffix(":") ? message.firstRange(of: ":") : nil) {
+            let name = message[..<colon.lowerBound]
+            let isName =
+                !name.isEmpty && name.first?.isLetter == true
+                && name.allSatisfy { $0.isLetter || $0.isNumber || $0 == "_" || $0 == "." }
+            if isName {
+                return TrainerErrorFile(
+                    type: String(name), message: String(message[colon.upperBound...]), traceback: traceback)
+            }
+        }
+        let isName = !message.isEmpty && message.allSatisfy { $0.isLetter || $0.isNumber || $0 == "_" || $0 == "." }
+        return isName
+            ? TrainerErrorFile(type: message, message: "", traceback: traceback)
+            : TrainerErrorFile(type: nil, message: message, traceback: traceback)
     }
 
     var exception: PythonException? {

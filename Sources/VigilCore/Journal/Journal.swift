@@ -270,6 +270,37 @@ public struct Journal: Codable, Sendable, Equatable {
         /// The first time this journal could not be written during the invocation (a full disk), and why;
         /// the writes were retried at every later change.
         public var journalError: String?
+        /// Inside a SLURM job: the job (`123`, or `100_3` for a task of an array) and `SLURM_RESTART_COUNT`
+        /// (0 on its first run, then one more after each requeue).
+        public var slurmJob: String?
+        public var slurmRestartCount: Int?
+        /// The requeue of that job at the end of this invocation (`slurm.requeue`), or why there was none.
+        public var requeue: Requeue?
+    }
+
+    /// `scontrol requeue` of the SLURM job, when an invocation ended stopped and resumable.
+    public struct Requeue: Codable, Sendable, Equatable {
+        /// The job as it was given to `scontrol requeue` (`123`, `100_3`).
+        public var job: String
+        public var at: Date
+        /// Whether SLURM took the requeue: the job runs again, and continues this run.
+        public var requeued: Bool
+        /// What came of it: `requeued`, the tool's error, or why vigil did not requeue.
+        public var result: String
+        /// Whether it counts against `slurm.maxRequeues`: no attempt wrote a new checkpoint since the
+        /// previous requeue.
+        public var counted: Bool
+        /// How many attempts the run had then: the next requeue looks for progress after them.
+        public var attempts: Int
+
+        public init(job: String, at: Date, requeued: Bool, result: String, counted: Bool, attempts: Int) {
+            self.job = job
+            self.at = at
+            self.requeued = requeued
+            self.result = result
+            self.counted = counted
+            self.attempts = attempts
+        }
     }
 
     /// How the run (or this invocation) ended.

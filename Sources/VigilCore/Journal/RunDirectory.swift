@@ -1,3 +1,5 @@
+import CVigil
+
 #if canImport(FoundationEssentials)
     import FoundationEssentials
 #else
@@ -65,6 +67,22 @@ public struct RunDirectory: Sendable {
         chmod(path, privateFiles ? 0o700 : 0o755)
     }
 
+    /// The network file system `path` is on (`NFS`), or nil for a local one (or when it cannot be told).
+    public static func networkFileSystem(at path: String) -> String? {
+        var type: Int64 = 0
+        guard cvigil_file_system_type(path, &type) == 0 else { return nil }
+        return networkFileSystem(type: type)
+    }
+
+    /// The network file system of a `statfs` `f_type` (Linux's magic numbers), or nil.
+    public static func networkFileSystem(type: Int64) -> String? {
+        switch UInt32(truncatingIfNeeded: type) {
+        case 0x6969: return "NFS"  // NFS_SUPER_MAGIC
+        case 0xFF53_4D42, 0xFE53_4D42: return "SMB"  // CIFS_SUPER_MAGIC, SMB2_SUPER_MAGIC
+        default: return nil
+        }
+    }
+
     /// Moves the run's directory aside (`<run>.<timestamp>`) so a fresh run starts empty.
     public func archive(now: Date) throws -> String {
         let stamp = Journal.timestamp(now).replacing(":", with: "").replacing(".", with: "-")
@@ -81,8 +99,14 @@ public struct RunDirectory: Sendable {
 /// and the spawner closes every other descriptor).
 public final class RunLock: Sendable {
     private let fd: Int32
+    /// Set when the file system has no `flock` (Lustre mounted without `flock`: ENOSYS; NFS without a
+    /// lock manager: ENOLCK): the run goes on without the lock, and this says why.
+    public let unsupported: String?
 
-    private init(fd: Int32) { self.fd = fd }
+    private init(fd: Int32, unsupported: String? = nil) {
+        self.fd = fd
+        self.unsupported = unsupported
+    }
 
     /// Takes the lock, or returns nil when another live process holds it.
     public static func acquire(_ path: String) throws -> RunLock? {
@@ -91,10 +115,13 @@ public final class RunLock: Sendable {
             throw VigilError(.io, file: path, "cannot open the run lock: \(String(cString: strerror(errno)))")
         }
         if flock(fd, LOCK_EX | LOCK_NB) != 0 {
-            let busy = errno == EWOULDBLOCK
+            let error = errno
+            if error == ENOSYS || error == ENOLCK || error == EOPNOTSUPP {
+                return RunLock(fd: fd, unsupported: String(cString: strerror(error)))
+            }
             close(fd)
-            if busy { return nil }
-            throw VigilError(.io, file: path, "cannot lock: \(String(cString: strerror(errno)))")
+            if error == EWOULDBLOCK { return nil }
+            throw VigilError(.io, file: path, "cannot lock: \(String(cString: strerror(error)))")
         }
         let pid = "\(getpid())\n"
         ftruncate(fd, 0)

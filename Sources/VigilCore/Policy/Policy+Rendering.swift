@@ -113,6 +113,7 @@ extension Policy {
                 "stall": limits.stall.map(duration) ?? .null, "gpuRelease": duration(limits.gpuRelease),
             ]),
             "checkpoints": .object(checkpointMembers),
+            "slurm": .object(["requeue": .bool(slurm.requeue), "maxRequeues": .int(slurm.maxRequeues)]),
             "config": .object([
                 "path": config.path.map { .string($0) } ?? .null, "onChange": .string(config.onChange.rawValue),
                 "roles": .object(config.roles.mapValues { .string($0) }),

@@ -25,6 +25,7 @@ public struct Policy: Sendable {
     public var checkpoints = Checkpoints()
     public var config = Config()
     public var hooks = Hooks()
+    public var slurm = Slurm()
     /// Extra regular expressions whose matches are scrubbed from reports, status and HTML.
     public var redact: [String] = []
     /// Ordered; the first rule that matches a failed attempt decides its verdict.
@@ -204,6 +205,16 @@ public struct Policy: Sendable {
         public var onGiveUp: [String]?
         public var onSuccess: [String]?
         public var timeout = 60.0
+        public init() {}
+    }
+
+    /// `slurm`: what vigil does inside a SLURM job (`SLURM_JOB_ID` set); nothing outside one.
+    public struct Slurm: Sendable, Equatable {
+        /// When the invocation ends stopped and resumable (exit 75), `scontrol requeue` the job, so it
+        /// runs again and continues the run (`--requeue`).
+        public var requeue = false
+        /// Requeues with no new checkpoint since the previous one allowed before vigil stops requeueing.
+        public var maxRequeues = 20
         public init() {}
     }
 

@@ -93,6 +93,11 @@ enum PolicyDecoder {
                 &section, "dumpSignal", example: "ABRT", request: "to print its stacks", into: &policy.stop.dumpSignal)
             try section.finish()
         }
+        if var section = try top.object("slurm") {
+            if let v = try section.bool("requeue") { policy.slurm.requeue = v }
+            if let v = try section.int("maxRequeues", in: PolicyRanges.maxRequeues) { policy.slurm.maxRequeues = v }
+            try section.finish()
+        }
         if var section = try top.object("checkpoints") {
             try checkpoints(&section, &policy.checkpoints)
             try section.finish()

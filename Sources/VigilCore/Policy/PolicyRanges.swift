@@ -14,6 +14,8 @@ public enum PolicyRanges {
 
     /// `restart.maxRetries` (and `--max-retries`).
     public static let maxRetries: ClosedRange<Int> = 0...1000
+    /// `slurm.maxRequeues` (and `--max-requeues`).
+    public static let maxRequeues: ClosedRange<Int> = 0...10_000
     /// `restart.backoff.factor`: the delay never shrinks, and grows at most a hundredfold per failure.
     public static let backoffFactor: ClosedRange<Double> = 1...100
     /// `restart.backoff.jitter`: a fraction of the delay.

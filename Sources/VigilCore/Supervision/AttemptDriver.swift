@@ -161,6 +161,18 @@ final class AttemptDriver {
         let (child, processes, events, number) = (self.child, self.processes, supervisor.events, self.number)
         supervisor.worker.run {
             let disposition = ProcessTable.disposition(of: signal, in: child.pid) ?? .caught
+            if disposition == .default {
+                // A launcher that leaves it alone (torchrun) while the processes it started, each in a
+                // session of its own, handle it (the ranks): they get it, the launcher does not.
+                let below = AttemptDriver.listeningDescendants(signal, processes: processes, leader: child.pid)
+                if !below.isEmpty {
+                    let why =
+                        "the trainer does not handle \(signal), so it went to the \(below.count) process(es) it "
+                        + "started that do (pid \(below.map { String($0.pid) }.joined(separator: ", ")))"
+                    events.post(.listenersChecked(attempt: number, listens: true, why: why, deaf: 0))
+                    return
+                }
+            }
             guard disposition == .caught else {
                 let why =
                     disposition == .ignored
@@ -171,6 +183,16 @@ final class AttemptDriver {
             }
             let deaf = AttemptDriver.deafMembers(signal, processes: processes, leader: child.pid)
             events.post(.listenersChecked(attempt: number, listens: true, why: "", deaf: deaf.count))
+        }
+    }
+
+    /// The trainer's descendants and group members, but the trainer, that handle `signal`.
+    static func listeningDescendants(
+        _ signal: Signal, processes: AttemptProcesses, leader: Int32
+    ) -> [AttemptProcesses.Member] {
+        processes.live().filter { member in
+            (member.origin == .group || member.origin == .descendant) && member.pid != leader
+                && ProcessTable.disposition(of: signal, in: member.pid) == .caught
         }
     }
 
@@ -202,7 +224,12 @@ final class AttemptDriver {
                 before = Dictionary(valid.map { ($0.name, $0.modified) }, uniquingKeysWith: { a, _ in a })
             }
             let deaf = AttemptDriver.deafMembers(signal, processes: processes, leader: child.pid)
-            if deaf.isEmpty {
+            if ProcessTable.disposition(of: signal, in: child.pid) == .default {
+                child.noteSent(signal)
+                for member in AttemptDriver.listeningDescendants(signal, processes: processes, leader: child.pid) {
+                    AttemptProcesses.send(signal, to: member)
+                }
+            } else if deaf.isEmpty {
                 child.signalGroup(signal)
             } else {
                 child.noteSent(signal)

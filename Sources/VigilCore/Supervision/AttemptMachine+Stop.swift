@@ -235,10 +235,11 @@ extension AttemptMachine {
                 .note("vigil: not sending \(signal): \(why); going on with the stop"),
             ] + secondChance(now) + advance(now)
         }
-        let skipped = deaf == 0 ? "" : "; not to \(deaf) process(es) of the group that do not handle it"
+        var skipped = deaf == 0 ? "" : "; not to \(deaf) process(es) of the group that do not handle it"
+        if !why.isEmpty { skipped += "; \(why)" }
         return [
             .record(.signal(signal, reason: current.reason)),
-            .record(.event("sent \(signal.name) to the group: save a checkpoint\(skipped)")),
+            .record(.event("sent \(signal.name)\(why.isEmpty ? " to the group" : ""): save a checkpoint\(skipped)")),
             .sendCheckpointSignal(signal),
         ]
     }

@@ -22,7 +22,16 @@ extension Supervisor {
         let during = attempt.stopCause.map { _ in " during a stop (\(attempt.stopReason ?? ""))" } ?? ""
         let cgroup = attempt.cgroup.map(ControlGroup.init(path:))
         var reason = "\(died)\(during); the trainer was gone when vigil came back"
-        if let pid = attempt.pid, ProcessTable.isAlive(pid, startTime: attempt.processStartTime) {
+        // A requeued SLURM job (or a pod) may run on another node: a pid there means nothing here.
+        let localHost = ProcessInfo.processInfo.hostName
+        let host = journal.invocations.last { $0.pid == attempt.supervisorPID && $0.startedAt <= attempt.startedAt }?
+            .host
+        if let host, host != localHost {
+            reason = "\(died)\(during) on \(host); this vigil runs on \(localHost) and cannot reach what was left there"
+            note(
+                "vigil: attempt \(attempt.number) was left open by a vigil on \(host); closing it (nothing to stop here)"
+            )
+        } else if let pid = attempt.pid, ProcessTable.isAlive(pid, startTime: attempt.processStartTime) {
             note(
                 "vigil: attempt \(attempt.number)'s trainer (pid \(pid)) outlived its supervisor\(during); stopping it"
                     + (checkpointStore != nil && request.policy.stop.checkpointSignal != nil
@@ -35,7 +44,7 @@ extension Supervisor {
             var orphan = OrphanStop(supervisor: self, index: index, pid: nil, cgroup: cgroup)
             orphan.run()
         }
-        cgroup?.remove()
+        if host == nil || host == localHost { cgroup?.remove() }
         journal.attempts[index].endedAt = journal.attempts[index].endedAt ?? Date()
         journal.attempts[index].stopReason = reason
         journal.attempts[index].verdict = Verdict(verdict: .ignore, rule: "orphaned", reason: reason)

@@ -101,6 +101,10 @@ public final class Supervisor {
     var cgroupUnavailableNoted = false
     /// The first journal write that failed and has not been followed by a successful one.
     var unsavedJournalError: String?
+    /// The SLURM job vigil runs in (`SLURM_JOB_ID` in the environment), if any.
+    let slurmJob: SlurmJob?
+    /// How many attempts the run had when this invocation began.
+    var attemptsBeforeInvocation = 0
 
     public init(
         request: RunRequest, events: EventQueue<SupervisorEvent> = EventQueue(),
@@ -127,7 +131,15 @@ public final class Supervisor {
         }
         self.classifier = Classifier(policy: request.policy)
         self.divergenceWatch = DivergenceWatch(request.policy.divergence)
+        self.slurmJob = SlurmJob(environment: request.environment)
     }
+
+    /// The run's journal as this invocation left it (nil before the run was opened): for the line
+    /// `--termination-log` gets.
+    public var record: Journal? { journal }
+
+    /// The redactor of vigil's reports and messages (the environment's secrets, the policy's `redact`).
+    public var redactorForReports: Redactor { redactor }
 
     /// Runs until the trainer succeeds, fails for good, the budget is spent or vigil is stopped.
     /// Returns the exit code for `vigil run`; errors of vigil itself (usage, missing command,
@@ -136,19 +148,23 @@ public final class Supervisor {
         if let problem = request.policy.limitThatCannotWork {
             throw VigilError(.invalidPolicy, key: problem.key, problem.message)
         }
-        runtimeDeadline = Supervisor.runtimeDeadline(
-            request.policy.limits, environment: request.environment, start: clock.wallNow()
-        ).map { clock.instant(at: $0) }
+        let start = clock.wallNow()
+        let limit = Supervisor.runtimeDeadline(request.policy.limits, environment: request.environment, start: start)
         let executable = try CommandResolver.resolve(
             request.command[0], path: request.environment["PATH"], workingDirectory: request.workingDirectory)
         guard try openRun() else {
             return ExitCode(rawValue: journal.outcome?.exitCode ?? 0) ?? .success
         }
+        // A SLURM job's end, when only scontrol knows it: asked once the run is open (and an orphan
+        // dealt with), so what it says is measured from now.
+        runtimeDeadline = (limit ?? slurmEnd(from: clock.wallNow())).map { clock.instant(at: $0) }
         try validateConfig()
+        attemptsBeforeInvocation = journal.attempts.count
         journal.invocations.append(
             Journal.Invocation(
                 pid: getpid(), processStartTime: ProcessTable.startTime(of: getpid()),
-                host: ProcessInfo.processInfo.hostName, startedAt: clock.wallNow()))
+                host: ProcessInfo.processInfo.hostName, startedAt: clock.wallNow(), slurmJob: slurmJob?.id,
+                slurmRestartCount: slurmJob?.restartCount))
         journal.state = .running
         journal.maxRetries = request.policy.restart.maxRetries
         journal.redactPatterns = request.policy.redact.isEmpty ? nil : request.policy.redact
@@ -165,6 +181,7 @@ public final class Supervisor {
             endInvocation(error.exitCode)
             throw error
         }
+        if exitCode == .resumable { requeueIfAsked() }
         endInvocation(exitCode)
         return exitCode
     }
@@ -187,6 +204,7 @@ public final class Supervisor {
             settings: request.policy.checkpoints, workingDirectory: request.workingDirectory)
         directory = RunDirectory(logDirectory: request.logDirectory, name: name)
         try directory.create(privateFiles: request.policy.output.privateFiles)
+        noteNetworkFileSystem()
         lock = try takeLock()
         var existing: Journal?
         var unreadable: String?
@@ -230,7 +248,14 @@ public final class Supervisor {
     }
 
     private func takeLock() throws -> RunLock {
-        if let lock = try RunLock.acquire(directory.lockPath) { return lock }
+        if let lock = try RunLock.acquire(directory.lockPath) ?? waitForPreviousRunsLock() {
+            if let why = lock.unsupported {
+                note(
+                    "vigil: warning: the file system of \(directory.path) cannot lock (\(why)): going on without the "
+                        + "run's lock, so nothing keeps a second vigil off this run")
+            }
+            return lock
+        }
         var holder = ""
         if let other = try? Journal.read(from: directory.journalPath), let invocation = other.invocations.last {
             holder =
@@ -255,6 +280,10 @@ public final class Supervisor {
         environment["VIGIL_RESUME_FROM"] = resumeFrom?.path ?? ""
         environment["VIGIL_CHECKPOINT_DIR"] = checkpointDir
         environment["VIGIL_ERROR_FILE"] = directory.errorFilePath(number)
+        // torchrun (@record on its main) copies the failed rank's error file there: its root cause.
+        if environment["TORCHELASTIC_ERROR_FILE"] == nil {
+            environment["TORCHELASTIC_ERROR_FILE"] = directory.errorFilePath(number)
+        }
         environment["VIGIL_CHECKPOINT_SIGNAL"] = policy.stop.checkpointSignal?.name ?? ""
         if let deadline { environment["VIGIL_DEADLINE"] = String(Int(deadline.timeIntervalSince1970)) }
         environment["VIGIL_HEARTBEAT_FILE"] = directory.heartbeatPath(number)

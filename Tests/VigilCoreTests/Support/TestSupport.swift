@@ -34,6 +34,15 @@ enum TestSupport {
         return directory.appendingPathComponent("vigil").path
     }()
 
+    /// This process's environment without what would make a vigil under test behave as inside a
+    /// scheduler (a CI runner may itself be a SLURM job or a Kubernetes pod): the tests that want
+    /// SLURM or Kubernetes set it themselves.
+    static var hermeticEnvironment: [String: String] {
+        ProcessInfo.processInfo.environment.filter { name, _ in
+            !name.hasPrefix("SLURM_") && name != "KUBERNETES_SERVICE_HOST"
+        }
+    }
+
     /// A fresh temporary directory, removed by the caller with `remove`.
     static func temporaryDirectory(_ label: String = "vigil-test") throws -> String {
         let path = NSTemporaryDirectory() + "\(label)-\(UUID().uuidString.prefix(8))"
@@ -104,7 +113,7 @@ final class TestProcess: @unchecked Sendable {
 
     /// Runs the built vigil with `arguments`.
     static func vigil(
-        _ arguments: [String], environment: [String: String] = ProcessInfo.processInfo.environment
+        _ arguments: [String], environment: [String: String] = TestSupport.hermeticEnvironment
     )
         throws -> TestProcess
     {
