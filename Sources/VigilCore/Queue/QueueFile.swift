@@ -29,73 +29,75 @@ public struct QueueFile: Sendable, Equatable {
     // MARK: - Writing
 
     public func encoded() -> Data {
-        var text = "{\n  \"version\": \(version),\n  \"nextSequence\": \(nextSequence),\n  \"jobs\": ["
-        text.reserveCapacity(jobs.count * 400)
+        var writer = QueueJSON.Writer(capacity: 200 + jobs.count * 400)
+        writer.raw("{\n  \"version\": \(version),\n  \"nextSequence\": \(nextSequence),\n  \"jobs\": [")
         for (index, job) in jobs.enumerated() {
-            text += index == 0 ? "\n    " : ",\n    "
-            var writer = QueueJSON.Writer()
+            writer.raw(index == 0 ? "\n    " : ",\n    ")
             QueueFile.write(job, to: &writer)
-            text += writer.text
         }
-        text += jobs.isEmpty ? "]\n}\n" : "\n  ]\n}\n"
-        return Data(text.utf8)
+        writer.raw(jobs.isEmpty ? "]\n}\n" : "\n  ]\n}\n")
+        return Data(writer.bytes)
     }
 
-    static func write(_ job: QueueJob, to writer: inout QueueJSON.Writer) {
-        writer.object { member in
-            member.string("name", job.name)
-            member.integer("sequence", job.sequence)
-            member.strings("command", job.command)
-            member.string("workingDirectory", job.workingDirectory)
-            member.string("policy", job.policy)
-            member.strings("runArguments", job.runArguments.isEmpty ? nil : job.runArguments)
-            if !job.matrix.isEmpty {
-                member.raw("matrix") { nested in
-                    nested.object { pairs in for item in job.matrix { pairs.string(item.key, item.value) } }
-                }
-            }
-            member.strings("after", job.after.isEmpty ? nil : job.after)
-            member.integer("priority", job.priority == 0 ? nil : job.priority)
-            member.number("retrainAfter", job.retrainAfter)
-            member.time("addedAt", job.addedAt)
-            member.string("state", job.state.rawValue)
-            member.bool("fresh", job.fresh ? true : nil)
-            member.bool("retraining", job.retraining ? true : nil)
-            member.integer("attempts", job.attempts == 0 ? nil : job.attempts)
-            member.integer("runs", job.runs == 0 ? nil : job.runs)
-            if let verdict = job.lastVerdict {
-                member.raw("lastVerdict") { nested in
-                    nested.object { v in
-                        v.string("verdict", verdict.verdict)
-                        v.string("rule", verdict.rule)
-                        v.string("reason", verdict.reason)
-                    }
-                }
-            }
-            member.integer("lastExitCode", job.lastExitCode.map(Int.init))
-            member.string("reason", job.reason)
-            member.time("lastSucceededAt", job.lastSucceededAt)
-            member.time("lastStartedAt", job.lastStartedAt)
-            member.time("lastEndedAt", job.lastEndedAt)
-            member.number(
-                "timeUsedSeconds", job.timeUsedSeconds == 0 ? nil : (job.timeUsedSeconds * 1000).rounded() / 1000)
-            if let claim = job.claim {
-                member.raw("claim") { nested in write(claim, to: &nested) }
-            }
+    static func write(_ job: QueueJob, to w: inout QueueJSON.Writer) {
+        w.beginObject()
+        w.string("name", job.name)
+        w.integer("sequence", job.sequence)
+        w.strings("command", job.command)
+        w.string("workingDirectory", job.workingDirectory)
+        w.string("policy", job.policy)
+        w.strings("runArguments", job.runArguments.isEmpty ? nil : job.runArguments)
+        if !job.matrix.isEmpty {
+            w.key("matrix")
+            w.beginObject()
+            for item in job.matrix { w.string(item.key, item.value) }
+            w.endObject()
         }
+        w.strings("after", job.after.isEmpty ? nil : job.after)
+        w.integer("priority", job.priority == 0 ? nil : job.priority)
+        w.number("retrainAfter", job.retrainAfter)
+        w.time("addedAt", job.addedAt)
+        w.string("state", job.state.rawValue)
+        w.bool("fresh", job.fresh ? true : nil)
+        w.bool("retraining", job.retraining ? true : nil)
+        w.integer("attempts", job.attempts == 0 ? nil : job.attempts)
+        w.integer("runs", job.runs == 0 ? nil : job.runs)
+        if let verdict = job.lastVerdict {
+            w.key("lastVerdict")
+            write(verdict, to: &w)
+        }
+        w.integer("lastExitCode", job.lastExitCode.map(Int.init))
+        w.string("reason", job.reason)
+        w.time("lastSucceededAt", job.lastSucceededAt)
+        w.time("lastStartedAt", job.lastStartedAt)
+        w.time("lastEndedAt", job.lastEndedAt)
+        w.number("timeUsedSeconds", job.timeUsedSeconds == 0 ? nil : (job.timeUsedSeconds * 1000).rounded() / 1000)
+        if let claim = job.claim {
+            w.key("claim")
+            write(claim, to: &w)
+        }
+        w.endObject()
     }
 
-    static func write(_ claim: QueueJob.Claim, to writer: inout QueueJSON.Writer) {
-        writer.object { member in
-            member.integer("runnerPID", Int(claim.runner.pid))
-            member.number("runnerStartTime", claim.runner.startTime.map { Double($0) })
-            member.string("host", claim.host)
-            member.integer("vigilPID", claim.vigil.map { Int($0.pid) })
-            member.number("vigilStartTime", claim.vigil?.startTime.map { Double($0) })
-            member.string("slot", claim.slot)
-            member.time("at", claim.at)
-            member.bool("retrain", claim.retrain ? true : nil)
-        }
+    static func write(_ verdict: QueueJob.LastVerdict, to w: inout QueueJSON.Writer) {
+        w.beginObject()
+        w.string("verdict", verdict.verdict)
+        w.string("rule", verdict.rule)
+        w.string("reason", verdict.reason)
+        w.endObject()
+    }
+
+    static func write(_ claim: QueueJob.Claim, to w: inout QueueJSON.Writer) {
+        w.beginObject()
+        w.integer("runnerPID", Int(claim.runner.pid))
+        w.number("runnerStartTime", claim.runner.startTime.map { Double($0) })
+        w.string("host", claim.host)
+        w.integer("vigilPID", claim.vigil.map { Int($0.pid) })
+        w.number("vigilStartTime", claim.vigil?.startTime.map { Double($0) })
+        w.string("slot", claim.slot)
+        w.time("at", claim.at)
+        w.bool("retrain", claim.retrain ? true : nil)
+        w.endObject()
     }
 
     // MARK: - Reading
@@ -103,7 +105,13 @@ public struct QueueFile: Sendable, Equatable {
     /// Parses a queue file.
     /// - Throws: `QueueJSON.Problem` with the line and column of the first thing wrong.
     public static func decode(_ data: Data) throws -> QueueFile {
-        var reader = QueueJSON.Reader(Array(data))
+        var file = try QueueJSON.Reader.read(data) { reader in try decode(&reader) }
+        try checkNames(file)
+        file.nextSequence = max(file.nextSequence, (file.jobs.map(\.sequence).max() ?? 0) + 1)
+        return file
+    }
+
+    private static func decode(_ reader: inout QueueJSON.Reader) throws -> QueueFile {
         var file = QueueFile()
         var sawVersion = false
         var sawJobs = false
@@ -132,8 +140,6 @@ public struct QueueFile: Sendable, Equatable {
             throw QueueJSON.Problem(
                 line: 1, column: 1, message: "not a queue file: it has no \"version\" or no \"jobs\"")
         }
-        try checkNames(file)
-        file.nextSequence = max(file.nextSequence, (file.jobs.map(\.sequence).max() ?? 0) + 1)
         return file
     }
 
@@ -148,13 +154,19 @@ public struct QueueFile: Sendable, Equatable {
         var job = QueueJob(
             name: "", sequence: 0, command: [], workingDirectory: "", addedAt: Date(timeIntervalSince1970: 0))
         let start = reader.offset
-        var required: Set<String> = ["name", "command", "workingDirectory"]
+        var seen = (name: false, command: false, directory: false)
         try reader.object(path) { reader, key in
-            required.remove(key)
+            switch key {
+            case "name": seen.name = true
+            case "command": seen.command = true
+            case "workingDirectory": seen.directory = true
+            default: break
+            }
             try field(key, of: &job, &reader, path)
         }
-        if let missing = required.sorted().first {
-            throw reader.problem(at: start, "\(path) has no \"\(missing)\"")
+        let missing = [(seen.command, "command"), (seen.name, "name"), (seen.directory, "workingDirectory")]
+        if let (_, key) = missing.first(where: { !$0.0 }) {
+            throw reader.problem(at: start, "\(path) has no \"\(key)\"")
         }
         if job.command.isEmpty { throw reader.problem(at: start, "\(path): the command is empty") }
         return job
@@ -162,39 +174,39 @@ public struct QueueFile: Sendable, Equatable {
 
     private static func field(_ key: String, of job: inout QueueJob, _ r: inout QueueJSON.Reader, _ path: String) throws
     {
-        let what = "\(path).\(key)"
+        func what() -> String { "\(path).\(key)" }
         switch key {
-        case "name": job.name = try r.string(what)
-        case "sequence": job.sequence = try r.integer(what)
-        case "command": job.command = try r.strings(what)
-        case "workingDirectory": job.workingDirectory = try r.string(what)
-        case "policy": job.policy = r.null() ? nil : try r.string(what)
-        case "runArguments": job.runArguments = try r.strings(what)
-        case "matrix": job.matrix = try r.stringPairs(what).map { QueueJob.MatrixValue(key: $0.0, value: $0.1) }
-        case "after": job.after = try r.strings(what)
-        case "priority": job.priority = try r.integer(what)
-        case "retrainAfter": job.retrainAfter = r.null() ? nil : try r.number(what)
-        case "addedAt": job.addedAt = try r.time(what)
+        case "name": job.name = try r.string(what())
+        case "sequence": job.sequence = try r.integer(what())
+        case "command": job.command = try r.strings(what())
+        case "workingDirectory": job.workingDirectory = try r.string(what())
+        case "policy": job.policy = r.null() ? nil : try r.string(what())
+        case "runArguments": job.runArguments = try r.strings(what())
+        case "matrix": job.matrix = try r.stringPairs(what()).map { QueueJob.MatrixValue(key: $0.0, value: $0.1) }
+        case "after": job.after = try r.strings(what())
+        case "priority": job.priority = try r.integer(what())
+        case "retrainAfter": job.retrainAfter = r.null() ? nil : try r.number(what())
+        case "addedAt": job.addedAt = try r.time(what())
         case "state":
             let at = r.offset
-            let text = try r.string(what)
+            let text = try r.string(what())
             guard let state = QueueJob.State(rawValue: text) else {
                 let names = QueueJob.State.allCases.map(\.rawValue)
-                throw r.problem(at: at, "\(what): '\(text)' is not a state (\(names.joined(separator: ", ")))")
+                throw r.problem(at: at, "\(what()): '\(text)' is not a state (\(names.joined(separator: ", ")))")
             }
             job.state = state
-        case "fresh": job.fresh = try r.bool(what)
-        case "retraining": job.retraining = try r.bool(what)
-        case "attempts": job.attempts = try r.integer(what)
-        case "runs": job.runs = try r.integer(what)
-        case "lastVerdict": job.lastVerdict = r.null() ? nil : try verdict(&r, what)
-        case "lastExitCode": job.lastExitCode = r.null() ? nil : Int32(clamping: try r.integer(what))
-        case "reason": job.reason = r.null() ? nil : try r.string(what)
-        case "lastSucceededAt": job.lastSucceededAt = r.null() ? nil : try r.time(what)
-        case "lastStartedAt": job.lastStartedAt = r.null() ? nil : try r.time(what)
-        case "lastEndedAt": job.lastEndedAt = r.null() ? nil : try r.time(what)
-        case "timeUsedSeconds": job.timeUsedSeconds = try r.number(what)
-        case "claim": job.claim = r.null() ? nil : try claim(&r, what)
+        case "fresh": job.fresh = try r.bool(what())
+        case "retraining": job.retraining = try r.bool(what())
+        case "attempts": job.attempts = try r.integer(what())
+        case "runs": job.runs = try r.integer(what())
+        case "lastVerdict": job.lastVerdict = r.null() ? nil : try verdict(&r, what())
+        case "lastExitCode": job.lastExitCode = r.null() ? nil : Int32(clamping: try r.integer(what()))
+        case "reason": job.reason = r.null() ? nil : try r.string(what())
+        case "lastSucceededAt": job.lastSucceededAt = r.null() ? nil : try r.time(what())
+        case "lastStartedAt": job.lastStartedAt = r.null() ? nil : try r.time(what())
+        case "lastEndedAt": job.lastEndedAt = r.null() ? nil : try r.time(what())
+        case "timeUsedSeconds": job.timeUsedSeconds = try r.number(what())
+        case "claim": job.claim = r.null() ? nil : try claim(&r, what())
         default: throw unknownKey(key, in: path, at: r, known: jobKeys)
         }
     }
@@ -218,16 +230,16 @@ public struct QueueFile: Sendable, Equatable {
         var vigilPID: Int32?
         var vigilStart: UInt64?
         try reader.object(path) { r, key in
-            let what = "\(path).\(key)"
+            func what() -> String { "\(path).\(key)" }
             switch key {
-            case "runnerPID": claim.runner.pid = Int32(clamping: try r.integer(what))
-            case "runnerStartTime": claim.runner.startTime = UInt64(exactly: try r.number(what))
-            case "host": claim.host = try r.string(what)
-            case "vigilPID": vigilPID = Int32(clamping: try r.integer(what))
-            case "vigilStartTime": vigilStart = UInt64(exactly: try r.number(what))
-            case "slot": claim.slot = r.null() ? nil : try r.string(what)
-            case "at": claim.at = try r.time(what)
-            case "retrain": claim.retrain = try r.bool(what)
+            case "runnerPID": claim.runner.pid = Int32(clamping: try r.integer(what()))
+            case "runnerStartTime": claim.runner.startTime = UInt64(exactly: try r.number(what()))
+            case "host": claim.host = try r.string(what())
+            case "vigilPID": vigilPID = Int32(clamping: try r.integer(what()))
+            case "vigilStartTime": vigilStart = UInt64(exactly: try r.number(what()))
+            case "slot": claim.slot = r.null() ? nil : try r.string(what())
+            case "at": claim.at = try r.time(what())
+            case "retrain": claim.retrain = try r.bool(what())
             default:
                 let known = [
                     "runnerPID", "runnerStartTime", "host", "vigilPID", "vigilStartTime", "slot", "at", "retrain",
@@ -254,7 +266,7 @@ public struct QueueFile: Sendable, Equatable {
         var seen = Set<String>()
         for (index, job) in file.jobs.enumerated() {
             do {
-                try RunDirectory.validate(name: job.name)
+                if !QueueFile.isPlainName(job.name) { try RunDirectory.validate(name: job.name) }
             } catch let error as VigilError {
                 throw QueueJSON.Problem(line: 0, column: 0, message: "jobs[\(index)]: \(error.message)")
             }
@@ -262,5 +274,19 @@ public struct QueueFile: Sendable, Equatable {
                 throw QueueJSON.Problem(line: 0, column: 0, message: "two jobs are called '\(job.name)'")
             }
         }
+    }
+
+    /// An ASCII name `RunDirectory.validate` accepts, checked byte by byte (10,000 names are read per
+    /// `queue list`; the full check, with Unicode letters, runs for any other name).
+    static func isPlainName(_ name: String) -> Bool {
+        var count = 0
+        for byte in name.utf8 {
+            let ok =
+                (byte >= 0x61 && byte <= 0x7A) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x30 && byte <= 0x39)
+                || byte == 0x2D || byte == 0x5F || (byte == 0x2E && count > 0)
+            guard ok else { return false }
+            count += 1
+        }
+        return count > 0
     }
 }

@@ -15,44 +15,54 @@ enum QueueJSON {
         var description: String { line > 0 ? "line \(line), column \(column): \(message)" : message }
     }
 
-    /// A pull reader over the bytes of one JSON document.
+    /// A pull reader over the bytes of one JSON document (a buffer the caller keeps alive: no
+    /// bounds-checked array or reference counting on the hot path).
     struct Reader {
-        let bytes: [UInt8]
+        let bytes: UnsafeBufferPointer<UInt8>
         var offset = 0
 
-        init(_ bytes: [UInt8]) { self.bytes = bytes }
+        init(_ bytes: UnsafeBufferPointer<UInt8>) { self.bytes = bytes }
+
+        /// Runs `body` with a reader over `data`.
+        static func read<Result>(_ data: Data, _ body: (inout Reader) throws -> Result) rethrows -> Result {
+            try data.withUnsafeBytes { raw in
+                var reader = Reader(raw.bindMemory(to: UInt8.self))
+                return try body(&reader)
+            }
+        }
 
         // MARK: Structure
 
         /// Reads an object, calling `body` with each key; `body` must read (or skip) the value.
         /// `path` names the object in messages (`jobs[3]`).
-        mutating func object(_ path: String, _ body: (inout Reader, String) throws -> Void) throws {
-            try expect(UInt8(ascii: "{"), "expected an object for \(path)")
+        mutating func object(_ path: @autoclosure () -> String, _ body: (inout Reader, String) throws -> Void) throws {
+            try expect(UInt8(ascii: "{"), "expected an object for \(path())")
             skipSpace()
             if peek() == UInt8(ascii: "}") {
                 offset += 1
                 return
             }
-            var seen = Set<String>()
+            var seen: [String] = []
             while true {
                 skipSpace()
                 let keyOffset = offset
-                let key = try string("a key in \(path)")
-                guard seen.insert(key).inserted else {
-                    throw problem(at: keyOffset, "duplicate key '\(key)' in \(path)")
+                let key = try string("a key in \(path())")
+                guard !seen.contains(key) else {
+                    throw problem(at: keyOffset, "duplicate key '\(key)' in \(path())")
                 }
+                seen.append(key)
                 skipSpace()
                 try expect(UInt8(ascii: ":"), "expected ':' after the key '\(key)'")
                 skipSpace()
                 try body(&self, key)
                 skipSpace()
-                if try separator(close: UInt8(ascii: "}"), in: path) { return }
+                if try separator(close: UInt8(ascii: "}"), in: path()) { return }
             }
         }
 
         /// Reads an array, calling `body` for each element with its index.
-        mutating func array(_ path: String, _ body: (inout Reader, Int) throws -> Void) throws {
-            try expect(UInt8(ascii: "["), "expected a list for \(path)")
+        mutating func array(_ path: @autoclosure () -> String, _ body: (inout Reader, Int) throws -> Void) throws {
+            try expect(UInt8(ascii: "["), "expected a list for \(path())")
             skipSpace()
             if peek() == UInt8(ascii: "]") {
                 offset += 1
@@ -64,12 +74,12 @@ enum QueueJSON {
                 try body(&self, index)
                 index += 1
                 skipSpace()
-                if try separator(close: UInt8(ascii: "]"), in: path) { return }
+                if try separator(close: UInt8(ascii: "]"), in: path()) { return }
             }
         }
 
         /// After an element: `,` (more follow, false) or the closing bracket (true).
-        private mutating func separator(close: UInt8, in path: String) throws -> Bool {
+        private mutating func separator(close: UInt8, in path: @autoclosure () -> String) throws -> Bool {
             switch peek() {
             case UInt8(ascii: ","):
                 offset += 1
@@ -78,9 +88,9 @@ enum QueueJSON {
                 offset += 1
                 return true
             case nil:
-                throw problem(at: offset, "the file ends inside \(path) (cut short?)")
+                throw problem(at: offset, "the file ends inside \(path()) (cut short?)")
             default:
-                throw problem(at: offset, "expected ',' or '\(Character(UnicodeScalar(close)))' in \(path)")
+                throw problem(at: offset, "expected ',' or '\(Character(UnicodeScalar(close)))' in \(path())")
             }
         }
 
@@ -101,14 +111,14 @@ enum QueueJSON {
             return true
         }
 
-        mutating func bool(_ what: String) throws -> Bool {
+        mutating func bool(_ what: @autoclosure () -> String) throws -> Bool {
             if match("true") { return true }
             if match("false") { return false }
-            throw expected("true or false for \(what)")
+            throw expected("true or false for \(what())")
         }
 
         /// A number, as a `Double`.
-        mutating func number(_ what: String) throws -> Double {
+        mutating func number(_ what: @autoclosure () -> String) throws -> Double {
             let start = offset
             if peek() == UInt8(ascii: "-") { offset += 1 }
             while let byte = peek(),
@@ -121,23 +131,23 @@ enum QueueJSON {
             let text = String(decoding: bytes[start..<offset], as: UTF8.self)
             guard offset > start, let value = Double(text), value.isFinite else {
                 offset = start
-                throw expected("a number for \(what)")
+                throw expected("a number for \(what())")
             }
             return value
         }
 
         /// A whole number.
-        mutating func integer(_ what: String) throws -> Int {
+        mutating func integer(_ what: @autoclosure () -> String) throws -> Int {
             let start = offset
-            let value = try number(what)
+            let value = try number(what())
             guard value == value.rounded(), abs(value) < 1e15 else {
-                throw problem(at: start, "expected a whole number for \(what)")
+                throw problem(at: start, "expected a whole number for \(what())")
             }
             return Int(value)
         }
 
-        mutating func string(_ what: String) throws -> String {
-            guard peek() == UInt8(ascii: "\"") else { throw expected("a string for \(what)") }
+        mutating func string(_ what: @autoclosure () -> String) throws -> String {
+            guard peek() == UInt8(ascii: "\"") else { throw expected("a string for \(what())") }
             let start = offset
             offset += 1
             let contentStart = offset
@@ -150,15 +160,15 @@ enum QueueJSON {
                     return text
                 }
                 if byte == UInt8(ascii: "\\") { break }
-                if byte < 0x20 { throw problem(at: offset, "a control character inside a string (\(what))") }
+                if byte < 0x20 { throw problem(at: offset, "a control character inside a string (\(what()))") }
                 offset += 1
             }
-            guard offset < bytes.count else { throw problem(at: start, "a string that never ends (\(what))") }
+            guard offset < bytes.count else { throw problem(at: start, "a string that never ends (\(what()))") }
             return try escapedString(from: contentStart, what: what)
         }
 
         /// The rest of a string that has escapes in it, from its first byte.
-        private mutating func escapedString(from contentStart: Int, what: String) throws -> String {
+        private mutating func escapedString(from contentStart: Int, what: () -> String) throws -> String {
             var out = Array(bytes[contentStart..<offset])
             while offset < bytes.count {
                 let byte = bytes[offset]
@@ -166,15 +176,15 @@ enum QueueJSON {
                 switch byte {
                 case UInt8(ascii: "\""): return String(decoding: out, as: UTF8.self)
                 case UInt8(ascii: "\\"): try unescape(into: &out, what: what)
-                case 0..<0x20: throw problem(at: offset - 1, "a control character inside a string (\(what))")
+                case 0..<0x20: throw problem(at: offset - 1, "a control character inside a string (\(what()))")
                 default: out.append(byte)
                 }
             }
-            throw problem(at: contentStart - 1, "a string that never ends (\(what))")
+            throw problem(at: contentStart - 1, "a string that never ends (\(what()))")
         }
 
-        private mutating func unescape(into out: inout [UInt8], what: String) throws {
-            guard let escape = peek() else { throw problem(at: offset, "a string that never ends (\(what))") }
+        private mutating func unescape(into out: inout [UInt8], what: () -> String) throws {
+            guard let escape = peek() else { throw problem(at: offset, "a string that never ends (\(what()))") }
             offset += 1
             switch escape {
             case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): out.append(escape)
@@ -188,30 +198,30 @@ enum QueueJSON {
                 if (0xD800..<0xDC00).contains(scalar), match("\\u") {
                     let low = try hex4(what)
                     guard (0xDC00..<0xE000).contains(low) else {
-                        throw problem(at: offset - 6, "an unpaired surrogate in a string (\(what))")
+                        throw problem(at: offset - 6, "an unpaired surrogate in a string (\(what()))")
                     }
                     scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
                 }
                 guard let unicode = Unicode.Scalar(scalar) else {
-                    throw problem(at: offset - 6, "an unpaired surrogate in a string (\(what))")
+                    throw problem(at: offset - 6, "an unpaired surrogate in a string (\(what()))")
                 }
                 out.append(contentsOf: Array(String(Character(unicode)).utf8))
             default:
-                throw problem(at: offset - 2, "an unknown escape in a string (\(what))")
+                throw problem(at: offset - 2, "an unknown escape in a string (\(what()))")
             }
         }
 
-        private mutating func hex4(_ what: String) throws -> UInt32 {
+        private mutating func hex4(_ what: () -> String) throws -> UInt32 {
             guard offset + 4 <= bytes.count,
                 let value = UInt32(String(decoding: bytes[offset..<offset + 4], as: UTF8.self), radix: 16)
-            else { throw problem(at: offset, "expected four hexadecimal digits after \\u (\(what))") }
+            else { throw problem(at: offset, "expected four hexadecimal digits after \\u (\(what()))") }
             offset += 4
             return value
         }
 
-        mutating func strings(_ what: String) throws -> [String] {
+        mutating func strings(_ what: @autoclosure () -> String) throws -> [String] {
             var out: [String] = []
-            try array(what) { reader, index in out.append(try reader.string("\(what)[\(index)]")) }
+            try array(what()) { reader, index in out.append(try reader.string("\(what())[\(index)]")) }
             return out
         }
 
@@ -263,44 +273,76 @@ enum QueueJSON {
         }
     }
 
-    /// Appends JSON text: the writer the queue file and `queue list --json` share.
+    /// Appends JSON text to a byte buffer: the writer the queue file and `queue list --json` share.
+    /// Objects are written on one line: `beginObject()`, then a call per member, then `endObject()`.
     struct Writer {
-        var text = ""
+        var bytes: [UInt8] = []
+        /// Per open object: whether no member has been written yet.
+        private var firstMember: [Bool] = []
 
-        mutating func raw(_ markup: String) { text += markup }
+        init(capacity: Int = 256) { bytes.reserveCapacity(capacity) }
+
+        var text: String { String(decoding: bytes, as: UTF8.self) }
+
+        mutating func raw(_ text: String) { bytes.append(contentsOf: text.utf8) }
+
+        mutating func beginObject() {
+            bytes.append(UInt8(ascii: "{"))
+            firstMember.append(true)
+        }
+
+        mutating func endObject() {
+            bytes.append(UInt8(ascii: "}"))
+            firstMember.removeLast()
+        }
+
+        /// `"name": ` (after a `, ` unless it is the object's first member).
+        mutating func key(_ name: String) {
+            if firstMember[firstMember.count - 1] {
+                firstMember[firstMember.count - 1] = false
+            } else {
+                bytes.append(UInt8(ascii: ","))
+                bytes.append(UInt8(ascii: " "))
+            }
+            string(name)
+            bytes.append(UInt8(ascii: ":"))
+            bytes.append(UInt8(ascii: " "))
+        }
 
         mutating func string(_ value: String) {
-            text += "\""
+            bytes.append(UInt8(ascii: "\""))
             var plain = true
             for byte in value.utf8 where byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") {
                 plain = false
                 break
             }
             if plain {
-                text += value
+                bytes.append(contentsOf: value.utf8)
             } else {
-                for scalar in value.unicodeScalars {
-                    switch scalar {
-                    case "\"": text += "\\\""
-                    case "\\": text += "\\\\"
-                    case "\n": text += "\\n"
-                    case "\r": text += "\\r"
-                    case "\t": text += "\\t"
-                    case _ where scalar.value < 0x20:
-                        let hex = String(scalar.value, radix: 16)
-                        text += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                    default: text.unicodeScalars.append(scalar)
-                    }
-                }
+                for byte in value.utf8 { escape(byte) }
             }
-            text += "\""
+            bytes.append(UInt8(ascii: "\""))
+        }
+
+        private mutating func escape(_ byte: UInt8) {
+            switch byte {
+            case UInt8(ascii: "\""): raw("\\\"")
+            case UInt8(ascii: "\\"): raw("\\\\")
+            case 0x0A: raw("\\n")
+            case 0x0D: raw("\\r")
+            case 0x09: raw("\\t")
+            case 0..<0x20:
+                let hex = String(byte, radix: 16)
+                raw("\\u" + String(repeating: "0", count: 4 - hex.count) + hex)
+            default: bytes.append(byte)
+            }
         }
 
         mutating func number(_ value: Double) {
             if value == value.rounded(), abs(value) < 1e15 {
-                text += String(Int(value))
+                raw(String(Int(value)))
             } else {
-                text += String(value)
+                raw(String(value))
             }
         }
 
@@ -310,99 +352,69 @@ enum QueueJSON {
         }
 
         mutating func strings(_ values: [String]) {
-            text += "["
+            bytes.append(UInt8(ascii: "["))
             for (index, value) in values.enumerated() {
-                if index > 0 { text += ", " }
+                if index > 0 { raw(", ") }
                 string(value)
             }
-            text += "]"
+            bytes.append(UInt8(ascii: "]"))
         }
 
-        /// An object written on one line: `{"a": 1, "b": "x"}`, its members written by `body` with `member`.
-        mutating func object(_ body: (inout Member) -> Void) {
-            var member = Member()
-            body(&member)
-            text += "{" + member.text + "}"
-        }
-    }
+        // Members: each writes `"name": value`, and nothing for a nil value.
 
-    /// The members of an object being written: each call adds `"key": value`.
-    struct Member {
-        var text = ""
-        private var value = Writer()
-
-        private mutating func key(_ name: String) {
-            if !text.isEmpty { text += ", " }
-            value.text = ""
-            value.string(name)
-            text += value.text + ": "
-        }
-
-        mutating func string(_ name: String, _ v: String?) {
-            guard let v else { return }
+        mutating func string(_ name: String, _ value: String?) {
+            guard let value else { return }
             key(name)
-            value.text = ""
-            value.string(v)
-            text += value.text
+            string(value)
         }
 
-        mutating func number(_ name: String, _ v: Double?) {
-            guard let v else { return }
+        mutating func number(_ name: String, _ value: Double?) {
+            guard let value else { return }
             key(name)
-            value.text = ""
-            value.number(v)
-            text += value.text
+            number(value)
         }
 
-        mutating func integer(_ name: String, _ v: Int?) { number(name, v.map(Double.init)) }
-
-        mutating func bool(_ name: String, _ v: Bool?) {
-            guard let v else { return }
+        mutating func integer(_ name: String, _ value: Int?) {
+            guard let value else { return }
             key(name)
-            text += v ? "true" : "false"
+            raw(String(value))
         }
 
-        mutating func time(_ name: String, _ v: Date?) {
-            guard let v else { return }
+        mutating func bool(_ name: String, _ value: Bool?) {
+            guard let value else { return }
             key(name)
-            value.text = ""
-            value.time(v)
-            text += value.text
+            raw(value ? "true" : "false")
         }
 
-        mutating func strings(_ name: String, _ v: [String]?) {
-            guard let v else { return }
+        mutating func time(_ name: String, _ value: Date?) {
+            guard let value else { return }
             key(name)
-            value.text = ""
-            value.strings(v)
-            text += value.text
+            time(value)
         }
 
-        /// A nested value written by `body`.
-        mutating func raw(_ name: String, _ body: (inout Writer) -> Void) {
+        mutating func strings(_ name: String, _ value: [String]?) {
+            guard let value else { return }
             key(name)
-            var nested = Writer()
-            body(&nested)
-            text += nested.text
+            strings(value)
         }
 
         mutating func null(_ name: String) {
             key(name)
-            text += "null"
+            raw("null")
         }
     }
 }
 
 extension QueueJSON.Reader {
     /// A time: Unix seconds.
-    mutating func time(_ what: String) throws -> Date {
-        Date(timeIntervalSince1970: try number(what))
+    mutating func time(_ what: @autoclosure () -> String) throws -> Date {
+        Date(timeIntervalSince1970: try number(what()))
     }
 
     /// An object of string values, in document order.
-    mutating func stringPairs(_ what: String) throws -> [(String, String)] {
+    mutating func stringPairs(_ what: @autoclosure () -> String) throws -> [(String, String)] {
         var pairs: [(String, String)] = []
-        try object(what) { reader, key in pairs.append((key, try reader.string("\(what).\(key)"))) }
+        try object(what()) { reader, key in pairs.append((key, try reader.string("\(what()).\(key)"))) }
         return pairs
     }
 }

@@ -69,68 +69,62 @@ public enum QueueListing {
 
     /// `[{"name": …, "state": …}, …]`: what the table shows, for machines.
     public static func json(_ view: QueueView, rows: [QueueView.Row]) -> String {
-        var out = "["
-        out.reserveCapacity(rows.count * 300)
+        var writer = QueueJSON.Writer(capacity: rows.count * 400 + 8)
+        writer.raw("[")
         for (position, row) in rows.enumerated() {
-            out += position == 0 ? "\n  " : ",\n  "
-            var writer = QueueJSON.Writer()
+            writer.raw(position == 0 ? "\n  " : ",\n  ")
             write(view, row, full: false, to: &writer)
-            out += writer.text
         }
-        out += rows.isEmpty ? "]\n" : "\n]\n"
-        return out
+        writer.raw(rows.isEmpty ? "]\n" : "\n]\n")
+        return writer.text
     }
 
     /// One job as JSON; `full` adds what it runs (the command redacted by `redact`).
     static func write(
         _ view: QueueView, _ row: QueueView.Row, full: Bool, redact: ([String]) -> [String] = { $0 },
-        to writer: inout QueueJSON.Writer
+        to w: inout QueueJSON.Writer
     ) {
         let job = view.queue.jobs[row.index]
-        writer.object { member in
-            member.string("name", job.name)
-            member.string("state", row.shown.rawValue)
-            member.string("recordedState", job.state.rawValue)
-            member.integer("attempts", job.attempts)
-            member.integer("runs", job.runs)
-            if let verdict = job.lastVerdict {
-                member.raw("lastVerdict") { nested in
-                    nested.object { v in
-                        v.string("verdict", verdict.verdict)
-                        v.string("rule", verdict.rule)
-                        v.string("reason", verdict.reason)
-                    }
-                }
-            } else {
-                member.null("lastVerdict")
-            }
-            member.integer("lastExitCode", job.lastExitCode.map(Int.init))
-            member.string("reason", job.reason)
-            member.string("lastSucceededAt", job.lastSucceededAt.map(Journal.timestamp))
-            member.number("retrainAfterSeconds", job.retrainAfter)
-            member.bool("due", row.due)
-            member.string("dueAt", job.dueAt.map(Journal.timestamp))
-            member.strings("blockedBy", row.blockedBy)
-            member.strings("waitingFor", row.waitingFor)
-            member.string("claim", row.claim?.rawValue)
-            member.string("slot", job.claim?.slot)
-            member.integer("priority", job.priority)
-            member.number("timeUsedSeconds", (job.timeUsedSeconds * 1000).rounded() / 1000)
-            member.string("key", job.key)
-            if full {
-                member.strings("command", redact(job.command))
-                member.string("workingDirectory", job.workingDirectory)
-                member.string("policy", job.policy)
-                member.strings("runArguments", redact(job.runArguments))
-                member.strings("after", job.after)
-                member.raw("matrix") { nested in
-                    nested.object { pairs in for item in job.matrix { pairs.string(item.key, item.value) } }
-                }
-                member.string("addedAt", Journal.timestamp(job.addedAt))
-                member.string("lastStartedAt", job.lastStartedAt.map(Journal.timestamp))
-                member.string("lastEndedAt", job.lastEndedAt.map(Journal.timestamp))
-            }
+        w.beginObject()
+        w.string("name", job.name)
+        w.string("state", row.shown.rawValue)
+        w.string("recordedState", job.state.rawValue)
+        w.integer("attempts", job.attempts)
+        w.integer("runs", job.runs)
+        if let verdict = job.lastVerdict {
+            w.key("lastVerdict")
+            QueueFile.write(verdict, to: &w)
+        } else {
+            w.null("lastVerdict")
         }
+        w.integer("lastExitCode", job.lastExitCode.map(Int.init))
+        w.string("reason", job.reason)
+        w.string("lastSucceededAt", job.lastSucceededAt.map(Journal.timestamp))
+        w.number("retrainAfterSeconds", job.retrainAfter)
+        w.bool("due", row.due)
+        w.string("dueAt", job.dueAt.map(Journal.timestamp))
+        w.strings("blockedBy", row.blockedBy)
+        w.strings("waitingFor", row.waitingFor)
+        w.string("claim", row.claim?.rawValue)
+        w.string("slot", job.claim?.slot)
+        w.integer("priority", job.priority)
+        w.number("timeUsedSeconds", (job.timeUsedSeconds * 1000).rounded() / 1000)
+        w.string("key", job.key)
+        if full {
+            w.strings("command", redact(job.command))
+            w.string("workingDirectory", job.workingDirectory)
+            w.string("policy", job.policy)
+            w.strings("runArguments", redact(job.runArguments))
+            w.strings("after", job.after)
+            w.key("matrix")
+            w.beginObject()
+            for item in job.matrix { w.string(item.key, item.value) }
+            w.endObject()
+            w.string("addedAt", Journal.timestamp(job.addedAt))
+            w.string("lastStartedAt", job.lastStartedAt.map(Journal.timestamp))
+            w.string("lastEndedAt", job.lastEndedAt.map(Journal.timestamp))
+        }
+        w.endObject()
     }
 
     /// `queue show`'s job part, as JSON.
