@@ -83,12 +83,30 @@ struct QueueEndToEndTests {
                     $0.hasPrefix("| \(name) | trained |") && $0.contains("| \(attempts) |")
                 }, "\(name): \(attempts) attempts")
         }
+        // Goodput per job (its journal's) and in total, the same on stderr and in the report.
+        var goodputs: [Goodput] = []
+        for item in list {
+            let name = item["name"] as! String
+            guard let journal = try h.journal(name) else { continue }
+            let goodput = Goodput(journal: journal, now: Date())
+            goodputs.append(goodput)
+            let cell = QueueSummary.goodputCell(goodput)
+            #expect(!cell.isEmpty && report.contains("| \(cell) |"), "\(name): \(cell) in \(report)")
+            let percent = try #require(QueueSummary.percent(goodput))
+            let line = run.stderr.split(separator: "\n").first { $0.contains(" \(name)  ") }
+            #expect(line?.hasSuffix(", goodput \(percent)") == true || line?.contains(", goodput \(percent):") == true)
+        }
+        let total = QueueSummary.total(goodputs)
+        #expect(goodputs.count == 7 && total.productiveSeconds > 0 && total.productiveSeconds <= total.wallSeconds)
+        #expect(report.contains("- \(total.line) (all jobs run)"), "\(total.line) in \(report)")
+        #expect(run.stderr.contains(total.line), "\(total.line) in \(run.stderr)")
         let failure = try #require(try h.journal("trainer-BBB-gbm")?.outcome?.reason)
         #expect(report.contains("| trainer-BBB-gbm | failed |") && report.contains(failure))
         #expect(report.contains("- eval-BBB: after trainer-BBB-gbm"))
         let hook = try JSONSerialization.jsonObject(with: Data(TestSupport.read(counts).utf8)) as? [String: String]
         #expect(hook?["VIGIL_QUEUE_TRAINED"] == "6" && hook?["VIGIL_QUEUE_FAILED"] == "1")
         #expect(hook?["VIGIL_QUEUE_BLOCKED"] == "1" && hook?["VIGIL_QUEUE_EXIT"] == "1", "\(hook ?? [:])")
+        #expect(hook?["VIGIL_QUEUE_GOODPUT_PERCENT"] == String(Int((total.ratio * 100).rounded())))
 
         // One page with a row per job, each linking to the job's own page.
         let page = h.dir + "/queue.html"
@@ -100,6 +118,7 @@ struct QueueEndToEndTests {
         for link in links { #expect(FileManager.default.fileExists(atPath: h.dir + "/" + link), "\(link)") }
         #expect(scan.elements.filter { $0.name == "tr" }.count == 9)  // the header and 8 jobs
         #expect(scan.text.contains("blocked") && scan.text.contains("permission-error"))
+        #expect(scan.text.contains(total.line), "\(total.line) not on the page")
     }
 
     @Test(

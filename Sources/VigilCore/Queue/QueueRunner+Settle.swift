@@ -98,7 +98,8 @@ extension QueueRunner {
         if job.state == .stopped, !ended.watched { stoppedHere.insert(job.name) }
         queue.jobs[index] = job
         ledger[job.name, default: QueueSummary.Entry(name: job.name)].record(
-            job, seconds: ended.seconds, retrain: ended.retrain)
+            job, seconds: ended.seconds, retrain: ended.retrain,
+            goodput: ended.journal.map { Goodput(journal: $0, now: now) })
         let verb = [
             "done": "done", "failed": "failed", "gave-up": "gave up", "stopped-resumable": "stopped, resumable",
         ]

@@ -20,11 +20,15 @@ public struct QueueSummary: Sendable, Equatable {
         public var exitCode: Int32?
         public var retrained = false
         public var endedAt = Date(timeIntervalSince1970: 0)
+        /// Where the wall time of the job's run went, from its journal as it ended (every vigil
+        /// invocation of the run, those of an earlier queue run that was cut off included).
+        public var goodput: Goodput?
 
         public init(name: String) { self.name = name }
 
         /// One more ended vigil run of the job.
-        mutating func record(_ job: QueueJob, seconds: Double, retrain: Bool = false) {
+        mutating func record(_ job: QueueJob, seconds: Double, retrain: Bool = false, goodput: Goodput? = nil) {
+            if let goodput { self.goodput = goodput }
             runs += 1
             self.seconds += max(0, seconds)
             state = job.state
@@ -137,6 +141,31 @@ public struct QueueSummary: Sendable, Equatable {
     // MARK: - Counts
 
     public var trained: [Entry] { entries.filter { $0.state == .done } }
+
+    /// The goodput of every job this queue run ran, added up (their runs' wall times and parts).
+    public var goodput: Goodput { QueueSummary.total(entries.compactMap(\.goodput)) }
+
+    static func total(_ parts: [Goodput]) -> Goodput {
+        var sum = Goodput()
+        for part in parts {
+            sum.wallSeconds += part.wallSeconds
+            sum.productiveSeconds += part.productiveSeconds
+            sum.startupSeconds += part.startupSeconds
+            sum.redoneSeconds += part.redoneSeconds
+            sum.lostSeconds += part.lostSeconds
+            sum.backoffSeconds += part.backoffSeconds
+            sum.stoppingSeconds += part.stoppingSeconds
+            sum.gpuWaitSeconds += part.gpuWaitSeconds
+            sum.overheadSeconds += part.overheadSeconds
+        }
+        return sum
+    }
+
+    /// `87%`: a goodput's productive share, as the summary's lines and table show it.
+    static func percent(_ goodput: Goodput?) -> String? {
+        guard let goodput, goodput.wallSeconds > 0 else { return nil }
+        return "\(Int((goodput.ratio * 100).rounded()))%"
+    }
     public var failed: [Entry] { entries.filter { $0.state == .failed } }
     public var gaveUp: [Entry] { entries.filter { $0.state == .gaveUp } }
 
@@ -152,6 +181,7 @@ public struct QueueSummary: Sendable, Equatable {
             "VIGIL_QUEUE_PENDING": String(pending.count),
             "VIGIL_QUEUE_SKIPPED": String(skipped.count),
             "VIGIL_QUEUE_STILL_FAILED": String(stillFailed.count),
+            "VIGIL_QUEUE_GOODPUT_PERCENT": String(Int((goodput.ratio * 100).rounded())),
         ]
     }
 
@@ -163,6 +193,7 @@ public struct QueueSummary: Sendable, Equatable {
             "vigil queue: \(outcome) (exit \(exitCode)) after \(QueueSummary.duration(endedAt.timeIntervalSince(startedAt)))"
         ]
         lines.append("  " + countsLine())
+        if goodput.wallSeconds > 0 { lines.append("  " + goodput.line + " (all jobs run)") }
         for entry in entries { lines.append("  " + QueueSummary.line(entry)) }
         for left in blocked { lines.append("  blocked      \(left.name): \(left.why)") }
         for left in pending.prefix(20) { lines.append("  pending      \(left.name): \(left.why)") }
@@ -184,6 +215,7 @@ public struct QueueSummary: Sendable, Equatable {
         var text = state.padding(toLength: max(12, state.count), withPad: " ", startingAt: 0) + " \(entry.name)"
         text += "  \(duration(entry.seconds)), \(entry.attempts) attempt\(entry.attempts == 1 ? "" : "s")"
         if entry.runs > 1 { text += " in \(entry.runs) vigil runs" }
+        if let percent = percent(entry.goodput) { text += ", goodput \(percent)" }
         if entry.state != .done, let reason = entry.reason { text += ": \(reason)" }
         return text
     }
@@ -196,14 +228,17 @@ public struct QueueSummary: Sendable, Equatable {
         out += "- queue: `\(queue)`\n"
         out += "- from \(QueueSummary.stamp(startedAt)) to \(QueueSummary.stamp(endedAt)) "
         out += "(\(QueueSummary.duration(endedAt.timeIntervalSince(startedAt))))\n"
-        out += "- exit code: \(exitCode)\n- \(countsLine())\n\n"
+        out += "- exit code: \(exitCode)\n- \(countsLine())\n"
+        if goodput.wallSeconds > 0 { out += "- \(goodput.line) (all jobs run)\n" }
+        out += "\n"
         if !entries.isEmpty {
-            out += "## Jobs run\n\n| job | result | time used | attempts | why |\n| --- | --- | --- | --- | --- |\n"
+            out += "## Jobs run\n\n| job | result | time used | attempts | goodput | why |\n"
+            out += "| --- | --- | --- | --- | --- | --- |\n"
             for entry in entries {
                 let result = entry.state == .done ? (entry.retrained ? "retrained" : "trained") : entry.state.rawValue
                 let why = entry.state == .done ? (entry.verdict?.rule ?? "") : (entry.reason ?? "")
                 out += "| \(QueueSummary.cell(entry.name)) | \(result) | \(QueueSummary.duration(entry.seconds)) | "
-                out += "\(entry.attempts) | \(QueueSummary.cell(why)) |\n"
+                out += "\(entry.attempts) | \(QueueSummary.goodputCell(entry.goodput)) | \(QueueSummary.cell(why)) |\n"
             }
             out += "\n"
         }
@@ -221,6 +256,15 @@ public struct QueueSummary: Sendable, Equatable {
             out += "\n"
         }
         return out
+    }
+
+    /// `87% of 3m 10s (start-up 12s, redone 8s)`: the job's goodput and its largest losses.
+    static func goodputCell(_ goodput: Goodput?) -> String {
+        guard let goodput, let percent = percent(goodput) else { return "" }
+        typealias Format = AttemptReport.Format
+        let losses = goodput.losses.filter { $0.seconds >= 0.5 }.sorted { $0.seconds > $1.seconds }.prefix(2)
+        let detail = losses.map { "\($0.name) \(Format.duration($0.seconds))" }.joined(separator: ", ")
+        return "\(percent) of \(Format.duration(goodput.wallSeconds))" + (detail.isEmpty ? "" : " (\(detail))")
     }
 
     static func stamp(_ date: Date) -> String { QueuePlan.display(date) }

@@ -40,6 +40,8 @@ public enum QueueHTMLReport {
         page.element("h1", "Queue")
         let counts = view.counts().map { "\($0.1) \($0.0.rawValue)" }.joined(separator: ", ")
         page.element("p", "\(view.queue.jobs.count) jobs: \(counts)", class: "outcome")
+        let total = QueueSummary.total(runs.values.map { Goodput(journal: $0.journal, now: now) })
+        if total.wallSeconds > 0 { page.element("p", total.line + " (all jobs' runs)", class: "goodput") }
         page.raw("</header>\n<section>\n<h2>Jobs</h2>\n")
         if view.rows.isEmpty {
             page.element("p", "The queue is empty.", class: "none")
@@ -56,8 +58,11 @@ public enum QueueHTMLReport {
         _ page: inout HTMLReport.Page, view: QueueView, runs: [String: JobRun], axis: TimeAxis, now: Date
     ) {
         page.raw("<table class=\"attempts queue\">\n<thead><tr>")
-        for column in ["job", "state", "attempts", "last verdict", "last success", "retrain", "time used", "timeline"] {
-            page.element("th", column, class: column == "attempts" || column == "time used" ? "number" : nil)
+        for column in [
+            "job", "state", "attempts", "last verdict", "last success", "retrain", "time used", "goodput", "timeline",
+        ] {
+            let number = ["attempts", "time used", "goodput"].contains(column)
+            page.element("th", column, class: number ? "number" : nil)
         }
         page.raw("</tr></thead>\n<tbody>\n")
         for row in view.rows {
@@ -86,6 +91,8 @@ public enum QueueHTMLReport {
             page.element("td", job.lastSucceededAt.map(HTMLReport.display) ?? "—", class: "time")
             page.element("td", QueueListing.retrain(job, row, now: view.now))
             page.element("td", DurationFormat.string(from: job.timeUsedSeconds.rounded()), class: "number")
+            let goodput = run.map { Goodput(journal: $0.journal, now: now) }
+            page.element("td", QueueSummary.percent(goodput) ?? "—", class: "number")
             page.raw("<td>")
             timeline(&page, run: run, axis: axis, now: now)
             page.raw("</td></tr>\n")
