@@ -94,6 +94,10 @@ struct QueueTests {
                 "invalid run name '../x'"
             ),
             (#"{"version": 1, "jobs": [{"command": ["x"], "workingDirectory": "/"}]}"#, "jobs[0] has no \"name\""),
+            (
+                #"{"version": 1, "jobs": [{"name": "a", "command": ["x"], "workingDirectory": "/", "attempts": "2"}]}"#,
+                "line 1, column 94: expected a number for jobs[0].attempts"
+            ),
             ("not json", "expected an object for the queue"),
             (#"{"jobs": []}"#, "not a queue file"),
         ])
