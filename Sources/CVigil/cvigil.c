@@ -21,7 +21,7 @@
 #include <sys/wait.h>
 
 static int spawn_with_posix_spawn(pid_t *pid, const char *path, char *const argv[], char *const envp[],
-                                  int stdin_fd, int stdout_fd, int stderr_fd) {
+                                  int stdin_fd, int stdout_fd, int stderr_fd, const char *cwd) {
     posix_spawnattr_t attr;
     posix_spawn_file_actions_t actions;
     int rc = posix_spawnattr_init(&attr);
@@ -49,6 +49,14 @@ static int spawn_with_posix_spawn(pid_t *pid, const char *path, char *const argv
     // Nothing of Vigil's (run lock, log files, other pipes) leaks into the trainer.
     if ((rc = posix_spawn_file_actions_addclosefrom_np(&actions, 3)) != 0) goto done;
 #endif
+    if (cwd != NULL) {
+#if (defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 29))) || defined(__APPLE__)
+        if ((rc = posix_spawn_file_actions_addchdir_np(&actions, cwd)) != 0) goto done;
+#else
+        rc = ENOSYS;
+        goto done;
+#endif
+    }
     rc = posix_spawn(pid, path, &actions, &attr, argv, envp);
 done:
     posix_spawn_file_actions_destroy(&actions);
@@ -74,7 +82,7 @@ static void close_from(int low, int keep) {
 /// trainer: it writes "0" (itself) into the cgroup's `cgroup.procs`, then does what
 /// spawn_with_posix_spawn asks posix_spawn to do. Only async-signal-safe calls in the child.
 static int spawn_into_cgroup(pid_t *pid, const char *path, char *const argv[], char *const envp[],
-                             int stdin_fd, int stdout_fd, int stderr_fd, int cgroup_procs_fd) {
+                             int stdin_fd, int stdout_fd, int stderr_fd, int cgroup_procs_fd, const char *cwd) {
     int report[2];
     if (pipe2(report, O_CLOEXEC) != 0) return errno;
     sigset_t all, saved;
@@ -98,6 +106,7 @@ static int spawn_into_cgroup(pid_t *pid, const char *path, char *const argv[], c
         if (error == 0 && dup2(stdin_fd, 0) < 0) error = errno;
         if (error == 0 && dup2(stdout_fd, 1) < 0) error = errno;
         if (error == 0 && dup2(stderr_fd, 2) < 0) error = errno;
+        if (error == 0 && cwd != NULL && chdir(cwd) != 0) error = errno;
         if (error == 0) {
             close_from(3, report[1]);
             sigset_t empty;
@@ -124,14 +133,14 @@ static int spawn_into_cgroup(pid_t *pid, const char *path, char *const argv[], c
 #endif
 
 int cvigil_spawn(pid_t *pid, const char *path, char *const argv[], char *const envp[],
-                 int stdin_fd, int stdout_fd, int stderr_fd, int cgroup_procs_fd) {
+                 int stdin_fd, int stdout_fd, int stderr_fd, int cgroup_procs_fd, const char *cwd) {
 #if defined(__linux__)
     if (cgroup_procs_fd >= 0) {
-        return spawn_into_cgroup(pid, path, argv, envp, stdin_fd, stdout_fd, stderr_fd, cgroup_procs_fd);
+        return spawn_into_cgroup(pid, path, argv, envp, stdin_fd, stdout_fd, stderr_fd, cgroup_procs_fd, cwd);
     }
 #endif
     (void)cgroup_procs_fd;
-    return spawn_with_posix_spawn(pid, path, argv, envp, stdin_fd, stdout_fd, stderr_fd);
+    return spawn_with_posix_spawn(pid, path, argv, envp, stdin_fd, stdout_fd, stderr_fd, cwd);
 }
 
 pid_t cvigil_wait_any_nowait(void) {

@@ -26,6 +26,8 @@ public struct CommandSpec: Sendable, Hashable {
             !zip(positionals, positionals.dropFirst()).contains { !$0.isRequired && $1.isRequired },
             "\(path): a required positional argument follows an optional one")
         precondition(!takesTrainerCommand || positionals.isEmpty, "\(path): positionals before a trainer command")
+        precondition(
+            !positionals.dropLast().contains(where: \.isVariadic), "\(path): a variadic positional is not last")
         self.path = path
         self.synopsis = synopsis
         self.discussion = discussion

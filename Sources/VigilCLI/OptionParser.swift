@@ -111,7 +111,7 @@ public struct OptionParser: Sendable {
         if command.takesTrainerCommand && scan.trainerCommand.isEmpty {
             throw VigilError(.usage, "no trainer command given: \(command.synopsis.first ?? command.name)")
         }
-        if scan.positionals.count > command.positionals.count {
+        if scan.positionals.count > command.positionals.count, command.positionals.last?.isVariadic != true {
             let extra = scan.positionals[command.positionals.count]
             throw VigilError(.usage, "\(command.name): unexpected argument '\(extra)'")
         }

@@ -85,10 +85,13 @@ public struct PositionalSpec: Sendable, Hashable {
     /// What it is, for the message when it is missing: "a policy file or name".
     public let help: String
     public let isRequired: Bool
+    /// Takes every argument left (`NAME...`); only the last positional can.
+    public let isVariadic: Bool
 
-    public init(_ name: String, help: String, required: Bool = false) {
+    public init(_ name: String, help: String, required: Bool = false, variadic: Bool = false) {
         self.name = name
         self.help = help
         self.isRequired = required
+        self.isVariadic = variadic
     }
 }

@@ -42,6 +42,19 @@ public struct ParsedArguments: Sendable, Equatable {
         return occurrences(of: option).map(\.value).compactMap { if case .text(let text) = $0 { text } else { nil } }
     }
 
+    /// Every value of the text options `options`, in command-line order across them, with the option
+    /// each came with (`--matrix` and `--matrix-file` interleaved as given).
+    public func texts(inOrderOf options: [OptionSpec]) -> [(option: OptionSpec, value: String)] {
+        var found: [(position: Int, option: OptionSpec, value: String)] = []
+        for option in options {
+            precondition(option.valueKind == .text, "\(option.spelling) is not a text option")
+            for occurrence in occurrences(of: option) {
+                if case .text(let text) = occurrence.value { found.append((occurrence.position, option, text)) }
+            }
+        }
+        return found.sorted { $0.position < $1.position }.map { ($0.option, $0.value) }
+    }
+
     /// An integer option's value (the last one given), or nil.
     public func integer(_ option: OptionSpec) -> Int? {
         guard case .integer? = option.valueKind else { preconditionFailure("\(option.spelling) is not an integer") }
@@ -64,6 +77,15 @@ public struct ParsedArguments: Sendable, Equatable {
             preconditionFailure("\(command.name) has no positional argument \(argument.name)")
         }
         return index < positionals.count ? positionals[index] : nil
+    }
+
+    /// Every value of a variadic positional argument (`NAME...`), in order.
+    public func positionalValues(_ argument: PositionalSpec) -> [String] {
+        guard let index = command.positionals.firstIndex(of: argument) else {
+            preconditionFailure("\(command.name) has no positional argument \(argument.name)")
+        }
+        guard index < positionals.count else { return [] }
+        return argument.isVariadic ? Array(positionals[index...]) : [positionals[index]]
     }
 
     private func occurrences(of option: OptionSpec) -> [Occurrence] {

@@ -11,6 +11,13 @@ public enum VigilCommand: String, Sendable, CaseIterable {
     case configCheck
     case policyCheck
     case policyExplain
+    case queueAdd
+    case queueList
+    case queueRun
+    case queueShow
+    case queueRetry
+    case queueRemove
+    case queueClear
 
     /// What the command accepts and how its help reads.
     public var spec: CommandSpec {
@@ -26,6 +33,13 @@ public enum VigilCommand: String, Sendable, CaseIterable {
         case .configCheck: return ConfigCommand.check
         case .policyCheck: return PolicyCommand.check
         case .policyExplain: return PolicyCommand.explain
+        case .queueAdd: return QueueCommand.add
+        case .queueList: return QueueCommand.list
+        case .queueRun: return QueueCommand.run
+        case .queueShow: return QueueCommand.show
+        case .queueRetry: return QueueCommand.retry
+        case .queueRemove: return QueueCommand.remove
+        case .queueClear: return QueueCommand.clear
         }
     }
 
@@ -36,7 +50,7 @@ public enum VigilCommand: String, Sendable, CaseIterable {
     }
 }
 
-/// A command with subcommands: `vigil checkpoints`, `vigil config`, `vigil policy`.
+/// A command with subcommands: `vigil checkpoints`, `vigil config`, `vigil policy`, `vigil queue`.
 public struct CommandGroup: Sendable {
     /// The word after `vigil`.
     public let name: String
@@ -53,6 +67,10 @@ public struct CommandGroup: Sendable {
         // One subcommand: its help is the group's.
         CommandGroup(name: "config", subcommands: [.configCheck], help: ConfigCommand.check.help),
         CommandGroup(name: "policy", subcommands: [.policyCheck, .policyExplain], help: PolicyCommand.overview),
+        CommandGroup(
+            name: "queue",
+            subcommands: [.queueAdd, .queueList, .queueRun, .queueShow, .queueRetry, .queueRemove, .queueClear],
+            help: QueueCommand.overview),
     ]
 
     /// `list, prune or summary`.

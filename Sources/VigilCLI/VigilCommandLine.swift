@@ -19,6 +19,7 @@ public enum VigilCommandLine {
                vigil status [RUN] [--json] [--check [--stale-after DUR]]
                                                             where runs stand; works while they run
                vigil report [RUN] [--json | --html FILE]     what happened: attempts, verdicts, metrics
+               vigil report --queue [--json | --html FILE]   the queue: one row per job, with its timeline
                vigil stop [RUN]                              checkpoint, stop the trainer, the run exits 75
                vigil checkpoints list|prune|summary [...]   what is in a checkpoint directory
                vigil config check [--policy P] [--config F] [--repair]
@@ -26,6 +27,10 @@ public enum VigilCommandLine {
                vigil policy check FILE|NAME                  validate a policy, print it resolved
                vigil policy explain --policy P --log FILE [--exit-code N | --signal SIG]
                                                             what vigil would decide for this failure
+               vigil queue add [--matrix KEY=V1,V2]... [--after NAME] [...] -- COMMAND [ARGS...]
+               vigil queue list|run|show|retry|remove|clear [...]
+                                                            a durable queue of jobs for the night: matrix
+                                                            jobs, --jobs/--slots, --time-limit, retraining
                vigil --version | --help | help COMMAND | COMMAND --help
         """
 

@@ -19,6 +19,10 @@ func reportCommand(_ arguments: ParsedArguments) throws -> Int32 {
     let json = arguments.flag(Option.json)
     let htmlPath = arguments.text(Option.html)
     if json && htmlPath != nil { throw VigilError(.usage, "--json and --html exclude each other") }
+    if arguments.flag(Option.queue) || arguments.isGiven(Option.queueFile) {
+        if let run { throw VigilError(.usage, "--queue reports on the queue, not on a run: drop '\(run)'") }
+        return try queueReportCommand(arguments)
+    }
 
     let directory: String
     if let run {
@@ -37,7 +41,7 @@ func reportCommand(_ arguments: ParsedArguments) throws -> Int32 {
 
     if json {
         let document = try ReportDocument(journal: journal, metrics: metrics).encoded()
-        writeOut(redactedJSON(document, redactor))
+        writeOut(redactedJSON(document, redactor), to: 1)
         return 0
     }
     if let htmlPath {

@@ -37,7 +37,7 @@ func statusCommand(_ arguments: ParsedArguments) throws -> Int32 {
         }
         if json {
             let redactor = displayRedactor(policy: nil)
-            writeOut(try RunStatus.encoded(statuses.map { $0.redacted(by: redactor) }))
+            writeOut(try RunStatus.encoded(statuses.map { $0.redacted(by: redactor) }), to: 1)
         } else if statuses.isEmpty {
             print("no runs under \(logDirectory)")
         } else {
@@ -109,7 +109,7 @@ private func report(_ status: RunStatus, json: Bool, check: Bool, staleAfter: Do
     let recorded = (try? Journal.read(from: status.directory + "/journal.json"))??.redactPatterns
     let redactor = displayRedactor(policy: status.policy, patterns: recorded)
     if json {
-        writeOut(try status.redacted(by: redactor).encoded())
+        writeOut(try status.redacted(by: redactor).encoded(), to: 1)
     } else if !check {
         printStatusBlock(status.redacted(by: redactor))
     }
@@ -148,7 +148,7 @@ private func printRunList(_ statuses: [RunStatus], now: Date) {
     }
 }
 
-private func printStatusBlock(_ status: RunStatus) {
+func printStatusBlock(_ status: RunStatus) {
     let now = status.checkedAt
     func ago(_ date: Date) -> String { RunStatus.age(now.timeIntervalSince(date)) }
     var lines: [(String, String)] = []

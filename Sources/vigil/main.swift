@@ -17,21 +17,22 @@ import VigilCore
 let version = vigilVersion
 
 func printError(_ text: String) {
-    writeAll(STDERR_FILENO, Data((text + "\n").utf8))
+    writeOut(Data((text + "\n").utf8), to: 2)
 }
 
-/// `data` on standard output, whole.
-func writeOut(_ data: Data) { writeAll(STDOUT_FILENO, data) }
-
-/// Writes all of `data` to `fd`, through short writes and interruptions; stops at an error (a closed pipe).
-func writeAll(_ fd: Int32, _ data: Data) {
-    data.withUnsafeBytes { bytes in
-        var done = 0
-        while done < bytes.count {
-            let wrote = write(fd, bytes.baseAddress! + done, bytes.count - done)
-            if wrote < 0 && errno == EINTR { continue }
-            guard wrote > 0 else { return }
-            done += wrote
+/// Writes to stdout (1) or stderr (2) with `write(2)`, whatever becomes of it. Never
+/// `FileHandle.write`: it traps when the reader is gone (EPIPE), and a `vigil run` whose terminal or
+/// queue runner went away must go on supervising (SIGPIPE is ignored; the bytes are just lost).
+func writeOut(_ data: Data, to fd: Int32) {
+    data.withUnsafeBytes { (buffer: UnsafeRawBufferPointer) in
+        guard var base = buffer.baseAddress else { return }
+        var left = buffer.count
+        while left > 0 {
+            let written = write(fd, base, left)
+            if written < 0 && errno == EINTR { continue }
+            guard written > 0 else { return }
+            base += written
+            left -= written
         }
     }
 }
@@ -78,6 +79,8 @@ func execute(_ command: VigilCommand, _ arguments: ParsedArguments) throws -> In
     case .configCheck: return try configCommand(arguments)
     case .policyCheck: return try policyCheckCommand(arguments)
     case .policyExplain: return try explainCommand(arguments)
+    case .queueAdd, .queueList, .queueRun, .queueShow, .queueRetry, .queueRemove, .queueClear:
+        return try queueCommand(command, arguments)
     }
 }
 

@@ -232,6 +232,21 @@ def parse_args(argv):
     g.add_argument("--binary-junk", action="store_true", help="print invalid UTF-8 and NUL bytes at start")
     g.add_argument("--print-env", action="store_true", help="print VIGIL_* variables and argv as JSON")
 
+    g = p.add_argument_group("queue jobs")
+    g.add_argument("--start-log", metavar="PATH",
+                   help="append a JSON line at start and at the end of training: event, job (VIGIL_JOB_KEY), "
+                        "run, attempt, resume step, VIGIL_SLOT, CUDA_VISIBLE_DEVICES, time")
+    g.add_argument("--job-plan", metavar="FILE",
+                   help="a JSON object of VIGIL_JOB_KEY -> extra arguments, appended for this job "
+                        "(one matrix, different behaviours)")
+
+    argv = list(argv)
+    if "--job-plan" in argv:
+        # Read before parsing: the plan's arguments are parsed with the others.
+        index = argv.index("--job-plan")
+        if index + 1 < len(argv):
+            with open(argv[index + 1]) as f:
+                argv += json.load(f).get(os.environ.get("VIGIL_JOB_KEY", ""), [])
     args = p.parse_args(argv)
     if not hasattr(args, "resume"):
         args.resume = None
@@ -706,11 +721,29 @@ class Trainer:
             raise self.args.exception_class(self.args.message)
         raise MemoryError(message)
 
+    def log_start(self, event, step):
+        """--start-log: one JSON line per start and end, appended with one write."""
+        if not self.args.start_log:
+            return
+        env = os.environ
+        line = json.dumps({
+            "event": event, "job": env.get("VIGIL_JOB_KEY", ""), "run": env.get("VIGIL_RUN_NAME", ""),
+            "attempt": env.get("VIGIL_ATTEMPT", ""), "step": step, "slot": env.get("VIGIL_SLOT"),
+            "cuda": env.get("CUDA_VISIBLE_DEVICES"), "pid": os.getpid(), "time": time.time(),
+        }, sort_keys=True) + "\n"
+        fd = os.open(self.args.start_log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, line.encode())
+        finally:
+            os.close(fd)
+
     def train(self):
         args = self.args
         self.check_inputs()
         started = time.monotonic()
-        for step in range(self.resume_step(), args.steps + 1):
+        first = self.resume_step()
+        self.log_start("start", first)
+        for step in range(first, args.steps + 1):
             if args.handler_delay > 0 and not getattr(self, "checkpoint_handler_installed", False) \
                     and time.monotonic() - started >= args.handler_delay:
                 self.install_checkpoint_handler()
@@ -734,6 +767,7 @@ class Trainer:
             if getattr(self, "finish_now", False):
                 out(f"finishing early after the checkpoint signal, at step {step}")
                 break
+        self.log_start("end", args.steps)
         out("done")
 
 

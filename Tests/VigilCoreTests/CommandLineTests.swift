@@ -295,7 +295,8 @@ struct VigilCommandLineTests {
         #expect(error?.code == .usage)
         #expect(
             error?.message
-                == "unknown option --dry-run (valid for `vigil checkpoints prune`, not `vigil checkpoints list`)")
+                == "unknown option --dry-run (valid for `vigil checkpoints prune` or `vigil queue run`, "
+                + "not `vigil checkpoints list`)")
     }
 
     @Test("no command suggests, for an option it lacks, that very option")

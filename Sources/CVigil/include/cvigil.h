@@ -7,11 +7,12 @@
 /// Starts `path` with `argv`/`envp` as the leader of a new process group, with an empty
 /// signal mask, every signal at its default disposition, stdin/stdout/stderr taken from the
 /// three descriptors and every other descriptor closed. With `cgroup_procs_fd` >= 0 (an open
-/// `cgroup.procs` of a cgroup v2, Linux only) the child joins that cgroup before it execs.
+/// `cgroup.procs` of a cgroup v2, Linux only) the child joins that cgroup before it execs. With
+/// `cwd` not NULL the child runs in that directory.
 /// Returns 0 and sets `*pid`, or an errno; when exec itself failed, `*pid` is set too (the child
 /// exits 127 and must still be reaped).
 int cvigil_spawn(pid_t *pid, const char *path, char *const argv[], char *const envp[],
-                 int stdin_fd, int stdout_fd, int stderr_fd, int cgroup_procs_fd);
+                 int stdin_fd, int stdout_fd, int stderr_fd, int cgroup_procs_fd, const char *cwd);
 
 /// Blocks until a child of this process has exited and returns its pid without reaping it
 /// (waitid(P_ALL, WEXITED | WNOWAIT)); -errno on failure (-ECHILD: no children at all).

@@ -32,17 +32,23 @@ public struct RunDirectory: Sendable {
     /// The stable default name of a run: the script's (or command's) base name and a hash of the
     /// working directory and the command, so the same command in the same place is the same run.
     public static func defaultName(command: [String], workingDirectory: String) -> String {
-        let script = command.dropFirst().first { !$0.hasPrefix("-") && ($0.hasSuffix(".py") || $0.contains("/")) }
-        var base = Path.lastComponent((script ?? command.first ?? "run"))
-        if let dot = base.lastIndex(of: "."), dot != base.startIndex { base = String(base[..<dot]) }
-        base = String(base.map { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" ? $0 : "-" }.prefix(40))
-        if base.isEmpty { base = "run" }
+        let base = baseName(command: command)
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325  // FNV-1a: stable across processes, unlike Hasher
         for byte in ([workingDirectory] + command).joined(separator: "\u{0}").utf8 {
             hash ^= UInt64(byte)
             hash = hash &* 0x100_0000_01b3
         }
         return base + "-" + String(String(hash, radix: 16).suffix(8))
+    }
+
+    /// The script's (or command's) base name, made safe for a run name: `train` for
+    /// `python train.py --lr 3`.
+    public static func baseName(command: [String]) -> String {
+        let script = command.dropFirst().first { !$0.hasPrefix("-") && ($0.hasSuffix(".py") || $0.contains("/")) }
+        var base = Path.lastComponent((script ?? command.first ?? "run"))
+        if let dot = base.lastIndex(of: "."), dot != base.startIndex { base = String(base[..<dot]) }
+        base = String(base.map { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" ? $0 : "-" }.prefix(40))
+        return base.isEmpty ? "run" : base
     }
 
     /// Checks a user-given run name: a single path component of safe characters.
@@ -127,6 +133,19 @@ public final class RunLock: Sendable {
         ftruncate(fd, 0)
         _ = pid.withCString { systemWrite(fd, $0, strlen($0)) }
         return RunLock(fd: fd)
+    }
+
+    /// Whether a live process holds the lock at `path`. A probe: it takes the lock for an instant
+    /// when it is free (a `vigil run` starting at that very instant would find the run busy).
+    public static func isHeld(_ path: String) -> Bool {
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        if flock(fd, LOCK_EX | LOCK_NB) == 0 {
+            flock(fd, LOCK_UN)
+            return false
+        }
+        return errno == EWOULDBLOCK
     }
 
     deinit { close(fd) }

@@ -135,6 +135,7 @@ extension Policy {
                 "onFailure": hooks.onFailure.map { .array($0.map { .string($0) }) } ?? .null,
                 "onGiveUp": hooks.onGiveUp.map { .array($0.map { .string($0) }) } ?? .null,
                 "onSuccess": hooks.onSuccess.map { .array($0.map { .string($0) }) } ?? .null,
+                "onQueueDone": hooks.onQueueDone.map { .array($0.map { .string($0) }) } ?? .null,
                 "timeout": duration(hooks.timeout),
             ]),
         ])

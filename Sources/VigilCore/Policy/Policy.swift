@@ -204,6 +204,8 @@ public struct Policy: Sendable {
         public var onFailure: [String]?
         public var onGiveUp: [String]?
         public var onSuccess: [String]?
+        /// Run by `vigil queue run` when it ends, with the counts of its jobs in its environment.
+        public var onQueueDone: [String]?
         public var timeout = 60.0
         public init() {}
     }

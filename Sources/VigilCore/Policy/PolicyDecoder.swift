@@ -20,6 +20,7 @@ enum PolicyDecoder {
         if var section = try top.object("hooks") {
             for (key, path) in [
                 ("onFailure", \Policy.Hooks.onFailure), ("onGiveUp", \.onGiveUp), ("onSuccess", \.onSuccess),
+                ("onQueueDone", \.onQueueDone),
             ] {
                 if let argv = try section.strings(key) {
                     guard !argv.isEmpty, !argv[0].isEmpty else {

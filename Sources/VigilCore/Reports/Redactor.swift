@@ -105,6 +105,8 @@ public struct Redactor: Sendable {
     /// type (`KeyError: 'x'` stays readable).
     public static func isSecretName(_ name: String) -> Bool {
         var upper = name.uppercased()
+        // The queue's own variables name a job, not a secret: VIGIL_JOB_KEY is `BTCEUR-lstm`.
+        if upper.hasPrefix("VIGIL_JOB_") || upper.hasPrefix("VIGIL_MATRIX_") { return false }
         if upper.hasSuffix("ERROR") || upper.hasSuffix("EXCEPTION") || upper.hasSuffix("WARNING") {
             return false
         }

@@ -213,6 +213,7 @@ public final class Supervisor {
         } catch let error as VigilError where request.fresh {
             unreadable = error.message  // --fresh moves even a run whose journal cannot be read
         }
+        var startedOver = false
         if request.fresh, existing != nil || unreadable != nil {
             let archived = try directory.archive(now: clock.wallNow())
             let what =
@@ -223,6 +224,7 @@ public final class Supervisor {
             try directory.create(privateFiles: request.policy.output.privateFiles)
             lock = try takeLock()
             existing = nil
+            startedOver = true
         }
         if let old = existing, old.state.isFinished {
             journal = old
@@ -236,6 +238,9 @@ public final class Supervisor {
             ?? Journal(
                 run: name, runID: UUID().uuidString.lowercased(), command: request.command,
                 workingDirectory: request.workingDirectory, policy: request.policy.name, now: clock.wallNow())
+        // Starting over means from scratch: the old run's checkpoints are never resumed from (a
+        // retrained queue job that crashes must not pick up the previous model's last epoch).
+        if startedOver { journal.freshSince = clock.wallNow() }
         if existing != nil {
             let count = journal.attempts.count
             note("vigil: continuing run '\(name)' (\(count) attempt\(count == 1 ? "" : "s") so far)")

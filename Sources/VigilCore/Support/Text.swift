@@ -134,3 +134,15 @@ public func errorText(_ error: any Error, path: String? = nil) -> String {
     if let error = error as? CustomStringConvertible { return error.description }
     return "\(error)"
 }
+
+/// Everything left to read from `fd` (until end of file or an error other than an interruption).
+public func readToEnd(_ fd: Int32) -> Data {
+    var data = Data()
+    var chunk = [UInt8](repeating: 0, count: 1 << 16)
+    while true {
+        let got = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress!, $0.count) }
+        if got < 0 && errno == EINTR { continue }
+        guard got > 0 else { return data }
+        data.append(contentsOf: chunk[..<got])
+    }
+}

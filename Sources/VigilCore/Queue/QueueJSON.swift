@@ -1,0 +1,429 @@
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// The JSON of `queue.json`, read and written by hand: Foundation's `JSONDecoder` and
+/// `JSONSerialization` take 30–40 ms for a queue of 1,000 jobs on Linux (400 ms for 10,000), and the
+/// queue is read and rewritten at every pick. This reader pulls values in document order straight
+/// into the queue's types, and reports a problem with its line and column.
+enum QueueJSON {
+    /// What is wrong in a document, and where.
+    struct Problem: Error, Sendable, Equatable {
+        /// 1-based; 0 when the problem is the document's as a whole.
+        var line: Int
+        var column: Int
+        var message: String
+
+        var description: String { line > 0 ? "line \(line), column \(column): \(message)" : message }
+    }
+
+    /// A pull reader over the bytes of one JSON document (a buffer the caller keeps alive: no
+    /// bounds-checked array or reference counting on the hot path).
+    struct Reader {
+        let bytes: UnsafeBufferPointer<UInt8>
+        var offset = 0
+
+        init(_ bytes: UnsafeBufferPointer<UInt8>) { self.bytes = bytes }
+
+        /// Runs `body` with a reader over `data`.
+        static func read<Result>(_ data: Data, _ body: (inout Reader) throws -> Result) rethrows -> Result {
+            try data.withUnsafeBytes { raw in
+                var reader = Reader(raw.bindMemory(to: UInt8.self))
+                return try body(&reader)
+            }
+        }
+
+        // MARK: Structure
+
+        /// Reads an object, calling `body` with each key; `body` must read (or skip) the value.
+        /// `path` names the object in messages (`jobs[3]`).
+        mutating func object(_ path: @autoclosure () -> String, _ body: (inout Reader, String) throws -> Void) throws {
+            try expect(UInt8(ascii: "{"), "expected an object for \(path())")
+            skipSpace()
+            if peek() == UInt8(ascii: "}") {
+                offset += 1
+                return
+            }
+            var seen: [String] = []
+            while true {
+                skipSpace()
+                let keyOffset = offset
+                let key = try string("a key in \(path())")
+                guard !seen.contains(key) else {
+                    throw problem(at: keyOffset, "duplicate key '\(key)' in \(path())")
+                }
+                seen.append(key)
+                skipSpace()
+                try expect(UInt8(ascii: ":"), "expected ':' after the key '\(key)'")
+                skipSpace()
+                try body(&self, key)
+                skipSpace()
+                if try separator(close: UInt8(ascii: "}"), in: path()) { return }
+            }
+        }
+
+        /// Reads an array, calling `body` for each element with its index.
+        mutating func array(_ path: @autoclosure () -> String, _ body: (inout Reader, Int) throws -> Void) throws {
+            try expect(UInt8(ascii: "["), "expected a list for \(path())")
+            skipSpace()
+            if peek() == UInt8(ascii: "]") {
+                offset += 1
+                return
+            }
+            var index = 0
+            while true {
+                skipSpace()
+                try body(&self, index)
+                index += 1
+                skipSpace()
+                if try separator(close: UInt8(ascii: "]"), in: path()) { return }
+            }
+        }
+
+        /// After an element: `,` (more follow, false) or the closing bracket (true).
+        private mutating func separator(close: UInt8, in path: @autoclosure () -> String) throws -> Bool {
+            switch peek() {
+            case UInt8(ascii: ","):
+                offset += 1
+                return false
+            case close:
+                offset += 1
+                return true
+            case nil:
+                throw problem(at: offset, "the file ends inside \(path()) (cut short?)")
+            default:
+                throw problem(at: offset, "expected ',' or '\(Character(UnicodeScalar(close)))' in \(path())")
+            }
+        }
+
+        /// Checks that nothing but white space follows the document.
+        mutating func end() throws {
+            skipSpace()
+            if offset < bytes.count { throw problem(at: offset, "unexpected text after the end of the document") }
+        }
+
+        // MARK: Values
+
+        /// Whether the next value is `null` (consumed when it is).
+        mutating func null() -> Bool {
+            guard offset + 4 <= bytes.count, bytes[offset] == UInt8(ascii: "n"), bytes[offset + 1] == UInt8(ascii: "u"),
+                bytes[offset + 2] == UInt8(ascii: "l"), bytes[offset + 3] == UInt8(ascii: "l")
+            else { return false }
+            offset += 4
+            return true
+        }
+
+        mutating func bool(_ what: @autoclosure () -> String) throws -> Bool {
+            if match("true") { return true }
+            if match("false") { return false }
+            throw expected("true or false for \(what())")
+        }
+
+        /// A number, as a `Double`.
+        mutating func number(_ what: @autoclosure () -> String) throws -> Double {
+            let start = offset
+            if peek() == UInt8(ascii: "-") { offset += 1 }
+            while let byte = peek(),
+                (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || byte == UInt8(ascii: ".")
+                    || byte == UInt8(ascii: "e") || byte == UInt8(ascii: "E") || byte == UInt8(ascii: "+")
+                    || byte == UInt8(ascii: "-")
+            {
+                offset += 1
+            }
+            let text = String(decoding: bytes[start..<offset], as: UTF8.self)
+            guard offset > start, let value = Double(text), value.isFinite else {
+                offset = start
+                throw expected("a number for \(what())")
+            }
+            return value
+        }
+
+        /// A whole number.
+        mutating func integer(_ what: @autoclosure () -> String) throws -> Int {
+            let start = offset
+            let value = try number(what())
+            guard value == value.rounded(), abs(value) < 1e15 else {
+                throw problem(at: start, "expected a whole number for \(what())")
+            }
+            return Int(value)
+        }
+
+        mutating func string(_ what: @autoclosure () -> String) throws -> String {
+            guard peek() == UInt8(ascii: "\"") else { throw expected("a string for \(what())") }
+            let start = offset
+            offset += 1
+            let contentStart = offset
+            // The common case: no escapes; the bytes are the string.
+            while offset < bytes.count {
+                let byte = bytes[offset]
+                if byte == UInt8(ascii: "\"") {
+                    let text = String(decoding: bytes[contentStart..<offset], as: UTF8.self)
+                    offset += 1
+                    return text
+                }
+                if byte == UInt8(ascii: "\\") { break }
+                if byte < 0x20 { throw problem(at: offset, "a control character inside a string (\(what()))") }
+                offset += 1
+            }
+            guard offset < bytes.count else { throw problem(at: start, "a string that never ends (\(what()))") }
+            return try escapedString(from: contentStart, what: what)
+        }
+
+        /// The rest of a string that has escapes in it, from its first byte.
+        private mutating func escapedString(from contentStart: Int, what: () -> String) throws -> String {
+            var out = Array(bytes[contentStart..<offset])
+            while offset < bytes.count {
+                let byte = bytes[offset]
+                offset += 1
+                switch byte {
+                case UInt8(ascii: "\""): return String(decoding: out, as: UTF8.self)
+                case UInt8(ascii: "\\"): try unescape(into: &out, what: what)
+                case 0..<0x20: throw problem(at: offset - 1, "a control character inside a string (\(what()))")
+                default: out.append(byte)
+                }
+            }
+            throw problem(at: contentStart - 1, "a string that never ends (\(what()))")
+        }
+
+        private mutating func unescape(into out: inout [UInt8], what: () -> String) throws {
+            guard let escape = peek() else { throw problem(at: offset, "a string that never ends (\(what()))") }
+            offset += 1
+            switch escape {
+            case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): out.append(escape)
+            case UInt8(ascii: "b"): out.append(0x08)
+            case UInt8(ascii: "f"): out.append(0x0C)
+            case UInt8(ascii: "n"): out.append(0x0A)
+            case UInt8(ascii: "r"): out.append(0x0D)
+            case UInt8(ascii: "t"): out.append(0x09)
+            case UInt8(ascii: "u"):
+                var scalar = try hex4(what)
+                if (0xD800..<0xDC00).contains(scalar), match("\\u") {
+                    let low = try hex4(what)
+                    guard (0xDC00..<0xE000).contains(low) else {
+                        throw problem(at: offset - 6, "an unpaired surrogate in a string (\(what()))")
+                    }
+                    scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
+                }
+                guard let unicode = Unicode.Scalar(scalar) else {
+                    throw problem(at: offset - 6, "an unpaired surrogate in a string (\(what()))")
+                }
+                out.append(contentsOf: Array(String(Character(unicode)).utf8))
+            default:
+                throw problem(at: offset - 2, "an unknown escape in a string (\(what()))")
+            }
+        }
+
+        private mutating func hex4(_ what: () -> String) throws -> UInt32 {
+            guard offset + 4 <= bytes.count,
+                let value = UInt32(String(decoding: bytes[offset..<offset + 4], as: UTF8.self), radix: 16)
+            else { throw problem(at: offset, "expected four hexadecimal digits after \\u (\(what()))") }
+            offset += 4
+            return value
+        }
+
+        mutating func strings(_ what: @autoclosure () -> String) throws -> [String] {
+            var out: [String] = []
+            try array(what()) { reader, index in out.append(try reader.string("\(what())[\(index)]")) }
+            return out
+        }
+
+        // MARK: Bytes
+
+        func peek() -> UInt8? { offset < bytes.count ? bytes[offset] : nil }
+
+        mutating func skipSpace() {
+            while offset < bytes.count {
+                switch bytes[offset] {
+                case 0x20, 0x0A, 0x0D, 0x09: offset += 1
+                default: return
+                }
+            }
+        }
+
+        private mutating func match(_ word: String) -> Bool {
+            let utf8 = Array(word.utf8)
+            guard offset + utf8.count <= bytes.count, Array(bytes[offset..<offset + utf8.count]) == utf8 else {
+                return false
+            }
+            offset += utf8.count
+            return true
+        }
+
+        private mutating func expect(_ byte: UInt8, _ message: String) throws {
+            skipSpace()
+            guard peek() == byte else {
+                throw problem(at: offset, peek() == nil ? message + " (the file ends here: cut short?)" : message)
+            }
+            offset += 1
+        }
+
+        /// "expected X" here; at the end of the bytes, said to be cut short.
+        func expected(_ what: String) -> Problem {
+            problem(at: offset, "expected \(what)" + (offset >= bytes.count ? " (the file ends here: cut short?)" : ""))
+        }
+
+        /// A problem at byte `at`, with its line and column (1-based, in characters).
+        func problem(at: Int, _ message: String) -> Problem {
+            var line = 1
+            var lineStart = 0
+            for index in 0..<min(at, bytes.count) where bytes[index] == 0x0A {
+                line += 1
+                lineStart = index + 1
+            }
+            let column = String(decoding: bytes[lineStart..<min(at, bytes.count)], as: UTF8.self).count + 1
+            return Problem(line: line, column: column, message: message)
+        }
+    }
+
+    /// Appends JSON text to a byte buffer: the writer the queue file and `queue list --json` share.
+    /// Objects are written on one line: `beginObject()`, then a call per member, then `endObject()`.
+    struct Writer {
+        var bytes: [UInt8] = []
+        /// Per open object: whether no member has been written yet.
+        private var firstMember: [Bool] = []
+
+        init(capacity: Int = 256) { bytes.reserveCapacity(capacity) }
+
+        var text: String { String(decoding: bytes, as: UTF8.self) }
+
+        mutating func raw(_ text: String) { bytes.append(contentsOf: text.utf8) }
+
+        mutating func beginObject() {
+            bytes.append(UInt8(ascii: "{"))
+            firstMember.append(true)
+        }
+
+        mutating func endObject() {
+            bytes.append(UInt8(ascii: "}"))
+            firstMember.removeLast()
+        }
+
+        /// `"name": ` (after a `, ` unless it is the object's first member).
+        mutating func key(_ name: String) {
+            if firstMember[firstMember.count - 1] {
+                firstMember[firstMember.count - 1] = false
+            } else {
+                bytes.append(UInt8(ascii: ","))
+                bytes.append(UInt8(ascii: " "))
+            }
+            string(name)
+            bytes.append(UInt8(ascii: ":"))
+            bytes.append(UInt8(ascii: " "))
+        }
+
+        mutating func string(_ value: String) {
+            bytes.append(UInt8(ascii: "\""))
+            var plain = true
+            for byte in value.utf8 where byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") {
+                plain = false
+                break
+            }
+            if plain {
+                bytes.append(contentsOf: value.utf8)
+            } else {
+                for byte in value.utf8 { escape(byte) }
+            }
+            bytes.append(UInt8(ascii: "\""))
+        }
+
+        private mutating func escape(_ byte: UInt8) {
+            switch byte {
+            case UInt8(ascii: "\""): raw("\\\"")
+            case UInt8(ascii: "\\"): raw("\\\\")
+            case 0x0A: raw("\\n")
+            case 0x0D: raw("\\r")
+            case 0x09: raw("\\t")
+            case 0..<0x20:
+                let hex = String(byte, radix: 16)
+                raw("\\u" + String(repeating: "0", count: 4 - hex.count) + hex)
+            default: bytes.append(byte)
+            }
+        }
+
+        mutating func number(_ value: Double) {
+            if value == value.rounded(), abs(value) < 1e15 {
+                raw(String(Int(value)))
+            } else {
+                raw(String(value))
+            }
+        }
+
+        /// Unix seconds with milliseconds, the queue file's times.
+        mutating func time(_ date: Date) {
+            number((date.timeIntervalSince1970 * 1000).rounded() / 1000)
+        }
+
+        mutating func strings(_ values: [String]) {
+            bytes.append(UInt8(ascii: "["))
+            for (index, value) in values.enumerated() {
+                if index > 0 { raw(", ") }
+                string(value)
+            }
+            bytes.append(UInt8(ascii: "]"))
+        }
+
+        // Members: each writes `"name": value`, and nothing for a nil value.
+
+        mutating func string(_ name: String, _ value: String?) {
+            guard let value else { return }
+            key(name)
+            string(value)
+        }
+
+        mutating func number(_ name: String, _ value: Double?) {
+            guard let value else { return }
+            key(name)
+            number(value)
+        }
+
+        mutating func integer(_ name: String, _ value: Int?) {
+            guard let value else { return }
+            key(name)
+            raw(String(value))
+        }
+
+        mutating func bool(_ name: String, _ value: Bool?) {
+            guard let value else { return }
+            key(name)
+            raw(value ? "true" : "false")
+        }
+
+        mutating func time(_ name: String, _ value: Date?) {
+            guard let value else { return }
+            key(name)
+            time(value)
+        }
+
+        mutating func strings(_ name: String, _ value: [String]?) {
+            guard let value else { return }
+            key(name)
+            strings(value)
+        }
+
+        mutating func null(_ name: String) {
+            key(name)
+            raw("null")
+        }
+    }
+}
+
+extension QueueJSON.Reader {
+    /// A time: Unix seconds.
+    mutating func time(_ what: @autoclosure () -> String) throws -> Date {
+        Date(timeIntervalSince1970: try number(what()))
+    }
+
+    /// An object of string values, in document order.
+    mutating func stringPairs(_ what: @autoclosure () -> String) throws -> [(String, String)] {
+        var pairs: [(String, String)] = []
+        try object(what()) { reader, key in pairs.append((key, try reader.string("\(what()).\(key)"))) }
+        return pairs
+    }
+}
