@@ -20,7 +20,7 @@
 #include <sys/wait.h>
 
 static int spawn_with_posix_spawn(pid_t *pid, const char *path, char *const argv[], char *const envp[],
-                                  int stdin_fd, int stdout_fd, int stderr_fd) {
+                                  int stdin_fd, int stdout_fd, int stderr_fd, const char *directory) {
     posix_spawnattr_t attr;
     posix_spawn_file_actions_t actions;
     int rc = posix_spawnattr_init(&attr);
@@ -44,6 +44,14 @@ static int spawn_with_posix_spawn(pid_t *pid, const char *path, char *const argv
     if ((rc = posix_spawn_file_actions_adddup2(&actions, stdin_fd, 0)) != 0) goto done;
     if ((rc = posix_spawn_file_actions_adddup2(&actions, stdout_fd, 1)) != 0) goto done;
     if ((rc = posix_spawn_file_actions_adddup2(&actions, stderr_fd, 2)) != 0) goto done;
+    if (directory != NULL) {
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 29)) || defined(__APPLE__)
+        if ((rc = posix_spawn_file_actions_addchdir_np(&actions, directory)) != 0) goto done;
+#else
+        rc = ENOSYS;
+        goto done;
+#endif
+    }
 #if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
     // Nothing of Vigil's (run lock, log files, other pipes) leaks into the trainer.
     if ((rc = posix_spawn_file_actions_addclosefrom_np(&actions, 3)) != 0) goto done;
@@ -73,7 +81,7 @@ static void close_from(int low, int keep) {
 /// trainer: it writes "0" (itself) into the cgroup's `cgroup.procs`, then does what
 /// spawn_with_posix_spawn asks posix_spawn to do. Only async-signal-safe calls in the child.
 static int spawn_into_cgroup(pid_t *pid, const char *path, char *const argv[], char *const envp[],
-                             int stdin_fd, int stdout_fd, int stderr_fd, int cgroup_procs_fd) {
+                             int stdin_fd, int stdout_fd, int stderr_fd, int cgroup_procs_fd, const char *directory) {
     int report[2];
     if (pipe2(report, O_CLOEXEC) != 0) return errno;
     sigset_t all, saved;
@@ -97,6 +105,7 @@ static int spawn_into_cgroup(pid_t *pid, const char *path, char *const argv[], c
         if (error == 0 && dup2(stdin_fd, 0) < 0) error = errno;
         if (error == 0 && dup2(stdout_fd, 1) < 0) error = errno;
         if (error == 0 && dup2(stderr_fd, 2) < 0) error = errno;
+        if (error == 0 && directory != NULL && chdir(directory) != 0) error = errno;
         if (error == 0) {
             close_from(3, report[1]);
             sigset_t empty;
@@ -122,15 +131,20 @@ static int spawn_into_cgroup(pid_t *pid, const char *path, char *const argv[], c
 }
 #endif
 
-int cvigil_spawn(pid_t *pid, const char *path, char *const argv[], char *const envp[],
-                 int stdin_fd, int stdout_fd, int stderr_fd, int cgroup_procs_fd) {
+int cvigil_spawn_in(pid_t *pid, const char *path, char *const argv[], char *const envp[],
+                    int stdin_fd, int stdout_fd, int stderr_fd, int cgroup_procs_fd, const char *directory) {
 #if defined(__linux__)
     if (cgroup_procs_fd >= 0) {
-        return spawn_into_cgroup(pid, path, argv, envp, stdin_fd, stdout_fd, stderr_fd, cgroup_procs_fd);
+        return spawn_into_cgroup(pid, path, argv, envp, stdin_fd, stdout_fd, stderr_fd, cgroup_procs_fd, directory);
     }
 #endif
     (void)cgroup_procs_fd;
-    return spawn_with_posix_spawn(pid, path, argv, envp, stdin_fd, stdout_fd, stderr_fd);
+    return spawn_with_posix_spawn(pid, path, argv, envp, stdin_fd, stdout_fd, stderr_fd, directory);
+}
+
+int cvigil_spawn(pid_t *pid, const char *path, char *const argv[], char *const envp[],
+                 int stdin_fd, int stdout_fd, int stderr_fd, int cgroup_procs_fd) {
+    return cvigil_spawn_in(pid, path, argv, envp, stdin_fd, stdout_fd, stderr_fd, cgroup_procs_fd, NULL);
 }
 
 pid_t cvigil_wait_any_nowait(void) {

@@ -11,6 +11,9 @@ public enum VigilCommand: String, Sendable, CaseIterable {
     case configCheck
     case policyCheck
     case policyExplain
+    case drill
+    case checkpointsExport
+    case checkpointsVerify
 
     /// What the command accepts and how its help reads.
     public var spec: CommandSpec {
@@ -26,6 +29,9 @@ public enum VigilCommand: String, Sendable, CaseIterable {
         case .configCheck: return ConfigCommand.check
         case .policyCheck: return PolicyCommand.check
         case .policyExplain: return PolicyCommand.explain
+        case .drill: return DrillCommand.spec
+        case .checkpointsExport: return CheckpointsCommand.export
+        case .checkpointsVerify: return CheckpointsCommand.verify
         }
     }
 
@@ -48,7 +54,10 @@ public struct CommandGroup: Sendable {
     /// The groups, in the order of the usage.
     public static let all = [
         CommandGroup(
-            name: "checkpoints", subcommands: [.checkpointsList, .checkpointsPrune, .checkpointsSummary],
+            name: "checkpoints",
+            subcommands: [
+                .checkpointsList, .checkpointsPrune, .checkpointsSummary, .checkpointsExport, .checkpointsVerify,
+            ],
             help: CheckpointsCommand.overview),
         // One subcommand: its help is the group's.
         CommandGroup(name: "config", subcommands: [.configCheck], help: ConfigCommand.check.help),

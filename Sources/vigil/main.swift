@@ -53,6 +53,9 @@ func execute(_ command: VigilCommand, _ arguments: ParsedArguments) throws -> In
     case .configCheck: return try configCommand(arguments)
     case .policyCheck: return try policyCheckCommand(arguments)
     case .policyExplain: return try explainCommand(arguments)
+    case .drill: return try drillCommand(arguments)
+    case .checkpointsExport: return try exportCommand(arguments)
+    case .checkpointsVerify: return try verifyCommand(arguments)
     }
 }
 

@@ -2,6 +2,7 @@
 #define CVIGIL_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 /// Starts `path` with `argv`/`envp` as the leader of a new process group, with an empty
@@ -12,6 +13,11 @@
 /// exits 127 and must still be reaped).
 int cvigil_spawn(pid_t *pid, const char *path, char *const argv[], char *const envp[],
                  int stdin_fd, int stdout_fd, int stderr_fd, int cgroup_procs_fd);
+
+/// `cvigil_spawn` in the working directory `directory` (NULL: this process's): the child changes
+/// into it before it execs (posix_spawn_file_actions_addchdir_np; chdir in the cgroup path).
+int cvigil_spawn_in(pid_t *pid, const char *path, char *const argv[], char *const envp[],
+                    int stdin_fd, int stdout_fd, int stderr_fd, int cgroup_procs_fd, const char *directory);
 
 /// Blocks until a child of this process has exited and returns its pid without reaping it
 /// (waitid(P_ALL, WEXITED | WNOWAIT)); -errno on failure (-ECHILD: no children at all).
@@ -46,5 +52,16 @@ const void *cvigil_memmem(const void *haystack, size_t haystack_len, const void 
 
 /// Returns free heap memory to the system where the C library can (glibc's malloc_trim).
 void cvigil_release_free_memory(void);
+
+/// Runs SHA-256's compression over `blocks` 64-byte blocks with the CPU's SHA instructions (x86-64
+/// SHA-NI), updating `state` (H0…H7). Returns 1, or 0 without touching anything where the CPU has
+/// none (the caller then compresses in Swift).
+int cvigil_sha256_blocks(uint32_t state[8], const void *data, size_t blocks);
+
+/// CRC-32 as gzip and zip compute it (reflected 0xEDB88320), continuing from `crc` (0 to start).
+uint32_t cvigil_crc32(uint32_t crc, const void *data, size_t length);
+
+/// copy_file_range(2) from the current offsets: bytes copied, 0 at the end, or -errno (-ENOSYS off Linux).
+long cvigil_copy_file_range(int in_fd, int out_fd, size_t length);
 
 #endif

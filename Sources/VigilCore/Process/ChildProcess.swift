@@ -48,12 +48,13 @@ public final class ChildProcess: Sendable {
     /// Spawns `executable` (an absolute path) with `arguments` (argv[0] included) and `environment`.
     /// `onExit` runs on the reaper thread as soon as the leader has exited and been reaped. With
     /// `cgroup`, the child joins that cgroup before it execs (Linux, cgroup v2), so that every process
-    /// it ever starts can be found there.
+    /// it ever starts can be found there. With `workingDirectory`, the child starts there (else in ours).
     public static func spawn(
         executable: String,
         arguments: [String],
         environment: [String: String],
         cgroup: ControlGroup? = nil,
+        workingDirectory: String? = nil,
         onExit: @escaping @Sendable (Termination) -> Void
     ) throws -> ChildProcess {
         let devNull = open("/dev/null", O_RDONLY | O_CLOEXEC)
@@ -81,7 +82,8 @@ public final class ChildProcess: Sendable {
         let pid = ProcessReaper.shared.spawn(
             {
                 var pid: pid_t = 0
-                failure = cvigil_spawn(&pid, executable, argv, envp, devNull, out.write, err.write, procs)
+                failure = cvigil_spawn_in(
+                    &pid, executable, argv, envp, devNull, out.write, err.write, procs, workingDirectory)
                 // Under the reaper's lock the child cannot be reaped yet, so its /proc entry is there.
                 if failure == 0 { startTime = ProcessTable.startTime(of: pid) }
                 return pid  // > 0 also when exec failed in a forked child: the reaper must still reap it
