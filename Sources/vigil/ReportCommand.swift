@@ -72,6 +72,7 @@ private func printReportSummary(_ journal: Journal, metrics: [MetricPoint], dire
     print("command: \(redactor.redact(argv: journal.command).joined(separator: " "))")
     print(
         "policy \(journal.policy) · \(journal.attempts.count) attempts · time used \(duration(status.computeSeconds))")
+    print(Goodput(journal: journal, now: status.checkedAt).line)
     if !journal.attempts.isEmpty { print("attempts:") }
     for (index, attempt) in journal.attempts.enumerated() {
         let live = status.liveAttempt?.number == attempt.number

@@ -192,6 +192,9 @@ private func printStatusBlock(_ status: RunStatus) {
         lines.append(("last failure", text))
     }
     lines.append(("time used", DurationFormat.string(from: status.computeSeconds.rounded(.down))))
+    if let goodput = status.goodput {
+        lines.append(("goodput", goodput.line.replacingOccurrences(of: "goodput ", with: "")))
+    }
     if let output = status.lastOutputAt { lines.append(("last output", ago(output))) }
     if let checkpoint = status.lastCheckpoint {
         let age = checkpoint.modifiedAt.map { ago($0) } ?? "file gone"

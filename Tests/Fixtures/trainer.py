@@ -134,6 +134,7 @@ def parse_args(argv):
     g.add_argument("--checkpoint-dir", default=os.environ.get("VIGIL_CHECKPOINT_DIR") or None, metavar="DIR",
                    help="default: $VIGIL_CHECKPOINT_DIR; no checkpoints when neither is set")
     g.add_argument("--checkpoint-every", type=int, default=1, metavar="K", help="0 = only on signal")
+    g.add_argument("--periodic-saves", type=int, metavar="N", help="at most N periodic checkpoints in this process")
     g.add_argument("--checkpoint-pattern", default="ckpt_step{step}.json", help="file name with {step}")
     g.add_argument("--checkpoint-signal", default=os.environ.get("VIGIL_CHECKPOINT_SIGNAL") or "USR1",
                    metavar="SIG", help="default: $VIGIL_CHECKPOINT_SIGNAL, else USR1")
@@ -156,6 +157,8 @@ def parse_args(argv):
                    help="write a sidecar {stem}.meta.json with step, loss and total_profit after each checkpoint")
     g.add_argument("--save-mode", choices=["atomic", "in-place"], default="atomic",
                    help="atomic: temp file + os.replace (default); in-place: write the final name directly")
+    g.add_argument("--save-time", type=float, default=0.0, metavar="SECONDS",
+                   help="every save (periodic or on the signal) takes this long: its file is written in ten pieces")
     g.add_argument("--checkpoint-delay", type=float, default=0.0, metavar="SECONDS",
                    help="on the checkpoint signal, wait this long before saving")
     g.add_argument("--finish-on-checkpoint-signal", action="store_true",
@@ -254,16 +257,30 @@ def parse_args(argv):
 
 # ---------------------------------------------------------------- files
 
-def write_atomic(path, text):
+def write_slowly(f, text, seconds):
+    """Write `text` to `f` in ten pieces spread over `seconds` (a large model's save), each flushed."""
+    if seconds <= 0:
+        f.write(text)
+        return
+    pieces = 10
+    size = max(1, -(-len(text) // pieces))
+    for i in range(pieces):
+        f.write(text[i * size:(i + 1) * size] or " ")
+        f.flush()
+        time.sleep(seconds / pieces)
+
+
+def write_atomic(path, text, seconds=0.0):
     """Write temp file in the same directory -> fsync -> rename -> fsync the directory.
-    The temp name starts with '.' and ends in '.tmp', so it never matches a pattern."""
+    The temp name starts with '.' and ends in '.tmp', so it never matches a pattern.
+    With `seconds`, the temp file is written slowly over that long (see write_slowly)."""
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     # mkstemp: a unique name, so a checkpoint written from a signal handler cannot
     # clobber one being written by the main loop at that moment.
     fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
     with os.fdopen(fd, "w") as f:
-        f.write(text)
+        write_slowly(f, text, seconds)
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
@@ -448,15 +465,23 @@ class Trainer:
             save_directory(path, state, staged=True)
             return path
         text = json.dumps(state) + "\n"
+        text += " " * 64 if self.args.save_time > 0 else ""  # room for ten pieces
         if self.args.save_mode == "in-place":
             os.makedirs(self.args.checkpoint_dir, exist_ok=True)
             with open(path, "w") as f:
-                f.write(text)
+                write_slowly(f, text, self.args.save_time)
                 f.flush()
                 os.fsync(f.fileno())
         else:
-            write_atomic(path, text)
+            write_atomic(path, text, self.args.save_time)
         return path
+
+    def periodic_left(self):
+        """Whether --periodic-saves allows one more periodic checkpoint (counting it)."""
+        if self.args.periodic_saves is None:
+            return True
+        self.periodic_done = getattr(self, "periodic_done", 0) + 1
+        return self.periodic_done <= self.args.periodic_saves
 
     def checkpoint_path(self, step):
         return os.path.join(self.args.checkpoint_dir, self.args.checkpoint_pattern.replace("{step}", str(step)))
@@ -704,7 +729,7 @@ class Trainer:
                 self.hang()
             if step == args.pool_hang_at and self.once_more("hang", args.hang_times):
                 self.pool_hang()
-            if args.checkpoint_every > 0 and step % args.checkpoint_every == 0:
+            if args.checkpoint_every > 0 and step % args.checkpoint_every == 0 and self.periodic_left():
                 self.save_periodic(step)
             if getattr(self, "finish_now", False):
                 out(f"finishing early after the checkpoint signal, at step {step}")

@@ -56,7 +56,43 @@ public final class CheckpointWatcher: @unchecked Sendable {
         var inner: [Int32: (checkpoint: String, path: String)] = [:]
         /// Per directory checkpoint: the files inside it being written now.
         var openInside: [String: Set<String>] = [:]
+        /// Temporary files (`.name.tmp`, `tmp-checkpoint-N/`…) being written now: an atomic save
+        /// before its rename, with when its writing began and when it was last written.
+        var temporary: [String: (started: Date, lastWrite: Date)] = [:]
+        /// When the first write of a temporary file began since the last checkpoint was finished: an
+        /// atomic save's start, which the final name never shows.
+        var temporaryWriteStarted: Date?
         var syncsRequested = 0
+    }
+
+    /// A save the watcher sees under way: a checkpoint name (or a temporary file in the checkpoint
+    /// directory) written to and not closed or renamed in since.
+    public struct SaveInProgress: Sendable, Equatable {
+        public var name: String
+        public var started: Date
+        public var lastWrite: Date
+    }
+
+    /// The save under way, if any (the one written to last).
+    public func saveInProgress() -> SaveInProgress? {
+        state.withLock { s in
+            var saves = s.temporary.map {
+                SaveInProgress(name: $0.key, started: $0.value.started, lastWrite: $0.value.lastWrite)
+            }
+            for (name, observation) in s.observations where observation.kind == .writing {
+                saves.append(
+                    SaveInProgress(
+                        name: name, started: observation.writeStarted ?? observation.at, lastWrite: observation.at))
+            }
+            return saves.max { $0.lastWrite < $1.lastWrite }
+        }
+    }
+
+    /// Whether `name` looks like a temporary file a save writes before renaming it into place.
+    static func isTemporary(_ name: String) -> Bool {
+        let lower = name.lowercased()
+        return name.hasPrefix(".") || lower.hasPrefix("tmp")
+            || CheckpointStore.temporaryMarkers.contains(where: { lower.hasSuffix($0) })
     }
 
     private static let topMask =
@@ -103,6 +139,11 @@ public final class CheckpointWatcher: @unchecked Sendable {
     public func observations() -> [String: CheckpointObservation] {
         sync()
         return state.withLock { $0.observations }
+    }
+
+    /// What was last seen of `name`, as far as the watcher's thread has read (no wait).
+    public func lastObservation(of name: String) -> CheckpointObservation? {
+        state.withLock { $0.observations[name] }
     }
 
     /// Returns once the watcher's thread has read every event the kernel had queued at the call.
@@ -204,6 +245,7 @@ public final class CheckpointWatcher: @unchecked Sendable {
                 return
             }
             guard matches(name) else {
+                if CheckpointWatcher.isTemporary(name) { noteTemporary(name, mask, now) }
                 if mask & (UInt32(IN_CLOSE_WRITE) | UInt32(IN_MOVED_TO)) != 0 { onFinished(name, true) }
                 return
             }
@@ -216,10 +258,13 @@ public final class CheckpointWatcher: @unchecked Sendable {
                     return
                 }
                 if mask & UInt32(IN_MOVED_TO) != 0 {
-                    current = CheckpointObservation(kind: .renamedIn, at: now, writeStarted: current?.writeStarted)
+                    current = CheckpointObservation(
+                        kind: .renamedIn, at: now, writeStarted: current?.writeStarted ?? s.temporaryWriteStarted)
+                    s.temporaryWriteStarted = nil
                     finishedNow = true
                 } else if mask & UInt32(IN_CLOSE_WRITE) != 0, !isDirectory {
                     current = CheckpointObservation(kind: .closed, at: now, writeStarted: current?.writeStarted)
+                    s.temporaryWriteStarted = nil
                     finishedNow = true
                 } else if mask & (UInt32(IN_CREATE) | UInt32(IN_MODIFY)) != 0 {
                     let started = current?.kind == .writing ? current?.writeStarted ?? now : now
@@ -233,6 +278,21 @@ public final class CheckpointWatcher: @unchecked Sendable {
             }
             if let complete = finishedNow { onFinished(name, complete) }
         #endif
+    }
+
+    /// A temporary file written (a save under way) or closed, renamed away or removed (no longer).
+    private func noteTemporary(_ name: String, _ mask: UInt32, _ now: Date) {
+        state.withLock { s in
+            if mask & (UInt32(IN_CREATE) | UInt32(IN_MODIFY)) != 0 {
+                let started = s.temporary[name]?.started ?? now
+                s.temporary[name] = (started, now)
+                if s.temporaryWriteStarted == nil { s.temporaryWriteStarted = started }
+            } else if mask & (UInt32(IN_CLOSE_WRITE) | UInt32(IN_MOVED_FROM) | UInt32(IN_DELETE)) != 0 {
+                s.temporary[name] = nil
+                // A save given up (its temporary file removed, not renamed in) began nothing that ends.
+                if mask & UInt32(IN_DELETE) != 0, s.temporary.isEmpty { s.temporaryWriteStarted = nil }
+            }
+        }
     }
 
     /// An event on a file inside directory checkpoint `checkpoint` (`path` relative to it).

@@ -51,6 +51,8 @@ public struct Journal: Codable, Sendable, Equatable {
     /// Checkpoints proven complete by what Vigil observed while they were written (name → proof), so
     /// that later scans still count them; entries whose files are gone are dropped.
     public var checkpointProofs: [String: CheckpointProof]?
+    /// How long the newest saves took (`CheckpointLead.kept` of them): what `checkpointLead: "auto"` reads.
+    public var saveTimings: [SaveTiming]?
 
     public init(run: String, runID: String, command: [String], workingDirectory: String, policy: String, now: Date) {
         self.run = run
@@ -165,6 +167,13 @@ public struct Journal: Codable, Sendable, Equatable {
         /// What the attempt's failure rolled back: from where checkpoints were poisoned, and what the
         /// next attempt resumes from.
         public var rollback: Rollback?
+        /// The checkpoint lead the attempt ran with, and why (`stop.checkpointLead`).
+        public var checkpointLead: LeadInForce?
+        /// When the attempt first showed progress: a line the progress or metrics patterns read (any
+        /// output, when the policy has none), or a finished checkpoint. Before it: start-up.
+        public var firstProgressAt: Date?
+        /// After the attempt: how long vigil waited for the GPUs to release its memory.
+        public var gpuWait: GPUWait?
 
         public init(number: Int, argv: [String], startedAt: Date, supervisorPID: Int32, log: String) {
             self.number = number
@@ -207,6 +216,17 @@ public struct Journal: Codable, Sendable, Equatable {
         public var evidence: String?
         /// Why it cannot be resumed from, when it cannot.
         public var invalidReason: String?
+        /// When it was finished: when vigil saw it closed or renamed in, else its modification time.
+        public var at: Date?
+    }
+
+    /// The wait, after an attempt, for its GPU memory to be released (`nvidia-smi`).
+    public struct GPUWait: Codable, Sendable, Equatable {
+        public var seconds: Double
+        /// Whether the memory was released within `limits.gpuRelease`.
+        public var released: Bool
+        /// The processes that held memory when the wait began (pid and MiB).
+        public var holders: [String]
     }
 
     /// A hook that ran: which, its argv, and how it ended (`exit code 0`, `timed out after 60s`).

@@ -63,7 +63,8 @@ public final class StatusLine: @unchecked Sendable {
     public static func render(
         attempt: Int, maxAttempts: Int, step: Int?, total: Int?, firstStep: Int? = nil, attemptStarted: Date,
         invocationStarted: Date,
-        deadline: Date?, lastCheckpoint: (name: String, modified: Date)?, lastFailure: String?, now: Date
+        deadline: Date?, lastCheckpoint: (name: String, modified: Date)?, lastFailure: String?, now: Date,
+        lead: Double? = nil
     ) -> String {
         var parts = ["vigil: attempt \(attempt)/\(maxAttempts)"]
         if let step {
@@ -85,6 +86,7 @@ public final class StatusLine: @unchecked Sendable {
         }
         var clock = DurationFormat.string(from: now.timeIntervalSince(invocationStarted))
         if let deadline { clock += " / " + DurationFormat.string(from: deadline.timeIntervalSince(invocationStarted)) }
+        if deadline != nil, let lead { clock += " (checkpoint \(DurationFormat.string(from: lead)) before)" }
         parts.append(clock)
         if let lastCheckpoint {
             parts.append(

@@ -92,13 +92,16 @@ extension Policy {
             ]),
             "stop": .object([
                 "checkpointSignal": .string(stop.checkpointSignal?.name ?? "none"),
-                "checkpointLead": duration(stop.checkpointLead), "checkpointTimeout": duration(stop.checkpointTimeout),
+                "checkpointLead": stop.leadIsAuto
+                    ? .string("auto(min: \(DurationFormat.string(from: stop.checkpointLead)))")
+                    : duration(stop.checkpointLead),
+                "checkpointTimeout": duration(stop.checkpointTimeout),
                 "termGrace": duration(stop.termGrace), "dumpSignal": .string(stop.dumpSignal?.name ?? "none"),
             ]),
             "limits": .object([
                 "runtime": limits.runtime.map(duration) ?? .null, "attempt": limits.attempt.map(duration) ?? .null,
                 "total": limits.total.map(duration) ?? .null, "minAttempt": duration(limits.minAttempt),
-                "stall": limits.stall.map(duration) ?? .null,
+                "stall": limits.stall.map(duration) ?? .null, "gpuRelease": duration(limits.gpuRelease),
             ]),
             "checkpoints": .object(checkpointMembers),
             "config": .object([

@@ -58,6 +58,9 @@ public struct Policy: Sendable {
         public var minAttempt: Double = 0
         /// No output and no new checkpoint for this long: the attempt is hung.
         public var stall: Double?
+        /// Before a retry, wait at most this long for the GPUs to release the last attempt's memory
+        /// (with `nvidia-smi`); 0 = do not wait.
+        public var gpuRelease: Double = 60
         public init() {}
     }
 
@@ -149,8 +152,13 @@ public struct Policy: Sendable {
     public struct Stop: Sendable, Equatable {
         /// "Save a checkpoint now and keep going" (`VIGIL_CHECKPOINT_SIGNAL`); nil = never ask.
         public var checkpointSignal: Signal? = .user1
-        /// How long before a deadline to start the stop sequence.
+        /// How long before SIGTERM (which goes out `termGrace` before a deadline) to send the checkpoint
+        /// signal: the lead itself, or with `leadIsAuto` the floor of the lead measured from the
+        /// run's saves (`"auto"`, `"auto(min: 2m)"`; see `CheckpointLead`).
         public var checkpointLead = 120.0
+        /// `checkpointLead: "auto"`: the lead follows the measured save durations, never below
+        /// `checkpointLead`. The default; a duration makes the lead fixed.
+        public var leadIsAuto = true
         /// How long to wait for the new checkpoint after the signal.
         public var checkpointTimeout = 60.0
         /// Time between SIGTERM to the trainer's group and SIGKILL.

@@ -32,6 +32,7 @@ enum PolicyDecoder {
             if let v = try section.duration("total", in: PolicyRanges.duration) { policy.limits.total = v }
             if let v = try section.duration("minAttempt", in: PolicyRanges.duration) { policy.limits.minAttempt = v }
             if let v = try section.duration("stall", in: PolicyRanges.duration) { policy.limits.stall = v }
+            if let v = try section.duration("gpuRelease", in: PolicyRanges.duration) { policy.limits.gpuRelease = v }
             try section.finish()
         }
         if var section = try top.object("restart") {
@@ -74,9 +75,7 @@ enum PolicyDecoder {
             try stopSignal(
                 &section, "checkpointSignal", example: "USR1", request: "to save a checkpoint and keep going",
                 into: &policy.stop.checkpointSignal)
-            if let v = try section.duration("checkpointLead", in: PolicyRanges.duration) {
-                policy.stop.checkpointLead = v
-            }
+            try checkpointLead(&section, &policy.stop)
             if let v = try section.duration("checkpointTimeout", in: PolicyRanges.duration) {
                 policy.stop.checkpointTimeout = v
             }
@@ -169,6 +168,38 @@ enum PolicyDecoder {
                 throw section.fail(key, "expected 0 (off) or a factor above 1, got \(PolicyRanges.text(factor))")
             }
             if key == "band" { divergence.band = factor } else { divergence.spike = factor }
+        }
+    }
+
+    /// `stop.checkpointLead`: a duration (fixed), `"auto"` (measured, the floor as inherited) or
+    /// `"auto(min: DURATION)"` (measured, at least DURATION).
+    private static func checkpointLead(_ section: inout ObjectReader, _ stop: inout Policy.Stop) throws {
+        if case .string(let text)? = section.value("checkpointLead") {
+            let trimmed = text.trimmingCharacters(in: .whitespaces)
+            if trimmed == "auto" {
+                stop.leadIsAuto = true
+                return
+            }
+            if trimmed.hasPrefix("auto(min:"), trimmed.hasSuffix(")") {
+                let inner = trimmed.dropFirst("auto(min:".count).dropLast().trimmingCharacters(in: .whitespaces)
+                guard let floor = DurationFormat.seconds(from: inner), PolicyRanges.duration.contains(floor) else {
+                    throw section.fail(
+                        "checkpointLead",
+                        "expected \"auto\", \"auto(min: DURATION)\" or a duration, got \"\(text)\" (\(inner) is no duration from \(PolicyRanges.durationText(PolicyRanges.duration)))"
+                    )
+                }
+                stop.leadIsAuto = true
+                stop.checkpointLead = floor
+                return
+            }
+            if trimmed.hasPrefix("auto") {
+                throw section.fail(
+                    "checkpointLead", "expected \"auto\", \"auto(min: DURATION)\" or a duration, got \"\(text)\"")
+            }
+        }
+        if let v = try section.duration("checkpointLead", in: PolicyRanges.duration) {
+            stop.checkpointLead = v
+            stop.leadIsAuto = false
         }
     }
 

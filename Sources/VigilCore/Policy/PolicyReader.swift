@@ -177,7 +177,7 @@ struct ObjectReader {
             if let suggestion = Spelling.nearest(key, in: known) {
                 message += " (did you mean '\(suggestion)'?)"
             } else {
-                message += " (known keys here: \(known.sorted().joined(separator: ", ")))"
+                message += " (known keys here: \(Set(known).sorted().joined(separator: ", ")))"
             }
             throw VigilError(.invalidPolicy, file: file, key: keyPath(key), message)
         }

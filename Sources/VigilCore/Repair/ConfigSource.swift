@@ -105,6 +105,7 @@ struct ConfigSource: Sendable {
     /// of it written as the file's line break. `text` holds no other line break: each format escapes them.
     func inserting(_ text: String, at point: ConfigInsertion) -> String {
         var text = text
+        var completing = ""
         switch point.placement {
         case .inLine:
             break
@@ -112,10 +113,14 @@ struct ConfigSource: Sendable {
             text = "\n" + text
         case .lineStart:
             let offset = point.range.lowerBound
-            if offset == bytes.count, offset > 0, bytes[offset - 1] != UInt8(ascii: "\n") { text = "\n" + text }
+            if offset == bytes.count, offset > 0, bytes[offset - 1] != UInt8(ascii: "\n") {
+                // After a last line ending in `\r`, a `\n` completes its line break: a `\r\n` there made `\r\r\n`,
+                // which left the `\r` in the line's value (found by scripts/fuzz).
+                if bytes[offset - 1] == UInt8(ascii: "\r") { completing = "\n" } else { text = "\n" + text }
+            }
         }
         if newline != "\n" { text = text.replacingOccurrences(of: "\n", with: newline) }
-        return splice(text, over: point.range)
+        return splice(completing + text, over: point.range)
     }
 
     private func splice(_ replacement: String, over range: Range<Int>) -> String {

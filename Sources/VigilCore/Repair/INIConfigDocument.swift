@@ -175,12 +175,17 @@ struct INIConfigDocument: ConfigDocument {
         case (.env, .single):
             return Self.escaped(text, escaping: "'", newlines: false)
         case (.env, .bare):
+            // Nothing before a comment would make the comment the value (`A=   # c` reads `# c`; scripts/fuzz).
+            let after = bytes[entry.scalar.range.upperBound...].drop {
+                $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t")
+            }
+            if text.isEmpty, after.first == UInt8(ascii: "#") { return "\"\"" }
             return Self.needsQuotes(text) ? "\"" + Self.escaped(text, escaping: "\"", newlines: true) + "\"" : text
         default:
             guard !text.contains(where: \.isNewline) else {
                 throw VigilError(.invalidConfig, file: path, key: key, "a multi-line value cannot be written")
             }
-            return text
+            return entry.scalar.quoting == .bare ? try unpadded(text, key: key) : text
         }
     }
 
@@ -192,6 +197,17 @@ struct INIConfigDocument: ConfigDocument {
         }
         guard !text.contains(where: \.isNewline) else {
             throw VigilError(.invalidConfig, file: path, key: key, "a multi-line value cannot be written")
+        }
+        return try unpadded(text, key: key)
+    }
+
+    /// `text`, which configparser would read back as it is when written bare: not when it starts or ends with
+    /// whitespace, which it strips (`" x "` read back as `x`; found by scripts/fuzz).
+    private func unpadded(_ text: String, key: String) throws -> String {
+        guard text.first?.isWhitespace != true, text.last?.isWhitespace != true else {
+            throw VigilError(
+                .invalidConfig, file: path, key: key,
+                "a value with leading or trailing spaces cannot be written unquoted")
         }
         return text
     }
@@ -322,6 +338,15 @@ private struct INIScanner {
                 continue
             }
             if let current = open, first - line.start > entries[current].indent {
+                if entries[current].scalar.quoting != .bare {
+                    // Continued, the value is not wholly inside the first line's quotes: configparser reads `'a'`
+                    // then `  b` as `'a'\nb`, quotes and all, so an edit replaces them too (it kept the opening
+                    // quote and dropped the closing one; found by scripts/fuzz).
+                    let inside = entries[current].scalar.range
+                    entries[current].scalar.range = inside.lowerBound - 1..<inside.upperBound + 1
+                    entries[current].raw = string(entries[current].scalar.range)
+                    entries[current].scalar.quoting = .bare
+                }
                 entries[current].scalar.range = entries[current].scalar.range.lowerBound..<last
                 entries[current].raw += "\n" + string(first..<last)
                 entries[current].multiline = true

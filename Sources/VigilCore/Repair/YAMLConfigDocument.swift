@@ -28,6 +28,7 @@ struct YAMLConfigDocument: ConfigDocument {
     private let entries: [String: YAMLEntry]
     private let mappings: [String: YAMLMapping]
     private let indentStep: Int
+    private let documentEnd: Int?
 
     var text: String { source.text }
 
@@ -40,6 +41,7 @@ struct YAMLConfigDocument: ConfigDocument {
         self.entries = entries
         mappings = parser.mappings
         indentStep = parser.indentStep ?? 2
+        documentEnd = parser.documentEnd
         keys = ConfigScalar.keys(parser.order) { entries[$0]?.scalar }
     }
 
@@ -91,6 +93,8 @@ struct YAMLConfigDocument: ConfigDocument {
         }
         let block = lines.joined(separator: "\n")
         if let insertAt { return source.inserting(block, at: .afterLine(endingAt: insertAt)) }
+        // In a document without keys, before its `...` end marker, which nothing may follow (found by scripts/fuzz).
+        if let documentEnd { return source.inserting(block + "\n", at: .lineStart(documentEnd)) }
         return source.inserting(block + "\n", at: source.end)
     }
 
@@ -101,7 +105,14 @@ struct YAMLConfigDocument: ConfigDocument {
     static func render(_ value: ConfigValue, style: ConfigQuoting, like literal: String? = nil) -> String {
         switch style {
         case .double: return doubleQuoted(quotedText(value))
-        case .single: return "'" + quotedText(value).replacingOccurrences(of: "'", with: "''") + "'"
+        case .single:
+            // Single quotes escape only `'`: a line break or another control character needs double quotes, which
+            // the value then gets (a raw newline made a multi-line scalar, refused on the next read; scripts/fuzz).
+            let text = quotedText(value)
+            guard !text.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else {
+                return doubleQuoted(text)
+            }
+            return "'" + text.replacingOccurrences(of: "'", with: "''") + "'"
         case .bare:
             switch value {
             case .int(let v): return String(v)

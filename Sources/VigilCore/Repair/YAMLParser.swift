@@ -53,6 +53,8 @@ struct YAMLParser {
     var mappings: [String: YAMLMapping] = [:]
     var indentStep: Int?
     var stack: [Frame] = []
+    /// Where the `...` line that ends the document starts, when there is one.
+    var documentEnd: Int?
 
     init(bytes: [UInt8], path: String) {
         b = bytes
@@ -63,7 +65,13 @@ struct YAMLParser {
             lines.append(Line(start: start, end: end))
             start = i + 1
         }
-        if start < bytes.count { lines.append(Line(start: start, end: bytes.count)) }
+        if start < bytes.count {
+            // A last line without a `\n` ends before a `\r` too, as the others do: else `a: c\r` read `c\r` until a
+            // key added after it made the `\r` a line break (found by scripts/fuzz).
+            let end =
+                bytes.count > start && bytes[bytes.count - 1] == UInt8(ascii: "\r") ? bytes.count - 1 : bytes.count
+            lines.append(Line(start: start, end: end))
+        }
     }
 
     func fail(_ line: Int, _ message: String, key: String? = nil) -> VigilError {
@@ -107,6 +115,11 @@ struct YAMLParser {
         var i = 0
         while i < lines.count {
             let line = lines[i]
+            // YAML reads a lone `\r` as a line break, which would make the line's value span lines; keys added
+            // after it moved the break (found by scripts/fuzz). Only `\n` and `\r\n` are supported.
+            if b[line.start..<line.end].contains(UInt8(ascii: "\r")) {
+                throw fail(i, "a carriage return (\\r) not followed by a line feed is not supported")
+            }
             guard let indent = try indentation(i) else {
                 i += 1
                 continue
@@ -122,6 +135,7 @@ struct YAMLParser {
                 for j in (i + 1)..<lines.count where try indentation(j) != nil {
                     throw fail(j, "content after the document end marker '...'")
                 }
+                documentEnd = line.start
                 break
             }
             sawContent = true
@@ -292,6 +306,9 @@ struct YAMLParser {
             name = String(decoding: b[c..<e], as: UTF8.self)
             if name == "<<" { throw fail(i, "merge keys (<<) are not supported") }
         }
+        // An empty key (`: 1`, `"": 1`) cannot be addressed, and at the top level its path is the root's own, so
+        // keys added to the root went under it instead (found by scripts/fuzz).
+        guard !name.isEmpty else { throw fail(i, "an empty key is not supported") }
         return (name, p + 1)
     }
 

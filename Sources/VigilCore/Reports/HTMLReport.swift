@@ -43,6 +43,7 @@ public enum HTMLReport {
         let kinds = journal.attempts.map { verdictKind($0, live: status.liveAttempt?.number) }
         timeline(&page, journal: journal, spans: spans, kinds: kinds, axis: axis)
         page.raw("</section>\n")
+        goodput(&page, Goodput(journal: journal, now: now))
         charts(&page, journal: journal, metrics: metrics, axis: axis)
         repairs(&page, journal: journal)
         attemptsTable(

@@ -93,6 +93,8 @@ public struct MetricSeries: Codable, Sendable, Equatable {
 public struct ReportDocument: Encodable, Sendable {
     public var journal: Journal
     public var metrics: Metrics
+    /// Where the run's wall time went.
+    public var goodput: Goodput
 
     public struct Metrics: Encodable, Sendable {
         /// Lines read from metrics.jsonl.
@@ -100,9 +102,10 @@ public struct ReportDocument: Encodable, Sendable {
         public var series: [MetricSeries]
     }
 
-    public init(journal: Journal, metrics: [MetricPoint]) {
+    public init(journal: Journal, metrics: [MetricPoint], now: Date = Date()) {
         self.journal = journal
         self.metrics = Metrics(points: metrics.count, series: MetricSeries.summarize(metrics))
+        self.goodput = Goodput(journal: journal, now: now)
     }
 
     /// Pretty-printed JSON, timestamps as in the journal.

@@ -105,6 +105,8 @@ public struct RunStatus: Codable, Sendable, Equatable {
     public var checkedAt: Date
     /// Why the journal could not be read, when the state is `corrupt`.
     public var problem: String?
+    /// Where the run's wall time went, so far.
+    public var goodput: Goodput?
 
     /// The most recent sign of activity: the journal's last change or the last output.
     public var lastActivityAt: Date { max(updatedAt, lastOutputAt ?? updatedAt) }
@@ -213,6 +215,7 @@ public struct RunStatus: Codable, Sendable, Equatable {
         }
         if let last { lastOutputAt = RunStatus.modificationDate(runDirectory + "/" + last.log) }
 
+        goodput = journal.invocations.isEmpty ? nil : Goodput(journal: journal, now: now)
         let judged = journal.attempts.last { $0.verdict != nil }
         lastVerdict = judged?.verdict
         lastVerdictAttempt = judged?.number

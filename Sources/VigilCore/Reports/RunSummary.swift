@@ -66,6 +66,8 @@ public struct RunSummary: Codable, Sendable, Equatable {
     public var latestCheckpoint: String?
     /// Checkpoints hard-linked into `preserved/` over the run.
     public var preserved: [String]
+    /// Where the wall time went: productive training and the rest by cause.
+    public var goodput: Goodput
 
     /// Summarises `journal`; `now` measures attempts still running.
     public init(journal: Journal, redactor: Redactor, now: Date = Date()) {
@@ -121,6 +123,7 @@ public struct RunSummary: Codable, Sendable, Equatable {
         self.repairs = repairs
         latestCheckpoint = journal.attempts.last { $0.checkpointAfter != nil }?.checkpointAfter
         self.preserved = preserved
+        goodput = Goodput(journal: journal, now: now)
     }
 
     /// `succeeded after 3 attempts (exit 0)`.
@@ -162,6 +165,7 @@ public struct RunSummary: Codable, Sendable, Equatable {
             ("State", state.rawValue),
             ("Time used", Format.duration(timeUsedSeconds)),
             ("Time lost to failures", lostText),
+            ("Goodput", goodput.line.replacingOccurrences(of: "goodput ", with: "")),
             ("Latest checkpoint", latestCheckpoint.map(Format.inlineCode) ?? "none"),
         ]
         for (name, value) in facts { out += "| \(name) | \(Format.tableCell(value)) |\n" }
@@ -228,6 +232,7 @@ public struct RunSummary: Codable, Sendable, Equatable {
             lines.append(line)
         }
         lines.append("  time used \(Format.duration(timeUsedSeconds)), lost to failures \(lostText)")
+        lines.append("  " + goodput.line)
         for repair in repairs { lines.append("  repaired " + Format.singleLine(repair)) }
         if let latestCheckpoint { lines.append("  latest checkpoint " + Format.singleLine(latestCheckpoint)) }
         if !preserved.isEmpty { lines.append("  preserved " + Format.singleLine(preserved.joined(separator: ", "))) }

@@ -34,6 +34,12 @@ final class AttemptDriver {
     /// The heartbeat file's modification time when last looked at, and when (monotonic) it changed.
     private var heartbeatSeen: Date?
     private var lastHeartbeat: Instant?
+    /// The save under way the machine was last told of.
+    private var reportedSave: SaveUnderWay?
+    /// When the checkpoint signal went out (a save after it is timed from it), and when the
+    /// trainer last finished a checkpoint.
+    private var checkpointSignalAt: Date?
+    private var lastFinishAt: Date?
 
     init(
         supervisor: Supervisor, number: Int, index: Int, child: ChildProcess, pump: OutputPump,
@@ -66,6 +72,8 @@ final class AttemptDriver {
             if supervisor.statusLine != nil, machine.phase == .running { wake = min(wake ?? nextRedraw, nextRedraw) }
             let event = supervisor.events.next(until: wake).flatMap(translate)
             let now = clock.now()
+            noteSave(now)
+            noteFirstProgress()
             if supervisor.statusLine != nil, machine.phase == .running, now >= nextRedraw { redraw(now) }
             let effects = machine.handle(event ?? .tick(lastOutput: lastActivity(now)), at: now)
             for effect in effects { perform(effect) }
@@ -95,6 +103,7 @@ final class AttemptDriver {
         case .signal(let signal): return .signal(signal)
         case .checkpointFinished(let n, let name) where n == number:
             lastCheckpointName = (name, clock.wallNow())
+            timeSave(name)
             return .checkpointFinished(name: name)
         case .liveMatch(let n, let match) where n == number: return .liveMatch(match)
         case .logSpace(let n, let suspended, let free) where n == number:
@@ -107,6 +116,7 @@ final class AttemptDriver {
         case .listenersChecked(let n, let listens, let why, let deaf) where n == number:
             return .listeners(trainerListens: listens, why: why, deafOthers: deaf)
         case .checkpointSignalSent(let n, let signal) where n == number:
+            checkpointSignalAt = clock.wallNow()
             return .signalSent(signal)
         default: return nil
         }
@@ -238,6 +248,64 @@ final class AttemptDriver {
         }
     }
 
+    // MARK: - Saves and progress
+
+    /// Tells the machine when the save the watcher sees under way changed.
+    private func noteSave(_ now: Instant) {
+        let seen = watcher?.saveInProgress().map { save in
+            SaveUnderWay(name: save.name, lastWrite: clock.instant(at: save.lastWrite))
+        }
+        guard seen != reportedSave else { return }
+        reportedSave = seen
+        for effect in machine.handle(.saveState(seen), at: now) { perform(effect) }
+    }
+
+    /// How long the save of `name` took: from the checkpoint signal when vigil asked for it, else
+    /// from the first write the watcher saw; kept in the journal (`checkpointLead: "auto"` reads it).
+    private func timeSave(_ name: String) {
+        let finished = watcher?.lastObservation(of: name)
+        let at = finished?.at ?? clock.wallNow()
+        defer { lastFinishAt = at }
+        var timing: SaveTiming?
+        if let sent = checkpointSignalAt, sent > (lastFinishAt ?? .distantPast) {
+            timing = SaveTiming(
+                name: name, seconds: max(0, at.timeIntervalSince(sent)), from: .checkpointSignal, at: at)
+        } else if let started = finished?.writeStarted {
+            timing = SaveTiming(name: name, seconds: max(0, at.timeIntervalSince(started)), from: .firstWrite, at: at)
+        }
+        if let timing {
+            supervisor.journal.saveTimings = Array(
+                ((supervisor.journal.saveTimings ?? []) + [timing]).suffix(CheckpointLead.kept))
+            updateLead()
+        }
+        if supervisor.journal.attempts[index].firstProgressAt == nil {
+            supervisor.journal.attempts[index].firstProgressAt = at
+        }
+    }
+
+    /// A new measurement may change the lead (`checkpointLead: "auto"`): the machine and the journal
+    /// follow, and the change is printed.
+    private func updateLead() {
+        guard policy.stop.leadIsAuto, machine.phase == .running, machine.stop == nil else { return }
+        let lead = supervisor.leadInForce()
+        guard abs(lead.seconds - machine.configuration.stop.checkpointLead) >= 0.001 else { return }
+        let minimumRun = CheckpointLead.percentile95((supervisor.journal.saveTimings ?? []).map(\.seconds)) ?? 0
+        _ = machine.handle(.lead(lead.seconds, minimumRun: minimumRun), at: clock.now())
+        supervisor.journal.attempts[index].checkpointLead = lead
+        supervisor.note("vigil: checkpoint lead now \(DurationFormat.string(from: lead.seconds)) (\(lead.why))")
+    }
+
+    /// The attempt's first sign of progress: a line the progress or metrics patterns read (any
+    /// output, for a policy without them). A finished checkpoint counts too (`timeSave`).
+    private func noteFirstProgress() {
+        guard supervisor.journal.attempts[index].firstProgressAt == nil else { return }
+        if let metrics {
+            if let at = metrics.current?.at { supervisor.journal.attempts[index].firstProgressAt = at }
+        } else if pump.lastActivity > machine.configuration.started {
+            supervisor.journal.attempts[index].firstProgressAt = clock.date(at: pump.lastActivity)
+        }
+    }
+
     // MARK: - The status line
 
     private func redraw(_ now: Instant) {
@@ -256,7 +324,7 @@ final class AttemptDriver {
                     invocationStarted: journal.invocations.last?.startedAt ?? started,
                     deadline: supervisor.runtimeDeadline.map { clock.date(at: $0) },
                     lastCheckpoint: lastCheckpointName.map { (name: $0.0, modified: $0.1) }, lastFailure: lastFailure,
-                    now: clock.wallNow())))
+                    now: clock.wallNow(), lead: machine.configuration.stop.checkpointLead)))
         nextRedraw = now + 1
     }
 }

@@ -14,11 +14,18 @@ extension AttemptMachine {
     }
 
     private mutating func runningTick(_ now: Instant) -> [AttemptEffect] {
-        if let current = stop {
+        if var current = stop {
+            if current.awaitingSave, now >= current.deadline {
+                current.awaitingSave = false
+                stop = current
+                let text = "the save of \(save?.name ?? "a checkpoint") did not finish in time; going on with the stop"
+                return [.record(.event(text))] + perform(now)
+            }
             if now >= current.deadline {
                 var effects: [AttemptEffect] = []
                 if case .checkpoint(_, let timeout) = current.currentStep {
                     effects.append(.record(.event("no new checkpoint within \(DurationFormat.string(from: timeout))")))
+                    effects += secondChance(now)
                 }
                 return effects + advance(now)
             }
@@ -28,7 +35,9 @@ extension AttemptMachine {
             }
             return []
         }
-        if let stall = configuration.stall, now.since(max(lastActivity, lastCheckpoint)) >= stall {
+        if let stall = configuration.stall, now.since(max(lastActivity, lastCheckpoint)) >= stall,
+            !saveKeepsAlive(now)
+        {
             let quiet = DurationFormat.string(from: stall)
             return begin(
                 .stall, "stalled: no output and no new checkpoint for \(quiet)", .hung(configuration.stop), now)
@@ -115,6 +124,17 @@ extension AttemptMachine {
                 .record(.signal(signal, reason: progress.reason)),
                 .record(.event("sent \(signal.name) to the trainer: dump its stacks")), .signalLeader(signal),
             ]
+        case .signalGroup(.terminate, _) where waitsForSave(progress, now):
+            progress.awaitingSave = true
+            progress.waitedForSave = true
+            var until = now + configuration.stop.checkpointTimeout
+            if progress.cause.isGracefulStop, let deadline = configuration.deadline { until = min(until, deadline) }
+            progress.deadline = until
+            stop = progress
+            let wait = DurationFormat.string(from: until.since(now))
+            return [
+                .record(.event("a save is under way (\(save!.name)): waiting for it, at most \(wait), before SIGTERM"))
+            ]
         case .signalGroup(let signal, _):
             sentTerminatingSignal = true
             return [
@@ -122,6 +142,41 @@ extension AttemptMachine {
                 .signalGroup(signal),
             ]
         }
+    }
+
+    /// The trainer did not answer the checkpoint signal: when it saves on its own often enough that
+    /// its next periodic checkpoint is due before SIGTERM, the journal says so (it is the last chance
+    /// to keep the work since its last one).
+    func secondChance(_ now: Instant) -> [AttemptEffect] {
+        guard let every = configuration.checkpointInterval, let deadline = configuration.deadline,
+            stop?.cause.isGracefulStop == true
+        else { return [] }
+        let due = (lastCheckpointSeen ?? configuration.started) + every
+        let termAt = deadline - configuration.stop.termGrace
+        guard due > now, due < termAt else { return [] }
+        let text =
+            "the trainer's own periodic checkpoint (every \(DurationFormat.string(from: every))) is due in "
+            + "\(DurationFormat.string(from: due.since(now))), before SIGTERM: the last chance to keep the work since its last one"
+        return [.record(.event(text))]
+    }
+
+    /// Whether SIGTERM should wait: a save is under way, the stop is vigil's own for a deadline or a
+    /// signal (not a hang, a live rule or leftovers), and it has not waited yet; a deadline that has
+    /// come leaves no time to wait.
+    func waitsForSave(_ progress: StopProgress, _ now: Instant) -> Bool {
+        guard save != nil, !progress.waitedForSave, progress.cause.isGracefulStop || progress.cause.isSignal else {
+            return false
+        }
+        if progress.cause.isGracefulStop, let deadline = configuration.deadline, now >= deadline { return false }
+        return true
+    }
+
+    /// The save SIGTERM waited for finished: SIGTERM now.
+    mutating func saveEnded(_ now: Instant) -> [AttemptEffect] {
+        guard var current = stop, current.awaitingSave else { return [] }
+        current.awaitingSave = false
+        stop = current
+        return [.record(.event("the save finished; going on with the stop"))] + perform(now)
     }
 
     /// The next step, or SIGKILL again a second after the last (a process may have joined the group).
@@ -169,7 +224,7 @@ extension AttemptMachine {
             return [
                 .record(.event("skipped the checkpoint signal: \(why)")),
                 .note("vigil: not sending \(signal): \(why); going on with the stop"),
-            ] + advance(now)
+            ] + secondChance(now) + advance(now)
         }
         let skipped = deaf == 0 ? "" : "; not to \(deaf) process(es) of the group that do not handle it"
         return [

@@ -24,6 +24,23 @@ public enum AttemptEvent: Sendable, Equatable {
     /// The driver has just sent `signal` (after journaling it): the step's time runs from now, not
     /// from when the machine decided (the journal's writes in between may take a while).
     case signalSent(Signal)
+    /// The save the watcher sees under way changed (nil: none is).
+    case saveState(SaveUnderWay?)
+    /// A save was measured and the checkpoint lead in force is now this (`checkpointLead: "auto"`);
+    /// a stop already under way keeps its course.
+    case lead(Double, minimumRun: Double)
+}
+
+/// A save under way: a checkpoint (or an atomic save's temporary file) written to and not finished.
+public struct SaveUnderWay: Sendable, Equatable {
+    public var name: String
+    /// When it was last written to.
+    public var lastWrite: Instant
+
+    public init(name: String, lastWrite: Instant) {
+        self.name = name
+        self.lastWrite = lastWrite
+    }
 }
 
 /// A live rule's match: the rule, the line, and from when checkpoints may hold the poisoned state.
@@ -135,6 +152,12 @@ public struct AttemptMachine: Sendable {
         /// How long to wait for the output to close once everything is gone, then after cancelling.
         public var drainWait = 2.0
         public var cancelWait = 5.0
+        /// A deadline's checkpoint signal waits until the attempt has run this long (about one save:
+        /// before, it has made nothing worth saving).
+        public var minimumRunBeforeCheckpoint = 0.0
+        /// How often the trainer saved on its own in the run (measured), for the journal's word when it
+        /// does not answer the checkpoint signal.
+        public var checkpointInterval: Double?
 
         public init(stop: Policy.Stop, stall: Double?, canSeeCheckpoints: Bool, started: Instant) {
             self.stop = stop
@@ -154,7 +177,7 @@ public struct AttemptMachine: Sendable {
         case done
     }
 
-    public let configuration: Configuration
+    public internal(set) var configuration: Configuration
     public internal(set) var phase = Phase.running
     public internal(set) var stop: StopProgress?
     public internal(set) var status: Termination?
@@ -166,6 +189,10 @@ public struct AttemptMachine: Sendable {
     var lastActivity: Instant
     var lastCheckpoint: Instant
     var liveMatch: LiveMatch?
+    /// The save the watcher sees under way: a stall waits for it, and so does SIGTERM.
+    public internal(set) var save: SaveUnderWay?
+    /// When the trainer last finished a checkpoint in this attempt (nil: none yet).
+    var lastCheckpointSeen: Instant?
     var lastRescan: Instant
     var sweep: Sweep?
     var drainEnds: Instant?
@@ -190,10 +217,23 @@ public struct AttemptMachine: Sendable {
 
     /// When the deadline's stop begins: `checkpointLead + termGrace` before the deadline, so that
     /// SIGTERM goes out `termGrace` before it.
+    /// Never before the attempt has run `minimumRunBeforeCheckpoint`, nor after `termGrace` before
+    /// the deadline.
     public var trigger: Instant? {
         configuration.deadline.map { deadline in
-            max(configuration.started, deadline - configuration.stop.checkpointLead - configuration.stop.termGrace)
+            let stop = configuration.stop
+            let normal = deadline - stop.checkpointLead - stop.termGrace
+            let worth = configuration.started + configuration.minimumRunBeforeCheckpoint
+            let latest = max(configuration.started, deadline - stop.termGrace)
+            return min(max(configuration.started, normal, worth), latest)
         }
+    }
+
+    /// Whether a save under way keeps the trainer counted as active: it was written to within
+    /// `stop.checkpointTimeout` (a save stuck longer than that does not hide a hang).
+    func saveKeepsAlive(_ now: Instant) -> Bool {
+        guard let save else { return false }
+        return now.since(save.lastWrite) < configuration.stop.checkpointTimeout
     }
 
     /// When to call `handle(.tick(…))` if no event comes first; nil: wait for an event.
@@ -204,7 +244,8 @@ public struct AttemptMachine: Sendable {
                 if stop.isAtCheckpointStep { return min(stop.deadline, lastRescan + configuration.rescanEvery) }
                 return stop.deadline
             }
-            let stallAt = configuration.stall.map { max(lastActivity, lastCheckpoint) + $0 }
+            var stallAt = configuration.stall.map { max(lastActivity, lastCheckpoint) + $0 }
+            if let at = stallAt, let save { stallAt = max(at, save.lastWrite + configuration.stop.checkpointTimeout) }
             return [trigger, stallAt].compactMap { $0 }.min()
         case .sweeping:
             guard let sweep, !sweep.looking else { return nil }
@@ -241,7 +282,11 @@ public struct AttemptMachine: Sendable {
             return received(signal, now)
         case .checkpointFinished(let name):
             lastCheckpoint = now
-            guard phase == .running, stop?.isAtCheckpointStep == true else { return [] }
+            lastCheckpointSeen = now
+            if save?.name == name { save = nil }
+            guard phase == .running, let current = stop else { return [] }
+            if current.awaitingSave { return saveEnded(now) }
+            guard current.isAtCheckpointStep else { return [] }
             return [.lookForCheckpoint(name: name)]
         case .liveMatch(let match):
             guard liveMatch == nil else { return [] }
@@ -262,6 +307,14 @@ public struct AttemptMachine: Sendable {
         case .signalSent(let signal):
             signalSent(signal, now)
             return []
+        case .lead(let seconds, let minimumRun):
+            configuration.stop.checkpointLead = seconds
+            configuration.minimumRunBeforeCheckpoint = minimumRun
+            return []
+        case .saveState(let state):
+            save = state
+            guard state == nil, phase == .running, stop?.awaitingSave == true else { return [] }
+            return saveEnded(now)
         }
     }
 }

@@ -124,6 +124,10 @@ public struct StopProgress: Sendable, Equatable {
     public var stepStarted: Instant
     /// Past the last step: SIGKILL again every second while anything is left.
     public var repeatingKill = false
+    /// SIGTERM waits for a save under way to finish (until `deadline` at most).
+    public var awaitingSave = false
+    /// The wait for a save was made (once per stop).
+    public var waitedForSave = false
 
     public var currentStep: StopSequence.Step { sequence.steps[step] }
 

@@ -41,6 +41,15 @@ extension Supervisor {
         var configuration = AttemptMachine.Configuration(
             stop: request.policy.stop, stall: request.policy.limits.stall, canSeeCheckpoints: checkpointStore != nil,
             started: start)
+        let lead = leadInForce()
+        configuration.stop.checkpointLead = lead.seconds
+        journal.attempts[index].checkpointLead = lead
+        if request.policy.stop.leadIsAuto {
+            // An attempt younger than one save has nothing worth saving yet.
+            configuration.minimumRunBeforeCheckpoint =
+                CheckpointLead.percentile95((journal.saveTimings ?? []).map(\.seconds)) ?? 0
+        }
+        configuration.checkpointInterval = measuredCheckpointInterval()
         configuration.deadline = earliest?.at
         configuration.deadlineCause = earliest?.cause
         configuration.deadlineReason = earliest.map(deadlineReason) ?? ""

@@ -147,7 +147,8 @@ extension Supervisor {
         let evidence = CheckpointStore.Evidence(observed: observed, proven: journal.checkpointProofs ?? [:])
         let found = store.scan(exit.moment, evidence: evidence)
         recordEvidence(
-            found, written: found.filter { before[$0.name] != $0.modified || observed[$0.name] != nil }, into: &attempt)
+            found, written: found.filter { before[$0.name] != $0.modified || observed[$0.name] != nil },
+            observed: observed, into: &attempt)
         let quarantine = store.quarantineInvalid(found)
         let quarantined = quarantine.moved
         for item in quarantined {
@@ -267,11 +268,15 @@ extension Supervisor {
     /// Keeps in the journal what proved each checkpoint complete — under the attempt, for the ones it
     /// wrote; run-wide, the proofs that rest on what was observed (so later scans still know them) —
     /// and forgets proofs of files that are gone.
-    func recordEvidence(_ found: [Checkpoint], written: [Checkpoint], into attempt: inout Journal.Attempt) {
+    func recordEvidence(
+        _ found: [Checkpoint], written: [Checkpoint], observed: [String: CheckpointObservation] = [:],
+        into attempt: inout Journal.Attempt
+    ) {
         let records = written.map { checkpoint in
             Journal.WrittenCheckpoint(
                 name: checkpoint.name, step: checkpoint.step, evidence: checkpoint.evidence,
-                invalidReason: checkpoint.invalidReason)
+                invalidReason: checkpoint.invalidReason,
+                at: observed[checkpoint.name].flatMap { $0.kind == .writing ? nil : $0.at } ?? checkpoint.modified)
         }
         if !records.isEmpty { attempt.checkpointsWritten = (attempt.checkpointsWritten ?? []) + records }
         var proofs = (journal.checkpointProofs ?? [:]).filter { entry in
