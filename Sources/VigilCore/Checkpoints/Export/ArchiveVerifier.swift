@@ -19,6 +19,10 @@ public enum ArchiveVerifier {
         public var isValid: Bool { problems.isEmpty && manifest != nil }
     }
 
+    static let notAnArchive =
+        "not an archive written by vigil checkpoints export: expected a .tar.gz (gzip signature 1f 8b) or a "
+        + ".tar (a ustar header) at the start"
+
     /// A member's file content is hashed as it streams by; the manifest is kept (up to this size).
     static let manifestLimit = 16 << 20
 
@@ -31,8 +35,15 @@ public enum ArchiveVerifier {
         var names = Set<String>()
         var pax: [String: String] = [:]
         var manifestData: Data?
+        var headers = 0
         while true {
-            let block = try reader.readExactly(TarHeader.blockSize)
+            let block: [UInt8]
+            do {
+                block = try reader.readExactly(TarHeader.blockSize)
+            } catch let error as VigilError where headers == 0 && !reader.isGzip {
+                throw VigilError(.io, file: path, "\(notAnArchive) (\(error.message))")
+            }
+            headers += 1
             let parsed: TarHeader.Parsed
             switch TarHeader.parse(block) {
             case .end:
@@ -42,6 +53,7 @@ public enum ArchiveVerifier {
                 if try !reader.drainZeros() { report.problems.append("data after the end of the archive") }
                 return finish(report, seen: seen, manifest: manifestData)
             case .invalid(let why):
+                if headers == 1 && !reader.isGzip { throw VigilError(.io, file: path, notAnArchive) }
                 report.problems.append(why)
                 return report
             case .entry(let entry):
@@ -67,7 +79,7 @@ public enum ArchiveVerifier {
                 break
             default:
                 report.problems.append("\(name): \(describe(parsed.type)) refused (only files and directories)")
-                try skip(reader, padded(size))
+                try skip(reader, padded(size), archive: path)
                 continue
             }
             let isDirectory = parsed.type == UInt8(ascii: "5")
@@ -84,13 +96,13 @@ public enum ArchiveVerifier {
             if relative == ExportManifest.fileName {
                 guard size <= manifestLimit else {
                     report.problems.append("\(name): \(size) bytes, too large for a manifest")
-                    try skip(reader, padded(size))
+                    try skip(reader, padded(size), archive: path)
                     continue
                 }
                 manifestData = Data(try reader.readExactly(padded(size)).prefix(size))
                 continue
             }
-            let digest = try hash(reader, size: size)
+            let digest = try hash(reader, size: size, archive: path)
             seen[relative] = (size, digest)
             report.filesChecked += 1
             report.bytesChecked += size
@@ -161,7 +173,7 @@ public enum ArchiveVerifier {
 
     private static func padded(_ size: Int) -> Int { (size + 511) / 512 * 512 }
 
-    private static func hash(_ reader: ArchiveReader, size: Int) throws -> String {
+    private static func hash(_ reader: ArchiveReader, size: Int, archive: String) throws -> String {
         let chunk = 1 << 20
         let buffer = UnsafeMutableRawPointer.allocate(byteCount: chunk, alignment: 64)
         defer { buffer.deallocate() }
@@ -169,22 +181,22 @@ public enum ArchiveVerifier {
         var left = size
         while left > 0 {
             let got = try reader.read(into: buffer, count: min(left, chunk))
-            guard got > 0 else { throw VigilError(.io, "the archive ends inside a file") }
+            guard got > 0 else { throw VigilError(.io, file: archive, "is damaged: it ends inside a file") }
             hasher.update(UnsafeRawBufferPointer(start: buffer, count: got))
             left -= got
         }
-        try skip(reader, padded(size) - size)
+        try skip(reader, padded(size) - size, archive: archive)
         return SHA256.hexString(hasher.finalize())
     }
 
-    private static func skip(_ reader: ArchiveReader, _ count: Int) throws {
+    private static func skip(_ reader: ArchiveReader, _ count: Int, archive: String) throws {
         guard count > 0 else { return }
         let buffer = UnsafeMutableRawPointer.allocate(byteCount: 64 << 10, alignment: 16)
         defer { buffer.deallocate() }
         var left = count
         while left > 0 {
             let got = try reader.read(into: buffer, count: min(left, 64 << 10))
-            guard got > 0 else { throw VigilError(.io, "the archive ends early") }
+            guard got > 0 else { throw VigilError(.io, file: archive, "is damaged: it ends early") }
             left -= got
         }
     }

@@ -108,7 +108,7 @@ enum TarHeader {
         guard block.count == blockSize else { return .invalid("a header block cut short") }
         if block.allSatisfy({ $0 == 0 }) { return .end }
         guard Array(block[257..<262]) == Array("ustar".utf8) else {
-            return .invalid("not a ustar header (magic \(Array(block[257..<263])))")
+            return .invalid("a header without the ustar magic: not a tar header")
         }
         var check = block
         for index in 148..<156 { check[index] = 0x20 }
