@@ -84,7 +84,9 @@ struct DrillEndToEndTests {
     @Test("a trainer that ignores --resume: every resume started from step 0")
     func ignoresResume() throws {
         defer { TestSupport.remove(dir) }
-        let result = try drill(["--kills", "2", "--signals", "KILL", "--seed", "4"], trainer: ["--ignore-resume"])
+        let html = dir + "/out/drill.html"
+        let result = try drill(
+            ["--kills", "2", "--signals", "KILL", "--seed", "4", "--html", html], trainer: ["--ignore-resume"])
         #expect(result.code == 1, "\(result.process.output)")
         let codes = result.report.diagnoses.map(\.code)
         #expect(codes.contains("resume-ignored"), "\(result.report.diagnoses)")
@@ -93,6 +95,11 @@ struct DrillEndToEndTests {
             text.hasPrefix("every resume started from step 0: resume arguments are not reaching the trainer"), "\(text)"
         )
         #expect(result.report.interruptions.contains { $0.outcome == .restartedFromZero })
+        let page = TestSupport.read(html)
+        #expect(
+            page.hasPrefix("<!DOCTYPE html>") && page.contains("<h1>vigil drill: failed</h1>"), "\(page.prefix(400))")
+        #expect(page.contains("resume arguments are not reaching the trainer"))
+        #expect(result.process.stdout.contains("resume arguments are not reaching the trainer"))
     }
 
     @Test(
@@ -139,5 +146,23 @@ struct DrillEndToEndTests {
             directory: dir)
         #expect(bad.exitCode() == 64)
         #expect(bad.stderr.contains("--signals takes KILL, TERM, CHECKPOINT or VIGIL"))
+        let reference = try TestProcess.vigil(
+            [
+                "drill", "--policy", "drill.json5", "--reference", dir + "/nowhere", "--", TestSupport.python,
+                TestSupport.drillTrainer,
+            ],
+            directory: dir)
+        #expect(reference.exitCode() == 66)
+        #expect(
+            reference.stderr.contains("nowhere/.vigil-drill/reference.json: no drill reference here"),
+            "\(reference.stderr)")
+        let compare = try TestProcess.vigil(
+            [
+                "drill", "--policy", "drill.json5", "--compare", "../model.json", "--", TestSupport.python,
+                TestSupport.drillTrainer,
+            ],
+            directory: dir)
+        #expect(compare.exitCode() == 64)
+        #expect(compare.stderr.contains("--compare ../model.json: give a path inside the working directory"))
     }
 }
