@@ -52,7 +52,7 @@ struct FuzzRegressionTests {
         #expect(DurationFormat.seconds(from: text).map { abs($0 - expected) <= expected * 1e-9 } == true)
     }
 
-    @Test("duration: a policy with a huge duration is refused by its range, naming the key (vigil policy check trapped)")
+    @Test("duration: a huge duration in a policy is refused by its range, naming the key (policy check trapped)")
     func policyWithHugeDuration() throws {
         #expect {
             try loadAndRender(#"{ limits: { runtime: "1h311111111111111111111m" } }"#)

@@ -4,7 +4,7 @@ import Foundation
 /// whole names in the checkpoint directory.
 public struct CheckpointPattern: Sendable {
     public let source: String
-    private let regex: NSRegularExpression
+    private let program: RegexProgram
 
     public init(_ source: String) throws {
         self.source = source
@@ -18,19 +18,16 @@ public struct CheckpointPattern: Sendable {
                 expression += "[^/]*?"
                 rest = rest.dropFirst()
             } else {
-                expression += NSRegularExpression.escapedPattern(for: String(rest.first!))
+                expression += RegexProgram.escaped(String(rest.first!))
                 rest = rest.dropFirst()
             }
         }
-        regex = try NSRegularExpression(pattern: expression + "$")
+        program = try RegexProgram(expression + "$")
     }
 
     /// The step of `name`, or nil when the name does not match.
     public func step(of name: String) -> Int? {
-        let range = NSRange(name.startIndex..., in: name)
-        guard let match = regex.firstMatch(in: name, range: range), match.numberOfRanges > 1,
-            let stepRange = Range(match.range(at: 1), in: name)
-        else { return nil }
+        guard let match = program.firstMatch(in: name), match.count > 1, let stepRange = match[1] else { return nil }
         return Int(name[stepRange])
     }
 

@@ -12,26 +12,23 @@ public enum VerdictClass: String, Sendable, Codable, CaseIterable {
     case ignore
 }
 
-/// A regular expression from a policy (ICU syntax, as `NSRegularExpression`), with its source text.
-public struct Pattern: @unchecked Sendable, Equatable, CustomStringConvertible {
-    // NSRegularExpression is immutable and documented thread-safe.
+/// A regular expression from a policy, in ICU's syntax (as Python's `re` and `NSRegularExpression` read
+/// it, for what policies use: see `RegexProgram`), with its source text.
+public struct Pattern: Sendable, Equatable, CustomStringConvertible {
     public let source: String
-    let regex: NSRegularExpression
+    let program: RegexProgram
     /// A literal every match contains, to rule lines out cheaply; nil when none is certain.
     public let prefilter: LiteralPrefilter?
 
     public init(_ source: String) throws {
         self.source = source
-        self.regex = try NSRegularExpression(pattern: source)
+        self.program = try RegexProgram(source)
         self.prefilter = LiteralPrefilter(pattern: source)
     }
 
     public func firstMatch(in line: String) -> String? {
         if let prefilter, !prefilter.occurs(in: line) { return nil }
-        let range = NSRange(line.startIndex..., in: line)
-        guard let match = regex.firstMatch(in: line, range: range), let found = Range(match.range, in: line) else {
-            return nil
-        }
+        guard let found = program.firstMatch(in: line)?[0] else { return nil }
         return String(line[found])
     }
 

@@ -117,14 +117,13 @@ public final class MetricsRecorder: @unchecked Sendable {
         _ extractor: Extractor, _ line: Range<Int>, _ lines: UnsafeRawBufferPointer,
         _ matched: inout [Int: Entry]
     ) -> Int {
-        let text = String(decoding: UnsafeRawBufferPointer(rebasing: lines[line]), as: UTF8.self)
-        let range = NSRange(text.startIndex..., in: text)
-        if let match = extractor.pattern.regex.firstMatch(in: text, range: range) {
+        let bytes = UnsafeRawBufferPointer(rebasing: lines[line]).bindMemory(to: UInt8.self)
+        if let match = extractor.pattern.program.firstMatch(in: bytes) {
+            let text = String(decoding: bytes, as: UTF8.self)
             var entry = matched[line.lowerBound] ?? Entry(line: text)
             for name in extractor.groups {
-                let groupRange = match.range(withName: name)
-                guard groupRange.location != NSNotFound, let r = Range(groupRange, in: text) else { continue }
-                let value = String(text[r])
+                guard let group = extractor.pattern.program.groupNames[name], let r = match[group] else { continue }
+                let value = String(decoding: UnsafeBufferPointer(rebasing: bytes[r]), as: UTF8.self)
                 switch name {
                 case "step": entry.step = Int(value) ?? entry.step
                 case "total": entry.total = Int(value) ?? entry.total

@@ -427,7 +427,7 @@ enum PolicyDecoder {
         } catch {
             throw VigilError(
                 .invalidPolicy, file: file, key: key,
-                "rule '\(rule)': invalid regular expression /\(source)/ (\(error.localizedDescription))")
+                "rule '\(rule)': invalid regular expression /\(source)/ (\(error))")
         }
     }
 

@@ -34,11 +34,12 @@ public struct Redactor: Sendable {
     // output would only hide information.
     private static let benignValues: Set<String> = ["true", "false", "none", "null", "yes", "no", "auto"]
 
-    // A candidate `name SEP value`: an optional quote around the name, then `=`/`:` (or whitespace
+    // A candidate `name SEP value`: the name (groups 1-3: in double quotes, single quotes or none), then `=`/`:` (or whitespace
     // after a `--flag`), then a quoted or bare value. Whether the name is secret is decided in code,
     // so a non-secret candidate never hides a secret one that follows it.
     private static let candidate: Pattern = {
-        let name = #"(?<![\w.\-])(["']?)(-{0,2}[A-Za-z_][\w.\-]*)\1"#
+        let bare = #"-{0,2}[A-Za-z_][\w.\-]*"#
+        let name = #"(?<![\w.\-])(?:"("# + bare + #")"|'("# + bare + #")'|("# + bare + #"))"#
         let separator = #"(\s*[=:]\s*|\s+)"#
         let value = #"(?:"([^"\n]*)"|'([^'\n]*)'|((?:(?:Bearer|Basic|Token)\s+)?[^\s,;'"}\]\)]+))"#
         return try! Pattern(name + separator + value)
@@ -114,7 +115,7 @@ public struct Redactor: Sendable {
         var result = text.replacingOccurrences(of: Redactor.marker, with: placeholder)
         for pattern in patterns + Redactor.tokenShapes {
             if let prefilter = pattern.prefilter, !prefilter.occurs(in: result) { continue }
-            result = Redactor.replaceMatches(of: pattern.regex, in: result)
+            result = Redactor.replaceMatches(of: pattern.program, in: result)
         }
         for value in secretValues where result.contains(value) {
             result = result.replacingOccurrences(of: value, with: placeholder)
@@ -162,51 +163,59 @@ public struct Redactor: Sendable {
 
     // MARK: - Matching
 
-    private static func replaceMatches(of regex: NSRegularExpression, in text: String) -> String {
-        let range = NSRange(text.startIndex..., in: text)
-        let matches = regex.matches(in: text, range: range)
-        guard !matches.isEmpty else { return text }
-        let result = NSMutableString(string: text)
-        for match in matches.reversed() where match.range.length > 0 {
-            result.replaceCharacters(in: match.range, with: placeholder)
+    private static func replaceMatches(of program: RegexProgram, in text: String) -> String {
+        let utf8 = Array(text.utf8)
+        let found = utf8.withUnsafeBufferPointer { program.allMatches(in: $0) }.compactMap { $0[0] }
+        return replacing(found.filter { !$0.isEmpty }, in: utf8) ?? text
+    }
+
+    /// `utf8` with each of `ranges` (ascending, not overlapping) replaced by the placeholder; nil when none.
+    private static func replacing(_ ranges: [Range<Int>], in utf8: [UInt8]) -> String? {
+        guard !ranges.isEmpty else { return nil }
+        var out: [UInt8] = []
+        out.reserveCapacity(utf8.count)
+        var last = 0
+        for range in ranges {
+            out += utf8[last..<range.lowerBound]
+            out += placeholder.utf8
+            last = range.upperBound
         }
-        return result as String
+        out += utf8[last...]
+        return String(decoding: out, as: UTF8.self)
     }
 
     private static func redactNamedValues(in text: String) -> String {
         guard text.contains(where: { $0 == "=" || $0 == ":" || $0 == "-" }) else { return text }
-        let source = text as NSString
-        var replacements: [NSRange] = []
-        var location = 0
-        while location < source.length {
-            let searchRange = NSRange(location: location, length: source.length - location)
-            guard
-                let match = candidate.regex.firstMatch(
-                    in: text, options: [.withTransparentBounds], range: searchRange)
-            else { break }
-            let nameRange = match.range(at: 2)
-            let name = source.substring(with: nameRange)
-            let separator = source.substring(with: match.range(at: 3))
-            let valueRange = [4, 5, 6].map { match.range(at: $0) }.first { $0.location != NSNotFound }!
-            let value = source.substring(with: valueRange)
-            let isFlag = name.hasPrefix("--")
-            let separatorIsSpace = separator.allSatisfy(\.isWhitespace)
-            let bareName = String(name.drop { $0 == "-" })
-            if (!separatorIsSpace || isFlag) && isSecretName(bareName) && !value.hasPrefix(placeholder)
-                && !(separatorIsSpace && value.hasPrefix("-")) && valueRange.length > 0
+        let utf8 = Array(text.utf8)
+        var replacements: [Range<Int>] = []
+        utf8.withUnsafeBufferPointer { bytes in
+            func string(_ range: Range<Int>) -> String {
+                String(decoding: UnsafeBufferPointer(rebasing: bytes[range]), as: UTF8.self)
+            }
+            var location = 0
+            // The search starts part-way but sees what comes before: `(?<![\w.\-])` looks behind `location`.
+            while location < bytes.count, let match = candidate.program.firstMatch(in: bytes, from: location),
+                let nameRange = match[1] ?? match[2] ?? match[3], let separatorRange = match[4],
+                let valueRange = match[5] ?? match[6] ?? match[7]
             {
-                replacements.append(valueRange)
-                location = valueRange.location + valueRange.length
-            } else {
-                // Not a secret here: look again from just after the name, so the value (which may
-                // itself be a `name=value`) is searched too.
-                location = nameRange.location + max(1, nameRange.length)
+                let name = string(nameRange)
+                let value = string(valueRange)
+                let isFlag = name.hasPrefix("--")
+                let separatorIsSpace = string(separatorRange).allSatisfy(\.isWhitespace)
+                let bareName = String(name.drop { $0 == "-" })
+                if (!separatorIsSpace || isFlag) && isSecretName(bareName) && !value.hasPrefix(placeholder)
+                    && !(separatorIsSpace && value.hasPrefix("-")) && !valueRange.isEmpty
+                {
+                    replacements.append(valueRange)
+                    location = valueRange.upperBound
+                } else {
+                    // Not a secret here: look again from just after the name, so the value (which may
+                    // itself be a `name=value`) is searched too.
+                    location = nameRange.lowerBound + max(1, nameRange.count)
+                }
             }
         }
-        guard !replacements.isEmpty else { return text }
-        let result = NSMutableString(string: text)
-        for range in replacements.reversed() { result.replaceCharacters(in: range, with: placeholder) }
-        return result as String
+        return replacing(replacements, in: utf8) ?? text
     }
 }
 

@@ -238,15 +238,14 @@ extension Supervisor {
         let warned = Locked<Set<String>>([])
         try? FileManager.default.createDirectory(atPath: store.directory, withIntermediateDirectories: true)
         let pattern = store.pattern
-        let sidecar = store.settings.metadata.flatMap { template -> NSRegularExpression? in
-            let escaped = NSRegularExpression.escapedPattern(for: template)
-                .replacingOccurrences(of: "\\{stem\\}", with: ".+").replacingOccurrences(of: "\\{name\\}", with: ".+")
-                .replacingOccurrences(of: "\\{step\\}", with: "[0-9]+")
-            return try? NSRegularExpression(pattern: "^" + escaped + "$")
+        let sidecar = store.settings.metadata.flatMap { template -> RegexProgram? in
+            let escaped = RegexProgram.escaped(template)
+                .replacing("\\{stem\\}", with: ".+").replacing("\\{name\\}", with: ".+")
+                .replacing("\\{step\\}", with: "[0-9]+")
+            return try? RegexProgram("^" + escaped + "$")
         }
         return CheckpointWatcher(directory: store.directory, matches: store.matches) { name, complete in
-            let matchesSidecar =
-                sidecar.map { $0.firstMatch(in: name, range: NSRange(name.startIndex..., in: name)) != nil } ?? false
+            let matchesSidecar = sidecar.map { $0.firstMatch(in: name) != nil } ?? false
             let isCheckpoint = pattern.step(of: name) != nil
             if isCheckpoint && complete { events.post(.checkpointFinished(attempt: number, name: name)) }
             guard preserving, isCheckpoint || matchesSidecar || name.hasSuffix(".sha256") else { return }

@@ -343,3 +343,32 @@ extension RegexProgram {
         } ?? nil
     }
 }
+
+extension RegexProgram {
+    /// Every match, leftmost first and not overlapping, as ICU finds them: after an empty match the search
+    /// goes on one character later. Each is the byte range of each group.
+    public func allMatches(in bytes: UnsafeBufferPointer<UInt8>) -> [[Range<Int>?]] {
+        var found: [[Range<Int>?]] = []
+        var position = 0
+        while position <= bytes.count, let match = firstMatch(in: bytes, from: position), let whole = match[0] {
+            found.append(match)
+            if whole.isEmpty {
+                guard whole.upperBound < bytes.count else { break }
+                position = whole.upperBound + max(1, UTF8Scalars.decode(bytes, at: whole.upperBound).1)
+            } else {
+                position = whole.upperBound
+            }
+        }
+        return found
+    }
+
+    /// `literal` as a pattern that matches exactly it: every character with a meaning in a pattern escaped.
+    public static func escaped(_ literal: String) -> String {
+        var out = ""
+        for character in literal {
+            if "\\^$.|?*+()[]{}/-#&~ ".contains(character) { out.append("\\") }
+            out.append(character)
+        }
+        return out
+    }
+}
