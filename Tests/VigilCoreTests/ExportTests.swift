@@ -322,6 +322,63 @@ struct ExportTests {
         }
     }
 
+    @Test("a file of several MiB is hashed and written in parallel, chunk by chunk: the same bytes and digest")
+    func largeFile() throws {
+        defer { TestSupport.remove(dir) }
+        var generator = SplitMix64(seed: 7)
+        let size = (5 << 20) + 12_345  // five whole chunks and a short one
+        let data = Data((0..<size).map { _ in UInt8(truncatingIfNeeded: generator.next()) })
+        let source = dir + "/weights.bin"
+        try data.write(to: URL(fileURLWithPath: source))
+        let path = dir + "/large.tar.gz"
+        var digest = ""
+        _ = try CheckpointExport.atomically(path, permissions: 0o600) { writer in
+            let input = try CheckpointExport.openRegular(source)
+            defer { close(input) }
+            digest = try writer.addFile(
+                "r/weights.bin", input: input, source: source, size: size, mode: 0o644, modified: 0)
+        }
+        #expect(digest == SHA256.hex(of: data))
+        let script = """
+            import hashlib, sys, tarfile
+            with tarfile.open(sys.argv[1]) as t:
+                print(hashlib.sha256(t.extractfile("r/weights.bin").read()).hexdigest())
+            """
+        let python = try TestProcess([TestSupport.python, "-c", script, path])
+        #expect(python.exitCode() == 0 && python.stdout == digest, "\(python.output)")
+        #expect(try systemTools(path) == ["r/weights.bin"])
+    }
+
+    @Test(
+        "CRC-32 (carry-less multiplication where the CPU has it): the check value, and the bitwise definition at every length, alignment and split"
+    )
+    func crc32() {
+        var check = CRC32()
+        check.update(Array("123456789".utf8))
+        #expect(check.value == 0xCBF4_3926)
+        func bitwise(_ bytes: ArraySlice<UInt8>) -> UInt32 {
+            var c: UInt32 = 0xFFFF_FFFF
+            for byte in bytes {
+                c ^= UInt32(byte)
+                for _ in 0..<8 { c = (c & 1) != 0 ? (c >> 1) ^ 0xEDB8_8320 : c >> 1 }
+            }
+            return ~c
+        }
+        var generator = SplitMix64(seed: 16)
+        let data = (0..<4_200).map { _ in UInt8(truncatingIfNeeded: generator.next()) }
+        for length in Array(0...300) + [1_023, 1_024, 4_099] {
+            for offset in [0, 1, 7, 13] where offset + length <= data.count {
+                let slice = data[offset..<(offset + length)]
+                var crc = CRC32()
+                slice.withUnsafeBytes { crc.update($0) }
+                #expect(crc.value == bitwise(slice), "length \(length), offset \(offset)")
+            }
+        }
+        var split = CRC32()
+        for range in [0..<100, 100..<101, 101..<2_000, 2_000..<4_200] { split.update(Array(data[range])) }
+        #expect(split.value == bitwise(data[...]))
+    }
+
     @Test("long names get PAX headers, others a ustar prefix; what is written reads back with the same bytes")
     func longNames() throws {
         defer { TestSupport.remove(dir) }

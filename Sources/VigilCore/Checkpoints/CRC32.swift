@@ -1,7 +1,8 @@
 import CVigil
 
-/// CRC-32 as gzip and zip compute it (reflected polynomial 0xEDB88320), slicing eight bytes at a time
-/// in CVigil: the checksum of the gzip stream `vigil checkpoints export` writes and `verify` checks.
+/// CRC-32 as gzip and zip compute it (reflected polynomial 0xEDB88320), in CVigil: by carry-less
+/// multiplication (PCLMULQDQ) where the CPU has it, else slicing eight bytes at a time. The checksum of
+/// the gzip stream `vigil checkpoints export` writes and `verify` checks.
 public struct CRC32: Sendable {
     public private(set) var value: UInt32 = 0
 
