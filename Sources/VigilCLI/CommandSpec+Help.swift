@@ -54,8 +54,14 @@ enum HelpLayout {
 
     /// The help text, with an integer's range after it.
     static func description(_ option: OptionSpec) -> String {
-        guard case .integer(let range)? = option.valueKind else { return option.help }
-        return option.help + "; \(option.valueName) from \(range.lowerBound) to \(range.upperBound)"
+        switch option.valueKind {
+        case .integer(let range)?:
+            return option.help + "; \(option.valueName) from \(range.lowerBound) to \(range.upperBound)"
+        case .number(let range)?:
+            return option.help + "; \(option.valueName) from \(range.lowerBound) to \(range.upperBound)"
+        default:
+            return option.help
+        }
     }
 
     /// Greedy word wrap; a word longer than the width gets a line of its own.

@@ -71,6 +71,8 @@ public enum ValueKind: Sendable, Hashable {
     case integer(ClosedRange<Int>)
     /// A duration (`90s`, `15m`, `6h`, `1h30m`, `250ms`, `2d`) from 0 to `ValueKind.longestDuration`.
     case duration
+    /// A finite decimal number (`0.001`, `1e-6`) in this range.
+    case number(ClosedRange<Double>)
 
     /// The longest duration any option takes: 3650 days (10 years), in seconds, as for a policy's durations.
     public static let longestDuration: Double = PolicyRanges.duration.upperBound

@@ -71,6 +71,14 @@ public struct ParsedArguments: Sendable, Equatable {
         }.last
     }
 
+    /// A number option's value (the last one given), or nil.
+    public func number(_ option: OptionSpec) -> Double? {
+        guard case .number? = option.valueKind else { preconditionFailure("\(option.spelling) is not a number") }
+        return occurrences(of: option).map(\.value).compactMap {
+            if case .number(let value) = $0 { value } else { nil }
+        }.last
+    }
+
     /// The value of a declared positional argument (`RUN`), when it was given.
     public func positional(_ argument: PositionalSpec) -> String? {
         guard let index = command.positionals.firstIndex(of: argument) else {
@@ -109,4 +117,5 @@ enum ParsedValue: Sendable, Equatable {
     case text(String)
     case integer(Int)
     case duration(Double)
+    case number(Double)
 }

@@ -21,7 +21,22 @@ enum ValueReader {
         case .text: return .text(text)
         case .integer(let range): return .integer(try integer(text, in: range, for: option))
         case .duration: return .duration(try duration(text, for: option))
+        case .number(let range): return .number(try number(text, in: range, for: option))
         }
+    }
+
+    /// A finite decimal number (digits, an optional fraction and exponent), in range.
+    static func number(_ text: String, in range: ClosedRange<Double>, for option: OptionSpec) throws -> Double {
+        let allowed = Set("0123456789.eE+-")
+        guard !text.isEmpty, text.allSatisfy({ allowed.contains($0) }), let value = Double(text), value.isFinite,
+            range.contains(value)
+        else {
+            throw VigilError(
+                .usage,
+                "option \(option.spelling) expects a number from \(range.lowerBound) to \(range.upperBound), got '\(text)'"
+            )
+        }
+        return value
     }
 
     /// Decimal digits (with a leading `-` only where the range has negative numbers), in range.

@@ -18,6 +18,9 @@ public enum VigilCommand: String, Sendable, CaseIterable {
     case queueRetry
     case queueRemove
     case queueClear
+    case drill
+    case checkpointsExport
+    case checkpointsVerify
 
     /// What the command accepts and how its help reads.
     public var spec: CommandSpec {
@@ -40,6 +43,9 @@ public enum VigilCommand: String, Sendable, CaseIterable {
         case .queueRetry: return QueueCommand.retry
         case .queueRemove: return QueueCommand.remove
         case .queueClear: return QueueCommand.clear
+        case .drill: return DrillCommand.spec
+        case .checkpointsExport: return CheckpointsCommand.export
+        case .checkpointsVerify: return CheckpointsCommand.verify
         }
     }
 
@@ -62,7 +68,10 @@ public struct CommandGroup: Sendable {
     /// The groups, in the order of the usage.
     public static let all = [
         CommandGroup(
-            name: "checkpoints", subcommands: [.checkpointsList, .checkpointsPrune, .checkpointsSummary],
+            name: "checkpoints",
+            subcommands: [
+                .checkpointsList, .checkpointsPrune, .checkpointsSummary, .checkpointsExport, .checkpointsVerify,
+            ],
             help: CheckpointsCommand.overview),
         // One subcommand: its help is the group's.
         CommandGroup(name: "config", subcommands: [.configCheck], help: ConfigCommand.check.help),

@@ -22,6 +22,10 @@ public enum VigilCommandLine {
                vigil report --queue [--json | --html FILE]   the queue: one row per job, with its timeline
                vigil stop [RUN]                              checkpoint, stop the trainer, the run exits 75
                vigil checkpoints list|prune|summary [...]   what is in a checkpoint directory
+               vigil checkpoints export [RUN] [--best | --latest | --step N] [--output FILE.tar.gz]
+                                                            one archive: checkpoint, metadata, config, report
+               vigil checkpoints verify FILE.tar.gz          check an exported archive against its manifest
+               vigil drill [OPTIONS] -- COMMAND [ARGS...]    kill the trainer at random points, check it resumes
                vigil config check [--policy P] [--config F] [--repair]
                                                             validate the trainer config against the schema
                vigil policy check FILE|NAME                  validate a policy, print it resolved
@@ -36,7 +40,7 @@ public enum VigilCommandLine {
 
     /// The top-level words: commands and groups.
     static var commandNames: [String] {
-        ["run", "init", "status", "report", "stop"] + CommandGroup.all.map(\.name)
+        ["run", "init", "status", "report", "stop", "drill"] + CommandGroup.all.map(\.name)
     }
 
     /// Reads `arguments` (without the program's name).

@@ -73,8 +73,8 @@ private func parseSlots(_ text: String) throws -> [String] {
     return slots
 }
 
-/// This very binary (`/proc/self/exe`), which runs each job's `vigil run`.
-private func currentExecutable() -> String {
+/// This very binary (`/proc/self/exe`), which runs each queue job's and drill's `vigil run`.
+func currentExecutable() -> String {
     if let path = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") { return path }
     let argv0 = CommandLine.arguments[0]
     return

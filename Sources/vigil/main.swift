@@ -81,6 +81,9 @@ func execute(_ command: VigilCommand, _ arguments: ParsedArguments) throws -> In
     case .policyExplain: return try explainCommand(arguments)
     case .queueAdd, .queueList, .queueRun, .queueShow, .queueRetry, .queueRemove, .queueClear:
         return try queueCommand(command, arguments)
+    case .drill: return try drillCommand(arguments)
+    case .checkpointsExport: return try exportCommand(arguments)
+    case .checkpointsVerify: return try verifyCommand(arguments)
     }
 }
 

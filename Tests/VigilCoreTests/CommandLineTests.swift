@@ -8,13 +8,14 @@ private enum Sample {
     static let name = OptionSpec.value("name", "NAME", help: "a name")
     static let count = OptionSpec.value("count", "N", .integer(0...10), help: "how many")
     static let wait = OptionSpec.value("wait", "DURATION", .duration, help: "how long")
+    static let ratio = OptionSpec.value("ratio", "X", .number(0...1), help: "how much")
     static let quiet = OptionSpec.flag("quiet", short: "q", help: "say less")
     static let tag = OptionSpec.repeatable("tag", "TAG", help: "a tag, repeatable")
     static let run = PositionalSpec("RUN", help: "a run")
 
     static let spec = CommandSpec(
         path: ["sample"], synopsis: ["vigil sample [RUN] [--name NAME] [--count N] [--wait DURATION]"],
-        discussion: "", options: [name, count, wait, quiet, tag], positionals: [run])
+        discussion: "", options: [name, count, wait, ratio, quiet, tag], positionals: [run])
     static let trainer = CommandSpec(
         path: ["train"], synopsis: ["vigil train [OPTIONS] -- COMMAND"], discussion: "", options: [name, quiet],
         takesTrainerCommand: true)
@@ -113,6 +114,21 @@ struct OptionParserTests {
             #expect(
                 Sample.error(["--count=\(text)"]) == "option --count expects an integer from 0 to 10, got '\(text)'")
         }
+    }
+
+    @Test(
+        "numbers: decimal, with a fraction or an exponent, in range; NaN, infinity, words and out of range are refused",
+        arguments: [
+            ("0.5", 0.5), ("1e-6", 1e-6), ("0", 0), ("1", 1), (".25", 0.25), ("1.5", nil), ("-0.1", nil), ("nan", nil),
+            ("inf", nil), ("0x1p-3", nil), ("", nil), ("1e400", nil),
+        ])
+    func numbers(text: String, expected: Double?) throws {
+        if let expected {
+            #expect(try Sample.parse(["--ratio=\(text)"]).number(Sample.ratio) == expected)
+            return
+        }
+        let message = try #require(Sample.error(["--ratio=\(text)"]))
+        #expect(message == "option --ratio expects a number from 0.0 to 1.0, got '\(text)'", "\(message)")
     }
 
     @Test(
@@ -330,7 +346,7 @@ struct VigilCommandLineTests {
     @Test("the subcommands of a group are checked before their options")
     func groups() {
         let missing = #expect(throws: VigilError.self) { try VigilCommandLine.resolve(["checkpoints"]) }
-        #expect(missing?.message == "vigil checkpoints: expected list, prune or summary")
+        #expect(missing?.message == "vigil checkpoints: expected list, prune, summary, export or verify")
         let unknown = #expect(throws: VigilError.self) { try VigilCommandLine.resolve(["policy", "chek"]) }
         #expect(unknown?.message == "vigil policy: unknown subcommand 'chek' (expected check or explain)")
         let command = #expect(throws: VigilError.self) { try VigilCommandLine.resolve(["stauts"]) }

@@ -2,6 +2,7 @@
 #define CVIGIL_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 /// Starts `path` with `argv`/`envp` as the leader of a new process group, with an empty
@@ -54,5 +55,16 @@ void cvigil_name_thread(const char *name);
 /// statfs(2)'s `f_type` of the file system `path` is on (Linux: NFS_SUPER_MAGIC is 0x6969), in
 /// `*type`. Returns 0 or an errno (ENOSYS off Linux). (Glibc's Swift module does not export statfs.)
 int cvigil_file_system_type(const char *path, long long *type);
+
+/// Runs SHA-256's compression over `blocks` 64-byte blocks with the CPU's SHA instructions (x86-64
+/// SHA-NI), updating `state` (H0…H7). Returns 1, or 0 without touching anything where the CPU has
+/// none (the caller then compresses in Swift).
+int cvigil_sha256_blocks(uint32_t state[8], const void *data, size_t blocks);
+
+/// CRC-32 as gzip and zip compute it (reflected 0xEDB88320), continuing from `crc` (0 to start).
+uint32_t cvigil_crc32(uint32_t crc, const void *data, size_t length);
+
+/// copy_file_range(2) from the current offsets: bytes copied, 0 at the end, or -errno (-ENOSYS off Linux).
+long cvigil_copy_file_range(int in_fd, int out_fd, size_t length);
 
 #endif

@@ -1,3 +1,5 @@
+import CVigil
+
 #if canImport(FoundationEssentials)
     import FoundationEssentials
 #else
@@ -13,8 +15,8 @@
 /// fingerprint the trainer's config in the journal.
 ///
 /// Feed bytes with `update(_:)` any number of times, then call `finalize()` once for the 32-byte digest.
-/// The compression loop works on raw pointers (no array bounds checks) and hashes several hundred MB/s in
-/// release builds.
+/// The compression runs on the CPU's SHA instructions where it has them (x86-64 SHA-NI, in CVigil), else
+/// in Swift on raw pointers (no array bounds checks), a few hundred MB/s in release builds.
 public struct SHA256: Sendable {
     /// The eight working hash words H0…H7.
     private var state: [UInt32] = [
@@ -196,6 +198,9 @@ public struct SHA256: Sendable {
 
     private mutating func compress(_ data: UnsafeRawPointer, blocks: Int) {
         state.withUnsafeMutableBufferPointer { words in
+            // The CPU's SHA instructions where it has them (x86-64 SHA-NI: ~2 GB/s against ~250 MB/s here),
+            // so that hashing a checkpoint keeps up with the disk.
+            if cvigil_sha256_blocks(words.baseAddress!, data, blocks) != 0 { return }
             SHA256.roundConstants.withUnsafeBufferPointer { constants in
                 withUnsafeTemporaryAllocation(of: UInt32.self, capacity: 64) { schedule in
                     SHA256.compress(

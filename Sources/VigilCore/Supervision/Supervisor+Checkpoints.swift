@@ -87,16 +87,20 @@ extension Supervisor {
 
     /// The trainer's config file: the policy's `config.path`, else the trainer's `--config` value.
     var configPath: String? {
-        var path = request.policy.config.path
+        Supervisor.configPath(policy: request.policy, command: request.command, in: request.workingDirectory)
+    }
+
+    /// The config file of a run of `command` under `policy` in `directory` (absolute), if it names one.
+    public static func configPath(policy: Policy, command: [String], in directory: String) -> String? {
+        var path = policy.config.path
         if path == nil {
-            let command = request.command
             for (index, argument) in command.enumerated() {
                 if argument == "--config", index + 1 < command.count { path = command[index + 1] }
                 if argument.hasPrefix("--config=") { path = String(argument.dropFirst("--config=".count)) }
             }
         }
         guard let path else { return nil }
-        return Paths.absolute(path, in: request.workingDirectory)
+        return Paths.absolute(path, in: directory)
     }
 
     /// Hashes the config and compares it with the last attempt's; acts on a change as the policy says.

@@ -328,9 +328,9 @@ public final class DirectoryHandle: Sendable {
     }
 }
 
-/// `read(2)` under one name on both platforms.
+/// `read(2)` under one name on both platforms (also inside types with a `read` of their own).
 @inline(__always)
-private func systemRead(_ fd: Int32, _ buffer: UnsafeMutableRawPointer, _ count: Int) -> Int {
+func systemRead(_ fd: Int32, _ buffer: UnsafeMutableRawPointer, _ count: Int) -> Int {
     #if canImport(Glibc)
         return Glibc.read(fd, buffer, count)
     #else

@@ -17,6 +17,8 @@ enum TestSupport {
     }()
 
     static let fixtureTrainer = repositoryRoot + "/Tests/Fixtures/trainer.py"
+    /// The drill's toy trainer: deterministic, with flags that plant resume bugs.
+    static let drillTrainer = repositoryRoot + "/Tests/Fixtures/drill_trainer.py"
     static let python =
         (try? CommandResolver.resolve(
             "python3", path: ProcessInfo.processInfo.environment["PATH"],
@@ -96,11 +98,14 @@ final class TestProcess: @unchecked Sendable {
         weak var process: TestProcess?
     }
 
-    init(_ arguments: [String], environment: [String: String] = ProcessInfo.processInfo.environment) throws {
+    init(
+        _ arguments: [String], environment: [String: String] = ProcessInfo.processInfo.environment,
+        directory: String? = nil
+    ) throws {
         let box = Locked(WeakReference())
-        child = try ChildProcess.spawn(executable: arguments[0], arguments: arguments, environment: environment) {
-            status in box.current.process?.finished(status)
-        }
+        child = try ChildProcess.spawn(
+            executable: arguments[0], arguments: arguments, environment: environment, workingDirectory: directory
+        ) { status in box.current.process?.finished(status) }
         pump = OutputPump(
             log: nil, passthrough: false, tailBytes: 64 << 10,
             lineObserver: { stream, line in
@@ -113,11 +118,12 @@ final class TestProcess: @unchecked Sendable {
 
     /// Runs the built vigil with `arguments`.
     static func vigil(
-        _ arguments: [String], environment: [String: String] = TestSupport.hermeticEnvironment
+        _ arguments: [String], environment: [String: String] = TestSupport.hermeticEnvironment,
+        directory: String? = nil
     )
         throws -> TestProcess
     {
-        try TestProcess([TestSupport.vigilBinary] + arguments, environment: environment)
+        try TestProcess([TestSupport.vigilBinary] + arguments, environment: environment, directory: directory)
     }
 
     private func finished(_ status: Termination) {
