@@ -13,6 +13,8 @@
 #include <unistd.h>
 
 #if defined(__linux__)
+#include <link.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/resource.h>
@@ -229,9 +231,30 @@ const void *cvigil_memmem(const void *haystack, size_t haystack_len, const void 
     return memmem(haystack, haystack_len, needle, needle_len);
 }
 
+#if defined(__linux__)
+/// For the program itself (the first object dl_iterate_phdr reports): drops its resident code pages.
+static int drop_code_pages(struct dl_phdr_info *info, size_t size, void *data) {
+    (void)size;
+    (void)data;
+    long page = sysconf(_SC_PAGESIZE);
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *segment = &info->dlpi_phdr[i];
+        // Code only: never written, so nothing is lost (a writable or RELRO segment holds relocated data).
+        if (segment->p_type != PT_LOAD || !(segment->p_flags & PF_X) || (segment->p_flags & PF_W)) continue;
+        uintptr_t start = (info->dlpi_addr + segment->p_vaddr) & ~(uintptr_t)(page - 1);
+        uintptr_t end = (info->dlpi_addr + segment->p_vaddr + segment->p_memsz + page - 1) & ~(uintptr_t)(page - 1);
+        madvise((void *)start, end - start, MADV_DONTNEED);
+    }
+    return 1;  // the program is the first object; the shared libraries are not ours to drop
+}
+#endif
+
 void cvigil_release_free_memory(void) {
 #if defined(__GLIBC__)
     malloc_trim(0);
+#endif
+#if defined(__linux__)
+    dl_iterate_phdr(drop_code_pages, NULL);
 #endif
 }
 

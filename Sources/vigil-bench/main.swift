@@ -57,7 +57,7 @@ func classifyBench() throws {
     print(
         pad("scan output, \(patterns.count) pytorch patterns")
             + String(
-                format: "%8.0f MB/s (target ≥ 200 MB/s; %d false matches)",
+                format: "%8.0f MB/s (target ≥ 800 MB/s; %d false matches)",
                 Double(chunk.count) / perChunk / 1_048_576, matches))
     if !withoutPrefilter.isEmpty {
         print(pad("  patterns scanned by regex on every line") + withoutPrefilter.joined(separator: ", "))

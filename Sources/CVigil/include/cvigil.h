@@ -46,7 +46,9 @@ int cvigil_pipe_cloexec(int fds[2]);
 /// memmem(3): the first occurrence of `needle` in `haystack`, or NULL.
 const void *cvigil_memmem(const void *haystack, size_t haystack_len, const void *needle, size_t needle_len);
 
-/// Returns free heap memory to the system where the C library can (glibc's malloc_trim).
+/// Returns free heap memory to the system where the C library can (glibc's malloc_trim), and (Linux)
+/// drops the program's resident code pages: start-up touched most of them (the kernel maps 64 KiB around
+/// each fault), the long run needs few, and those come back from the page cache when run.
 void cvigil_release_free_memory(void);
 
 /// Names the calling thread (the first 15 bytes: what `ps -L` and /proc show).

@@ -1,3 +1,5 @@
+import CVigil
+
 #if canImport(FoundationEssentials)
     import FoundationEssentials
 #else
@@ -33,6 +35,9 @@ final class AttemptDriver {
     private let metrics: MetricsRecorder?
     private let lastFailure: String?
     private var nextRedraw: Instant
+    /// When to give start-up's memory back (once the attempt has settled into its steady loop): the
+    /// heap it freed and the code pages only starting needed. Nil once done.
+    private var memoryRelease: Instant?
     private var firstStep: Int?
     /// The heartbeat file's modification time when last looked at, and when (monotonic) it changed.
     private var heartbeatSeen: Date?
@@ -60,6 +65,7 @@ final class AttemptDriver {
         self.machine = machine
         self.clock = supervisor.clock
         self.nextRedraw = supervisor.clock.now()
+        self.memoryRelease = supervisor.clock.now() + 2
         self.lastCheckpointName = resumeFrom.map { ($0.name, $0.modified) }
         self.lastFailure =
             supervisor.journal.attempts.dropLast().last { $0.verdict?.verdict != .success }?.verdict?.reason
@@ -73,8 +79,13 @@ final class AttemptDriver {
         while !machine.isDone {
             var wake = machine.nextWake
             if supervisor.statusLine != nil, machine.phase == .running { wake = min(wake ?? nextRedraw, nextRedraw) }
+            if let memoryRelease { wake = min(wake ?? memoryRelease, memoryRelease) }
             let event = supervisor.events.next(until: wake).flatMap(translate)
             let now = clock.now()
+            if let release = memoryRelease, now >= release {
+                cvigil_release_free_memory()
+                memoryRelease = nil
+            }
             noteSave(now)
             noteFirstProgress()
             if supervisor.statusLine != nil, machine.phase == .running, now >= nextRedraw { redraw(now) }
