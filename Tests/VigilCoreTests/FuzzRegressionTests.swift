@@ -108,6 +108,17 @@ extension FuzzRegressionTests {
         #expect(try readBack("[a]\nname = 'resnet'\n", .ini, "a.name", .string(" padded ")) == .string(" padded "))
         #expect(try readBack("[a]\nname = resnet\n", .ini, "a.name", .string("in side")) == .string("in side"))
     }
+
+    @Test("ini: a key is not added where the next line is indented (the indented section header became its value)")
+    func iniKeyBeforeIndentedLine() throws {
+        let text = "\t[a]\0\0\0[a.a]\nx x = \"2\"\ny =\n"
+        let document = try ConfigFile.parse(text, format: .ini, path: "fuzz.ini")
+        #expect(throws: VigilError.self) { try document.setting("fuzz_added", to: .int(42)) }
+        // After a value's continuation lines it is fine: they are the value's.
+        #expect(try readBack("[a]\nx = 1\n  [b]\n", .ini, "a.y", .int(2)) == .int(2))
+        // Not indented: added, and it reads back.
+        #expect(try readBack("[a]\nx = 1\n[b]\n", .ini, "a.y", .int(2)) == .int(2))
+    }
 }
 
 extension FuzzRegressionTests {

@@ -119,10 +119,23 @@ struct INIConfigDocument: ConfigDocument {
         let inSection = entries.filter { $0.section == section }
         let separator = inSection.last?.separator ?? entries.last?.separator ?? " = "
         let line = name + separator + (try bare(value, key: key)) + "\n"
-        if let last = inSection.last { return source.inserting(line, at: .lineStart(last.lineEnd)) }
+        // An indented line right after the new one would read as its continuation (a section header too).
+        func before(_ offset: Int) throws -> String {
+            var end = offset
+            while end < bytes.count, bytes[end] != 10, bytes[end] != 13 { end += 1 }
+            let next = bytes[offset..<end]
+            if let first = next.first, first == 32 || first == 9, next.contains(where: { $0 != 32 && $0 != 9 }) {
+                throw VigilError(
+                    .invalidConfig, file: path, key: key,
+                    "cannot be added: the line where it would go is indented, and INI readers would take it as the "
+                        + "new key's continuation; add the key by hand")
+            }
+            return source.inserting(line, at: .lineStart(offset))
+        }
+        if let last = inSection.last { return try before(last.lineEnd) }
         if let section {
             if let header = sections.first(where: { $0.name == section }) {
-                return source.inserting(line, at: .lineStart(header.headerEnd))
+                return try before(header.headerEnd)
             }
             // A new section at the end, after a blank line unless the file is empty or ends with one.
             let blank =
@@ -132,7 +145,7 @@ struct INIConfigDocument: ConfigDocument {
         }
         // A key before any section: at the very top (after a byte-order mark), or at the end when there are none.
         let top = sections.isEmpty ? bytes.count : (bytes.starts(with: [0xEF, 0xBB, 0xBF]) ? 3 : 0)
-        return source.inserting(line, at: .lineStart(top))
+        return try before(top)
     }
 
     private func addingEnv(_ key: String, _ value: ConfigValue) throws -> String {
