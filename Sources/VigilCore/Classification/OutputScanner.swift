@@ -63,9 +63,12 @@ public struct OutputScanner: Sendable {
                 while start < chunk.count {
                     if let currentBest = best, start >= currentBest.offset { break }
                     let line = OutputScanner.lineRange(around: start, in: chunk)
-                    let text = String(decoding: UnsafeRawBufferPointer(rebasing: chunk[line]), as: UTF8.self)
-                    if pattern.firstMatch(in: text) != nil {
-                        best = (line.lowerBound, Match(pattern: pattern.source, line: text))
+                    let bytes = UnsafeRawBufferPointer(rebasing: chunk[line])
+                    if pattern.matches(bytes) {
+                        best = (
+                            line.lowerBound,
+                            Match(pattern: pattern.source, line: String(decoding: bytes, as: UTF8.self))
+                        )
                         break
                     }
                     start = line.upperBound + 1
@@ -97,9 +100,10 @@ public struct OutputScanner: Sendable {
                 searchFrom = line.upperBound + 1
                 continue
             }
-            let text = String(decoding: UnsafeRawBufferPointer(rebasing: chunk[line]), as: UTF8.self)
-            if pattern.firstMatch(in: text) != nil {
-                return (line.lowerBound, Match(pattern: pattern.source, line: text))
+            // The literal was found: straight to the regex, on the line's bytes (a String only for a match).
+            let bytes = UnsafeRawBufferPointer(rebasing: chunk[line])
+            if pattern.matches(bytes) {
+                return (line.lowerBound, Match(pattern: pattern.source, line: String(decoding: bytes, as: UTF8.self)))
             }
             searchFrom = line.upperBound + 1
         }

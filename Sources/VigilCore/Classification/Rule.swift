@@ -41,6 +41,12 @@ public struct Pattern: Sendable, Equatable, CustomStringConvertible {
         return String(line[found])
     }
 
+    /// Whether the regex matches somewhere in `line` (UTF-8 bytes, without its line break); the
+    /// prefilter is the caller's.
+    public func matches(_ line: UnsafeRawBufferPointer) -> Bool {
+        program.firstMatch(in: line.bindMemory(to: UInt8.self)) != nil
+    }
+
     public static func == (a: Pattern, b: Pattern) -> Bool { a.source == b.source }
     public var description: String { source }
 }

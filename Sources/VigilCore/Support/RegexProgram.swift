@@ -34,11 +34,43 @@ public struct RegexProgram: Sendable {
         self.init(code: compiler.code, looks: compiler.looks, groupCount: parser.groupCount, names: parser.names)
     }
 
+    /// The ASCII bytes a match can start with (indexed by byte), when a match must start with one of
+    /// them or a non-ASCII byte; nil when that is not known (a match may be empty, or start with `.`).
+    /// A search skips the ASCII bytes that cannot start a match instead of starting a thread at each.
+    let firstASCII: [Bool]?
+
     init(code: [Instruction], looks: [RegexProgram], groupCount: Int, names: [String: Int]) {
         self.code = code
         self.looks = looks
         self.groupCount = groupCount
         self.groupNames = names
+        self.firstASCII = RegexProgram.firstASCII(of: code)
+    }
+
+    /// Follows every path from the start through what consumes nothing (assertions and lookarounds pass:
+    /// they only narrow) to the first instruction that consumes a scalar, and collects the ASCII scalars
+    /// those accept.
+    static func firstASCII(of code: [Instruction]) -> [Bool]? {
+        var first = [Bool](repeating: false, count: 128)
+        var seen = Set<Int>()
+        var stack = [0]
+        while let pc = stack.popLast() {
+            guard seen.insert(pc).inserted else { continue }
+            switch code[pc] {
+            case .jump(let target): stack.append(target)
+            case .split(let a, let b): stack += [a, b]
+            case .save, .assert, .look: stack.append(pc + 1)
+            case .match, .any: return nil
+            case .scalar(let scalar): if scalar.isASCII { first[Int(scalar.value)] = true }
+            case .foldedScalar(let scalar):
+                for byte in 0..<128 where RegexCase.foldedEqual(scalar, Unicode.Scalar(UInt8(byte))) {
+                    first[byte] = true
+                }
+            case .set(let set):
+                for byte in 0..<128 where set.contains(Unicode.Scalar(UInt8(byte))) { first[byte] = true }
+            }
+        }
+        return first
     }
 
     /// Builds the instruction list (Thompson's construction).
@@ -157,6 +189,7 @@ public struct RegexProgram: Sendable {
             var next: [Thread] = []
             generation += 1
             var fresh = Array(repeating: -1, count: slotCount)
+            if !anchored { skipToPossibleStart(&position) }
             fresh[0] = position
             add(&current, Thread(pc: 0, slots: fresh), at: position)
             while true {
@@ -201,7 +234,9 @@ public struct RegexProgram: Sendable {
                 position += width
                 swap(&current, &next)
                 if matched == nil, !anchored {
-                    // A new attempt starting here, after every thread already running.
+                    // A new attempt starting here, after every thread already running (with none running,
+                    // at the next byte that can start a match).
+                    if current.isEmpty { skipToPossibleStart(&position) }
                     fresh[0] = position
                     add(&current, Thread(pc: 0, slots: fresh), at: position)
                 } else if current.isEmpty {
@@ -213,6 +248,13 @@ public struct RegexProgram: Sendable {
                 let (a, b) = (matched[2 * group], matched[2 * group + 1])
                 return a >= 0 && b >= 0 ? a..<b : nil
             }
+        }
+
+        /// Moves `position` over the ASCII bytes no match can start with (never past a non-ASCII byte, so it
+        /// stays on a scalar's start).
+        func skipToPossibleStart(_ position: inout Int) {
+            guard let first = program.firstASCII else { return }
+            while position < bytes.count, bytes[position] < 0x80, !first[Int(bytes[position])] { position += 1 }
         }
 
         /// Adds `thread` and everything reachable from it without consuming input, in priority order.
