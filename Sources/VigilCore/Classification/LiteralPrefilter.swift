@@ -13,7 +13,7 @@ import CVigil
 
 /// Literals of which every match of a regular expression must contain at least one, found
 /// conservatively from the pattern's text, so that most lines are ruled out with a byte search
-/// instead of a regex run (NSRegularExpression costs microseconds per line; `memmem` scans
+/// instead of a regex run (a regex costs microseconds per line; `memmem` scans
 /// gigabytes per second). `CUDA out of memory` gives one literal; `(?:NCCL|RCCL) error` gives
 /// `["NCCL", "RCCL"]` or ` error`, whichever rules out more.
 public struct LiteralPrefilter: Sendable, Equatable {

@@ -83,11 +83,13 @@ public enum Path {
         return String(name[name.index(after: dot)...])
     }
 
-    /// Without the extension of its last component (and its dot): `/a/b.json5` → `/a/b`.
+    /// Without the extension of its last component and its dot: `/a/b.json5` → `/a/b`, `/a/b.` → `/a/b`
+    /// (a leading dot is the name's: `.rc` stays).
     public static func deletingExtension(_ path: String) -> String {
         let trimmed = withoutTrailingSlashes(path)
-        let ext = pathExtension(trimmed)
-        return ext.isEmpty ? trimmed : String(trimmed.dropLast(ext.utf8.count + 1))
+        let name = lastComponent(trimmed)
+        guard let dot = name.lastIndex(of: "."), dot != name.startIndex else { return trimmed }
+        return String(trimmed.dropLast(name.utf8.count - name[..<dot].utf8.count))
     }
 
     /// `.` and empty components dropped and `..` taking the one before it away, as text (symbolic links
