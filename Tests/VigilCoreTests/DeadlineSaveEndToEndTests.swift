@@ -102,6 +102,35 @@ struct DeadlineSaveEndToEndTests {
         #expect((journal.saveTimings ?? []).count == 2)
     }
 
+    @Test(
+        "first progress is when the first progress line came, not the newest (the demo's goodput was 0 %)",
+        arguments: [true, false])
+    func firstProgress(withMetrics: Bool) throws {
+        defer { TestSupport.remove(dir) }
+        // The embedded default reads `loss=` as a metric; `output: {metrics: []}` leaves only "any output".
+        let policyPath = dir + "/first-progress.json5"
+        try (withMetrics ? "{}" : "{ output: { progress: null, metrics: [] } }").write(
+            toFile: policyPath, atomically: true, encoding: .utf8)
+        // The first line's time as the trainer saw it, then a line every 0.25 s for 3 s.
+        let stamp = dir + "/first-line"
+        let script = """
+            import time
+            open(\(String(reflecting: stamp)), "w").write(repr(time.time()))
+            for step in range(1, 13):
+                print(f"step {step}/12 loss=0.5", flush=True)
+                time.sleep(0.25)
+            """
+        let vigil = try TestProcess.vigil(
+            ["run", "--name", "first", "--log-dir", logs, "--policy", policyPath, "--no-resume-arg", "--"]
+                + [TestSupport.python, "-c", script])
+        #expect(vigil.exitCode() == 0, "\(vigil.output)")
+        let journal = try #require(try Journal.read(from: logs + "/first/journal.json"))
+        let progress = try #require(journal.attempts.first?.firstProgressAt, "\(vigil.output)")
+        let printed = Date(timeIntervalSince1970: try #require(Double(String(contentsOfFile: stamp, encoding: .utf8))))
+        // The newest line instead (what it recorded) is as late as the loop's next wake (1.75 s here).
+        #expect(abs(progress.timeIntervalSince(printed)) < 1.0, "first progress \(progress), first line \(printed)")
+    }
+
     @Test("goodput on a run with a crash, a backoff and a runtime stop: the parts add up; report and HTML show them")
     func goodput() throws {
         defer { TestSupport.remove(dir) }

@@ -36,6 +36,7 @@ public final class MetricsRecorder: @unchecked Sendable {
     private let fd: Int32
     private let lock = Lock()
     private var latest: (step: Int?, total: Int?, values: [String: Double], at: Date)?
+    private var first: Date?
     private let space: FreeSpaceGuard?
     private let divergence: DivergenceWatch?
     private let onDivergence: (@Sendable (Divergence, String) -> Void)?
@@ -72,6 +73,9 @@ public final class MetricsRecorder: @unchecked Sendable {
     /// The newest progress and metrics seen (for a status line).
     public var current: (step: Int?, total: Int?, values: [String: Double], at: Date)? { lock.withLock { latest } }
 
+    /// When the first progress or metric line was read; nil until one was.
+    public var firstSeen: Date? { lock.withLock { first } }
+
     /// Records every line of `lines` (complete lines, newline-separated) that a pattern matches.
     public func record(_ lines: UnsafeRawBufferPointer) {
         var matched: [Int: Entry] = [:]
@@ -106,6 +110,7 @@ public final class MetricsRecorder: @unchecked Sendable {
                 var merged = latest?.values ?? [:]
                 merged.merge(entry.values) { $1 }
                 latest = (entry.step ?? latest?.step, entry.total ?? latest?.total, merged, now)
+                if first == nil { first = now }
                 return latest?.step
             }
             if let divergence, let found = divergence.observe(step: step, values: entry.all, at: now) {

@@ -35,6 +35,7 @@ public final class OutputPump: @unchecked Sendable {
         var stderrRing: ByteRing
         var open = 2
         var lastActivity = SystemClock.monotonicNow()
+        var firstOutput: Instant?
         var passthroughBroken: Set<Int32> = []
         /// When output was last read, before the chunk being scanned.
         var lastRead = Date()
@@ -91,6 +92,9 @@ public final class OutputPump: @unchecked Sendable {
     /// When the trainer last printed anything.
     /// (On the monotonic clock: a stall is measured from it.)
     public var lastActivity: Instant { state.withLock { $0.lastActivity } }
+
+    /// When the trainer first printed anything; nil until it has.
+    public var firstOutput: Instant? { state.withLock { $0.firstOutput } }
 
     /// The kept tail of both streams.
     public var tail: OutputTail {
@@ -186,6 +190,7 @@ public final class OutputPump: @unchecked Sendable {
         log?.write(chunk.baseAddress!, count: chunk.count)
         state.withLock {
             $0.lastActivity = SystemClock.monotonicNow()
+            if $0.firstOutput == nil { $0.firstOutput = $0.lastActivity }
             if stream == .stdout { $0.stdoutRing.append(chunk) } else { $0.stderrRing.append(chunk) }
         }
     }

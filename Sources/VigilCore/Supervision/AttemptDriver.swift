@@ -340,10 +340,11 @@ final class AttemptDriver {
     /// output, for a policy without them). A finished checkpoint counts too (`timeSave`).
     private func noteFirstProgress() {
         guard supervisor.journal.attempts[index].firstProgressAt == nil else { return }
+        // The first line's time, not the newest: the loop wakes for events, not for each line.
         if let metrics {
-            if let at = metrics.current?.at { supervisor.journal.attempts[index].firstProgressAt = at }
-        } else if pump.lastActivity > machine.configuration.started {
-            supervisor.journal.attempts[index].firstProgressAt = clock.date(at: pump.lastActivity)
+            if let at = metrics.firstSeen { supervisor.journal.attempts[index].firstProgressAt = at }
+        } else if let first = pump.firstOutput {
+            supervisor.journal.attempts[index].firstProgressAt = clock.date(at: first)
         }
     }
 
