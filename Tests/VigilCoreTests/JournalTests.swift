@@ -19,6 +19,17 @@ struct JournalTests {
         #expect(Journal.date(fromTimestamp: "yesterday") == nil)
     }
 
+    @Test(
+        "timestamps are what Foundation's ISO 8601 formatter writes, before 1970 too",
+        arguments: [0.0, 1_700_000_000.123, 1_795_000_123.999, 951_782_400.5, -1.5, -86_400.25, 253_402_300_799.0])
+    func timestampsAsFoundation(seconds: Double) {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        let date = Date(timeIntervalSince1970: (seconds * 1000).rounded(.down) / 1000)
+        #expect(Journal.timestamp(date) == formatter.string(from: date))
+    }
+
     @Test("a journal survives encoding and decoding unchanged")
     func journalRoundTrip() throws {
         let now = Date(timeIntervalSince1970: 1_795_000_000.25)

@@ -98,12 +98,41 @@ struct QueueTests {
                 #"{"version": 1, "jobs": [{"name": "a", "command": ["x"], "workingDirectory": "/", "attempts": "2"}]}"#,
                 "line 1, column 94: expected a number for jobs[0].attempts"
             ),
+            (
+                #"{"version": 1, "jobs": [{"name": "a", "command": ["x"], "name": "b"}]}"#,
+                "line 1, column 57: duplicate key 'name' in jobs[0]"
+            ),
+            (
+                #"{"version": 1, "jobs": [{"name": "a", "command": ["x"], "workingDirectory": "/", "lastVerdict": {"rule": "r", "verdit": "x"}}]}"#,
+                "unknown key 'verdit' in jobs[0].lastVerdict (did you mean 'verdict'?)"
+            ),
+            (
+                #"{"version": 1, "jobs": [{"name": "a", "command": ["x"], "workingDirectory": "/", "claim": {"runnerPID": 1, "runnerPID": 2}}]}"#,
+                "duplicate key 'runnerPID' in jobs[0].claim"
+            ),
+            (#"{"version": 1, "version": 1, "jobs": []}"#, "line 1, column 16: duplicate key 'version' in the queue"),
+            (#"{"version": 1, "jobs": [], "nextSequence": 1.5}"#, "expected a whole number for nextSequence"),
             ("not json", "expected an object for the queue"),
             (#"{"jobs": []}"#, "not a queue file"),
         ])
     func corrupt(text: String, message: String) {
         let error = #expect(throws: QueueJSON.Problem.self) { try QueueFile.decode(Data(text.utf8)) }
         #expect(error?.description.contains(message) == true, "\(error?.description ?? "no error")")
+    }
+
+    @Test("keys are matched on their bytes in any order, escaped ones too; numbers in every JSON spelling")
+    func keySpellings() throws {
+        let text = #"""
+            {"jobs": [{"workingDirectory": "/w", "name": "a", "command": ["x"], "attempts": 3, "runs": 2.0,
+              "priority": -4, "timeUsedSeconds": 1.5e1, "lastExitCode": 0, "retrainAfter": 10, "sequence": 007}],
+             "nextSequence": 9, "version": 1}
+            """#
+        let file = try QueueFile.decode(Data(text.utf8))
+        let job = try #require(file.jobs.first)
+        #expect(job.name == "a" && job.workingDirectory == "/w" && job.command == ["x"])
+        #expect(job.attempts == 3 && job.runs == 2 && job.priority == -4 && job.sequence == 7)
+        #expect(job.timeUsedSeconds == 15 && job.lastExitCode == 0 && job.retrainAfter == 10)
+        #expect(file.nextSequence == 9)
     }
 
     @Test("the store refuses a corrupt file with exit 78, naming it and the way out, and leaves it as it was")

@@ -338,16 +338,28 @@ public struct Journal: Codable, Sendable, Equatable {
     /// resolution. Formatted by hand: Foundation's ISO8601FormatStyle loads ICU calendars (~2.5 MiB).
     public static func timestamp(_ date: Date) -> String {
         let totalMilliseconds = Int64((date.timeIntervalSince1970 * 1000).rounded(.down))
-        var seconds = time_t(totalMilliseconds / 1000)
-        let milliseconds = Int(totalMilliseconds - Int64(seconds) * 1000)
+        let milliseconds = Int((totalMilliseconds % 1000 + 1000) % 1000)  // before 1970 too
+        var seconds = time_t((totalMilliseconds - Int64(milliseconds)) / 1000)
         var parts = tm()
         gmtime_r(&seconds, &parts)
-        func pad(_ value: Int32, _ width: Int) -> String {
-            let text = String(value)
-            return String(repeating: "0", count: max(0, width - text.count)) + text
+        // `2026-12-01T14:57:16.123Z`, digit by digit (a queue list writes 20,000 of these).
+        var text: [UInt8] = Array("0000-00-00T00:00:00.000Z".utf8)
+        func put(_ value: Int, _ width: Int, endingAt end: Int) {
+            var rest = value
+            for index in stride(from: end - 1, through: end - width, by: -1) {
+                text[index] = UInt8(0x30 + rest % 10)
+                rest /= 10
+            }
         }
-        return "\(pad(parts.tm_year + 1900, 4))-\(pad(parts.tm_mon + 1, 2))-\(pad(parts.tm_mday, 2))T"
-            + "\(pad(parts.tm_hour, 2)):\(pad(parts.tm_min, 2)):\(pad(parts.tm_sec, 2)).\(pad(Int32(milliseconds), 3))Z"
+        let year = Int(parts.tm_year) + 1900
+        put(min(max(year, 0), 9999), 4, endingAt: 4)
+        put(Int(parts.tm_mon) + 1, 2, endingAt: 7)
+        put(Int(parts.tm_mday), 2, endingAt: 10)
+        put(Int(parts.tm_hour), 2, endingAt: 13)
+        put(Int(parts.tm_min), 2, endingAt: 16)
+        put(Int(parts.tm_sec), 2, endingAt: 19)
+        put(milliseconds, 3, endingAt: 23)
+        return String(decoding: text, as: UTF8.self)
     }
 
     /// Parses what `timestamp` writes (fractional seconds optional).

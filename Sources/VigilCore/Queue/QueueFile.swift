@@ -125,9 +125,9 @@ public struct QueueFile: Sendable, Equatable {
         var sawVersion = false
         var sawJobs = false
         reader.skipSpace()
-        try reader.object("the queue") { reader, key in
+        try reader.object("the queue", keys: topKeys) { reader, key in
             switch key {
-            case "version":
+            case .version:
                 let at = reader.offset
                 file.version = try reader.integer("version")
                 guard file.version == currentVersion else {
@@ -137,11 +137,10 @@ public struct QueueFile: Sendable, Equatable {
                     )
                 }
                 sawVersion = true
-            case "nextSequence": file.nextSequence = try reader.integer("nextSequence")
-            case "jobs":
+            case .nextSequence: file.nextSequence = try reader.integer("nextSequence")
+            case .jobs:
                 sawJobs = true
-                try reader.array("jobs") { reader, index in file.jobs.append(try job(&reader, "jobs[\(index)]")) }
-            default: throw unknownKey(key, in: "the queue", at: reader, known: ["version", "nextSequence", "jobs"])
+                try reader.array("jobs") { reader, index in file.jobs.append(try job(&reader, index)) }
             }
         }
         try reader.end()
@@ -152,51 +151,66 @@ public struct QueueFile: Sendable, Equatable {
         return file
     }
 
-    static let jobKeys = [
-        "name", "sequence", "command", "workingDirectory", "policy", "runArguments", "matrix", "after", "priority",
-        "retrainAfter", "addedAt", "state", "fresh", "retraining", "attempts", "runs", "lastVerdict", "lastExitCode",
-        "reason",
-        "lastSucceededAt", "lastStartedAt", "lastEndedAt", "timeUsedSeconds", "claim",
-    ]
+    private enum TopKey: String, CaseIterable { case version, nextSequence, jobs }
+    private static let topKeys = QueueJSON.Keys<TopKey>()
 
-    private static func job(_ reader: inout QueueJSON.Reader, _ path: String) throws -> QueueJob {
+    /// A job's keys, in the order `write` writes them (the order `Keys` looks them up in).
+    enum JobKey: String, CaseIterable {
+        case name, sequence, command, workingDirectory, policy, runArguments, matrix, after, priority, retrainAfter
+        case addedAt, state, fresh, retraining, attempts, runs, lastVerdict, lastExitCode, reason, lastSucceededAt
+        case lastStartedAt, lastEndedAt, timeUsedSeconds, claim
+    }
+    private static let jobKeys = QueueJSON.Keys<JobKey>()
+
+    private enum VerdictKey: String, CaseIterable { case verdict, rule, reason }
+    private static let verdictKeys = QueueJSON.Keys<VerdictKey>()
+
+    private enum ClaimKey: String, CaseIterable {
+        case runnerPID, runnerStartTime, host, vigilPID, vigilStartTime, slot, at, retrain
+    }
+    private static let claimKeys = QueueJSON.Keys<ClaimKey>()
+
+    /// `jobs[index]`.
+    private static func job(_ reader: inout QueueJSON.Reader, _ index: Int) throws -> QueueJob {
+        func path() -> String { "jobs[\(index)]" }
         var job = QueueJob(
             name: "", sequence: 0, command: [], workingDirectory: "", addedAt: Date(timeIntervalSince1970: 0))
         let start = reader.offset
         var seen = (name: false, command: false, directory: false)
-        try reader.object(path) { reader, key in
+        try reader.object(path(), keys: jobKeys) { reader, key in
             switch key {
-            case "name": seen.name = true
-            case "command": seen.command = true
-            case "workingDirectory": seen.directory = true
+            case .name: seen.name = true
+            case .command: seen.command = true
+            case .workingDirectory: seen.directory = true
             default: break
             }
             try field(key, of: &job, &reader, path)
         }
         let missing = [(seen.command, "command"), (seen.name, "name"), (seen.directory, "workingDirectory")]
         if let (_, key) = missing.first(where: { !$0.0 }) {
-            throw reader.problem(at: start, "\(path) has no \"\(key)\"")
+            throw reader.problem(at: start, "\(path()) has no \"\(key)\"")
         }
-        if job.command.isEmpty { throw reader.problem(at: start, "\(path): the command is empty") }
+        if job.command.isEmpty { throw reader.problem(at: start, "\(path()): the command is empty") }
         return job
     }
 
-    private static func field(_ key: String, of job: inout QueueJob, _ r: inout QueueJSON.Reader, _ path: String) throws
-    {
-        func what() -> String { "\(path).\(key)" }
+    private static func field(
+        _ key: JobKey, of job: inout QueueJob, _ r: inout QueueJSON.Reader, _ path: () -> String
+    ) throws {
+        func what() -> String { "\(path()).\(key.rawValue)" }
         switch key {
-        case "name": job.name = try r.string(what())
-        case "sequence": job.sequence = try r.integer(what())
-        case "command": job.command = try r.strings(what())
-        case "workingDirectory": job.workingDirectory = try r.string(what())
-        case "policy": job.policy = r.null() ? nil : try r.string(what())
-        case "runArguments": job.runArguments = try r.strings(what())
-        case "matrix": job.matrix = try r.stringPairs(what()).map { QueueJob.MatrixValue(key: $0.0, value: $0.1) }
-        case "after": job.after = try r.strings(what())
-        case "priority": job.priority = try r.integer(what())
-        case "retrainAfter": job.retrainAfter = r.null() ? nil : try r.number(what())
-        case "addedAt": job.addedAt = try r.time(what())
-        case "state":
+        case .name: job.name = try r.string(what())
+        case .sequence: job.sequence = try r.integer(what())
+        case .command: job.command = try r.strings(what())
+        case .workingDirectory: job.workingDirectory = try r.string(what())
+        case .policy: job.policy = r.null() ? nil : try r.string(what())
+        case .runArguments: job.runArguments = try r.strings(what())
+        case .matrix: job.matrix = try r.stringPairs(what()).map { QueueJob.MatrixValue(key: $0.0, value: $0.1) }
+        case .after: job.after = try r.strings(what())
+        case .priority: job.priority = try r.integer(what())
+        case .retrainAfter: job.retrainAfter = r.null() ? nil : try r.number(what())
+        case .addedAt: job.addedAt = try r.time(what())
+        case .state:
             let at = r.offset
             let text = try r.string(what())
             guard let state = QueueJob.State(rawValue: text) else {
@@ -204,70 +218,61 @@ public struct QueueFile: Sendable, Equatable {
                 throw r.problem(at: at, "\(what()): '\(text)' is not a state (\(names.joined(separator: ", ")))")
             }
             job.state = state
-        case "fresh": job.fresh = try r.bool(what())
-        case "retraining": job.retraining = try r.bool(what())
-        case "attempts": job.attempts = try r.integer(what())
-        case "runs": job.runs = try r.integer(what())
-        case "lastVerdict": job.lastVerdict = r.null() ? nil : try verdict(&r, what())
-        case "lastExitCode": job.lastExitCode = r.null() ? nil : Int32(clamping: try r.integer(what()))
-        case "reason": job.reason = r.null() ? nil : try r.string(what())
-        case "lastSucceededAt": job.lastSucceededAt = r.null() ? nil : try r.time(what())
-        case "lastStartedAt": job.lastStartedAt = r.null() ? nil : try r.time(what())
-        case "lastEndedAt": job.lastEndedAt = r.null() ? nil : try r.time(what())
-        case "timeUsedSeconds": job.timeUsedSeconds = try r.number(what())
-        case "claim": job.claim = r.null() ? nil : try claim(&r, what())
-        default: throw unknownKey(key, in: path, at: r, known: jobKeys)
+        case .fresh: job.fresh = try r.bool(what())
+        case .retraining: job.retraining = try r.bool(what())
+        case .attempts: job.attempts = try r.integer(what())
+        case .runs: job.runs = try r.integer(what())
+        case .lastVerdict: job.lastVerdict = r.null() ? nil : try verdict(&r, what())
+        case .lastExitCode: job.lastExitCode = r.null() ? nil : Int32(clamping: try r.integer(what()))
+        case .reason: job.reason = r.null() ? nil : try r.string(what())
+        case .lastSucceededAt: job.lastSucceededAt = r.null() ? nil : try r.time(what())
+        case .lastStartedAt: job.lastStartedAt = r.null() ? nil : try r.time(what())
+        case .lastEndedAt: job.lastEndedAt = r.null() ? nil : try r.time(what())
+        case .timeUsedSeconds: job.timeUsedSeconds = try r.number(what())
+        case .claim: job.claim = r.null() ? nil : try claim(&r, what())
         }
     }
 
-    private static func verdict(_ reader: inout QueueJSON.Reader, _ path: String) throws -> QueueJob.LastVerdict {
+    private static func verdict(
+        _ reader: inout QueueJSON.Reader, _ path: @autoclosure () -> String
+    ) throws
+        -> QueueJob.LastVerdict
+    {
         var verdict = QueueJob.LastVerdict(verdict: "", rule: "", reason: "")
-        try reader.object(path) { reader, key in
+        try reader.object(path(), keys: verdictKeys) { reader, key in
             switch key {
-            case "verdict": verdict.verdict = try reader.string("\(path).verdict")
-            case "rule": verdict.rule = try reader.string("\(path).rule")
-            case "reason": verdict.reason = try reader.string("\(path).reason")
-            default: throw unknownKey(key, in: path, at: reader, known: ["verdict", "rule", "reason"])
+            case .verdict: verdict.verdict = try reader.string("\(path()).verdict")
+            case .rule: verdict.rule = try reader.string("\(path()).rule")
+            case .reason: verdict.reason = try reader.string("\(path()).reason")
             }
         }
         return verdict
     }
 
-    private static func claim(_ reader: inout QueueJSON.Reader, _ path: String) throws -> QueueJob.Claim {
+    private static func claim(
+        _ reader: inout QueueJSON.Reader, _ path: @autoclosure () -> String
+    ) throws
+        -> QueueJob.Claim
+    {
         var claim = QueueJob.Claim(
             runner: .init(pid: 0, startTime: nil), host: "", vigil: nil, slot: nil, at: Date(timeIntervalSince1970: 0))
         var vigilPID: Int32?
         var vigilStart: UInt64?
-        try reader.object(path) { r, key in
-            func what() -> String { "\(path).\(key)" }
+        try reader.object(path(), keys: claimKeys) { r, key in
+            func what() -> String { "\(path()).\(key.rawValue)" }
             switch key {
-            case "runnerPID": claim.runner.pid = Int32(clamping: try r.integer(what()))
-            case "runnerStartTime": claim.runner.startTime = UInt64(exactly: try r.number(what()))
-            case "host": claim.host = try r.string(what())
-            case "vigilPID": vigilPID = Int32(clamping: try r.integer(what()))
-            case "vigilStartTime": vigilStart = UInt64(exactly: try r.number(what()))
-            case "slot": claim.slot = r.null() ? nil : try r.string(what())
-            case "at": claim.at = try r.time(what())
-            case "retrain": claim.retrain = try r.bool(what())
-            default:
-                let known = [
-                    "runnerPID", "runnerStartTime", "host", "vigilPID", "vigilStartTime", "slot", "at", "retrain",
-                ]
-                throw unknownKey(key, in: path, at: r, known: known)
+            case .runnerPID: claim.runner.pid = Int32(clamping: try r.integer(what()))
+            case .runnerStartTime: claim.runner.startTime = UInt64(exactly: try r.number(what()))
+            case .host: claim.host = try r.string(what())
+            case .vigilPID: vigilPID = Int32(clamping: try r.integer(what()))
+            case .vigilStartTime: vigilStart = UInt64(exactly: try r.number(what()))
+            case .slot: claim.slot = r.null() ? nil : try r.string(what())
+            case .at: claim.at = try r.time(what())
+            case .retrain: claim.retrain = try r.bool(what())
             }
         }
         claim.vigil = vigilPID.map { QueueJob.ProcessIdentity(pid: $0, startTime: vigilStart) }
         return claim
-    }
-
-    private static func unknownKey(
-        _ key: String, in path: String, at reader: QueueJSON.Reader, known: [String]
-    )
-        -> QueueJSON.Problem
-    {
-        let suggestion = Spelling.nearest(key, in: known).map { " (did you mean '\($0)'?)" } ?? ""
-        // The reader stands at the value; the key is just before it.
-        return reader.problem(at: reader.offset, "unknown key '\(key)' in \(path)\(suggestion)")
     }
 
     /// Every job's name is a valid run name, and no two jobs share one.

@@ -25,30 +25,40 @@ public enum QueueListing {
                 job.lastSucceededAt.map(QueuePlan.display) ?? "—", retrain(job, row, now: view.now), note(job, row),
             ])
         }
+        let cellWidths = table.map { $0.map(width) }
         var widths = [Int](repeating: 0, count: table[0].count)
-        for line in table {
+        for line in cellWidths {
             for (column, cell) in line.enumerated() where column < widths.count - 1 {
-                widths[column] = min(max(widths[column], cell.count), 48)
+                widths[column] = min(max(widths[column], cell), 48)
             }
         }
-        var out = ""
+        var out: [UInt8] = []
         out.reserveCapacity(rows.count * 120)
-        for line in table {
+        for (line, lineWidths) in zip(table, cellWidths) {
             for (column, cell) in line.enumerated() {
-                if column == line.count - 1 {
-                    out += cell
-                } else {
-                    out += cell
-                    let pad = widths[column] - cell.count
-                    out += String(repeating: " ", count: max(pad, 0) + 2)
+                out.append(contentsOf: cell.utf8)
+                if column < line.count - 1 {
+                    out.append(
+                        contentsOf: repeatElement(
+                            UInt8(ascii: " "), count: max(widths[column] - lineWidths[column], 0) + 2))
                 }
             }
-            while out.hasSuffix(" ") { out.removeLast() }
-            out += "\n"
+            while out.last == UInt8(ascii: " ") { out.removeLast() }
+            out.append(UInt8(ascii: "\n"))
         }
         let counts = view.counts(rows).map { "\($0.1) \($0.0.rawValue)" }.joined(separator: ", ")
-        out += "\(rows.count) job\(rows.count == 1 ? "" : "s"): \(counts)\n"
-        return out
+        out.append(contentsOf: "\(rows.count) job\(rows.count == 1 ? "" : "s"): \(counts)\n".utf8)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// The columns a cell takes: its characters (counted one by one only when it is not all ASCII).
+    static func width(_ cell: String) -> Int {
+        var ascii = true
+        for byte in cell.utf8 where byte >= 0x80 {
+            ascii = false
+            break
+        }
+        return ascii ? cell.utf8.count : cell.count
     }
 
     /// `due (since 2d)`, `in 28d`, `—`.

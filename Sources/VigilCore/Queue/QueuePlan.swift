@@ -163,8 +163,10 @@ public struct QueuePlan: Sendable {
 
     /// `2026-11-23 09:41Z`.
     public static func display(_ date: Date) -> String {
-        let stamp = Journal.timestamp(date)
-        return String(stamp.prefix(10)) + " " + String(stamp.dropFirst(11).prefix(5)) + "Z"
+        var stamp = Array(Journal.timestamp(date).utf8)  // 2026-12-01T14:57:16.123Z
+        stamp[10] = UInt8(ascii: " ")
+        stamp[16] = UInt8(ascii: "Z")
+        return String(decoding: stamp[0..<17], as: UTF8.self)
     }
 }
 
