@@ -48,6 +48,19 @@ func classifyBench() throws {
     let perChunk = measure(2000) {
         chunk.withUnsafeBytes { if scanner.firstMatch(in: $0) != nil { matches += 1 } }
     }
+    // The hard case for the prefilter: every line has `loss` and an `info` (`INFO`, as logging
+    // prints), so the nan-loss patterns' literals are all on every line and the regex runs on each.
+    var logged = Data()
+    var step = 0
+    while logged.count < 64 * 1024 {
+        logged.append(
+            Data("2026-12-01 14:57:16,123 INFO trainer: step \(step) loss=0.\(1000 + step % 900) lr=3.0e-4\n".utf8))
+        step += 1
+    }
+    var loggedMatches = 0
+    let perLoggedChunk = measure(500) {
+        logged.withUnsafeBytes { if scanner.firstMatch(in: $0) != nil { loggedMatches += 1 } }
+    }
     let withoutPrefilter = patterns.filter { $0.prefilter == nil }.map(\.source)
     print(
         pad("classify 64 KiB tail (pytorch policy)")
@@ -59,6 +72,11 @@ func classifyBench() throws {
             + String(
                 format: "%8.0f MB/s (target ≥ 800 MB/s; %d false matches)",
                 Double(chunk.count) / perChunk / 1_048_576, matches))
+    print(
+        pad("  worst case: INFO and loss= on every line")
+            + String(
+                format: "%8.0f MB/s (%d false matches)", Double(logged.count) / perLoggedChunk / 1_048_576,
+                loggedMatches))
     if !withoutPrefilter.isEmpty {
         print(pad("  patterns scanned by regex on every line") + withoutPrefilter.joined(separator: ", "))
     }

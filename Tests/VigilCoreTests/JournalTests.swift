@@ -144,4 +144,35 @@ struct JournalTests {
         #expect(other?.line == "found 3 NaNs")
         #expect(Array("all good\n".utf8).withUnsafeBytes { scanner.firstMatch(in: $0) } == nil)
     }
+
+    @Test(
+        "the scanner agrees with trying every pattern on every line, short chunks and long, folded or not",
+        arguments: [
+            ["CUDA out of memory", "\\d+ NaNs?$"],
+            ["(?i)(?<![a-z])loss['\"]?\\s*[=:]\\s*['\"]?[-+]?(?:nan|inf)\\b", "CUDA out of memory", "Killed"],
+        ])
+    func scannerAgreesWithLines(sources: [String]) throws {
+        let patterns = try sources.map(Pattern.init)
+        let scanner = OutputScanner(patterns: patterns)
+        let lines = [
+            "INFO step 12 loss=0.25 lr=3e-4", "cuda out of memory (lower case: only (?i) may match it)",
+            "RuntimeError: CUDA out of memory. Tried to allocate 2.00 GiB", "step 3 LOSS: NaN", "found 3 NaNs",
+            "val_loss = inf", "Killed", "lossy=nan", "tokens/s=41234 grad_norm=1.2", "ünïcödé loss=nan",
+        ]
+        var rng = SeededGenerator(seed: 17)
+        for _ in 0..<300 {
+            let count = [1, 3, 40, 400].randomElement(using: &rng)!  // 400 lines: well over BytePairs.worthwhile
+            let chosen = (0..<count).map { _ in lines[Int.random(in: 0..<lines.count, using: &rng)] }
+            let chunk = chosen.joined(separator: "\n") + "\n"
+            var expected: OutputScanner.Match?
+            search: for line in chosen {
+                for pattern in patterns where pattern.firstMatch(in: line) != nil {
+                    expected = OutputScanner.Match(pattern: pattern.source, line: line)
+                    break search
+                }
+            }
+            let found = Array(chunk.utf8).withUnsafeBytes { scanner.firstMatch(in: $0) }
+            #expect(found == expected, "\(count) lines: \(chunk.prefix(300).debugDescription)")
+        }
+    }
 }

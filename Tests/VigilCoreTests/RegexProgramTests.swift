@@ -112,9 +112,12 @@ struct RegexProgramTests {
         for pattern in patterns {
             let program = try RegexProgram(pattern)
             let icu = try NSRegularExpression(pattern: pattern)
+            var machine: RegexProgram.Machine?  // one machine over every line, as the output scanner keeps it
             for line in lines {
                 let theirs = icu.firstMatch(in: line, range: NSRange(line.startIndex..., in: line)) != nil
                 let mine = Array(line.utf8).withUnsafeBufferPointer { program.firstMatch(in: $0) }
+                let yes = Array(line.utf8).withUnsafeBufferPointer { program.matches(in: $0, reusing: &machine) }
+                #expect(yes == theirs, "yes or no: /\(pattern)/ on \(line.prefix(200).debugDescription)")
                 if theirs || mine != nil {
                     #expect(
                         try mine == RegexProgramTests.icu(pattern, line),
@@ -146,6 +149,9 @@ struct RegexProgramTests {
                     mine == theirs,
                     "/\(pattern)/ on \(subject.debugDescription): \(String(describing: mine)) vs ICU \(String(describing: theirs))"
                 )
+                let program = try RegexProgram(pattern)
+                let yes = Array(subject.utf8).withUnsafeBufferPointer { program.matches(in: $0) }
+                #expect(yes == (theirs != nil), "yes or no: /\(pattern)/ on \(subject.debugDescription)")
             }
         }
     }

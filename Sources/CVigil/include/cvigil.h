@@ -69,4 +69,9 @@ uint32_t cvigil_crc32(uint32_t crc, const void *data, size_t length);
 /// copy_file_range(2) from the current offsets: bytes copied, 0 at the end, or -errno (-ENOSYS off Linux).
 long cvigil_copy_file_range(int in_fd, int out_fd, size_t length);
 
+/// ASCII-lowercases `length` bytes of `in` into `out` (skipped when `out` is NULL) and sets
+/// `seen[a << 8 | b] = 1` for every adjacent pair of lowercased bytes `a`, `b` (`seen` has 65,536
+/// bytes). The buffers must not overlap.
+void cvigil_fold_pairs(const uint8_t *in, uint8_t *out, size_t length, uint8_t *seen);
+
 #endif

@@ -32,29 +32,30 @@ public struct OutputScanner: Sendable {
     /// The first match in `chunk` (complete lines; a partial last line is scanned as it is).
     public func firstMatch(in chunk: UnsafeRawBufferPointer) -> Match? {
         guard !chunk.isEmpty else { return nil }
+        // One pass over the chunk: its ASCII-lowercased copy (when a pattern ignores case) and which
+        // byte pairs occur in it, lowercased. A literal with a pair that does not occur cannot be
+        // there, which rules most patterns out at once instead of one memmem pass each. Short chunks
+        // (a line or two: a slow trainer) skip the pairs; memmem over them is cheaper.
         var folded: [UInt8] = []
-        if needsFolding {
-            folded = [UInt8](unsafeUninitializedCapacity: chunk.count) { buffer, count in
-                for index in 0..<chunk.count { buffer[index] = LiteralPrefilter.lower(chunk[index]) }
-                count = chunk.count
-            }
-        }
-        // Which byte pairs occur in the chunk: a literal with a pair that does not occur cannot be
-        // there, which rules most patterns out in one pass instead of one memmem pass each.
-        let pairs = BytePairs(chunk)
-        let foldedPairs = needsFolding ? folded.withUnsafeBytes { BytePairs($0) } : pairs
+        let pairs: BytePairs? =
+            needsFolding
+            ? BytePairs(chunk, folding: &folded)
+            : chunk.count >= BytePairs.worthwhile ? BytePairs(chunk) : nil
         var best: (offset: Int, match: Match)?
+        var machine: RegexProgram.Machine?  // each pattern's, kept from line to line
         for pattern in patterns {
+            machine = nil
             if let prefilter = pattern.prefilter {
-                let present = prefilter.ignoresCase ? foldedPairs : pairs
-                guard prefilter.required.allSatisfy({ set in set.contains(where: present.mayContain) }) else {
+                if let pairs, !prefilter.required.allSatisfy({ set in set.contains(where: pairs.mayContain) }) {
                     continue
                 }
                 let found: (Int, Match)?
                 if prefilter.ignoresCase {
-                    found = folded.withUnsafeBytes { search(pattern, prefilter, $0, chunk, before: best?.offset) }
+                    found = folded.withUnsafeBytes {
+                        search(pattern, prefilter, $0, chunk, before: best?.offset, machine: &machine)
+                    }
                 } else {
-                    found = search(pattern, prefilter, chunk, chunk, before: best?.offset)
+                    found = search(pattern, prefilter, chunk, chunk, before: best?.offset, machine: &machine)
                 }
                 if let found { best = found }
             } else {
@@ -64,7 +65,7 @@ public struct OutputScanner: Sendable {
                     if let currentBest = best, start >= currentBest.offset { break }
                     let line = OutputScanner.lineRange(around: start, in: chunk)
                     let bytes = UnsafeRawBufferPointer(rebasing: chunk[line])
-                    if pattern.matches(bytes) {
+                    if pattern.matches(bytes, reusing: &machine) {
                         best = (
                             line.lowerBound,
                             Match(pattern: pattern.source, line: String(decoding: bytes, as: UTF8.self))
@@ -82,7 +83,7 @@ public struct OutputScanner: Sendable {
     /// regex matches the line of `chunk`; only lines before `limit` are of interest.
     private func search(
         _ pattern: Pattern, _ prefilter: LiteralPrefilter, _ haystack: UnsafeRawBufferPointer,
-        _ chunk: UnsafeRawBufferPointer, before limit: Int?
+        _ chunk: UnsafeRawBufferPointer, before limit: Int?, machine: inout RegexProgram.Machine?
     ) -> (Int, Match)? {
         // Every required literal must occur somewhere in the chunk, or no line of it can match
         // (`loss` is on every line of a training log; `nan` almost never).
@@ -102,7 +103,7 @@ public struct OutputScanner: Sendable {
             }
             // The literal was found: straight to the regex, on the line's bytes (a String only for a match).
             let bytes = UnsafeRawBufferPointer(rebasing: chunk[line])
-            if pattern.matches(bytes) {
+            if pattern.matches(bytes, reusing: &machine) {
                 return (line.lowerBound, Match(pattern: pattern.source, line: String(decoding: bytes, as: UTF8.self)))
             }
             searchFrom = line.upperBound + 1
@@ -124,29 +125,41 @@ public struct OutputScanner: Sendable {
     static func isLineEnd(_ byte: UInt8) -> Bool { byte == 0x0A || byte == 0x0D }
 }
 
-/// The set of adjacent byte pairs in a buffer (65,536 bits), for ruling literals out cheaply.
+/// Which adjacent byte pairs occur in a buffer, ASCII-lowercased (a superset test for any literal,
+/// whatever its case), for ruling literals out cheaply: one byte per pair, 64 KiB, set with plain
+/// stores in one C loop with the lowercasing (a bit set's read-modify-write chain, in Swift, cost
+/// twice the rest of the scan).
 struct BytePairs {
-    private var bits = [UInt64](repeating: 0, count: 1024)
+    /// Below this many bytes, building the table costs more than searching each literal.
+    static let worthwhile = 2048
+    private var seen = [UInt8](repeating: 0, count: 65536)
 
     init(_ buffer: UnsafeRawBufferPointer) {
-        guard buffer.count > 1 else { return }
-        bits.withUnsafeMutableBufferPointer { words in
-            var previous = Int(buffer[0])
-            for index in 1..<buffer.count {
-                let current = Int(buffer[index])
-                let pair = previous << 8 | current
-                words[pair >> 6] |= 1 << UInt64(pair & 63)
-                previous = current
+        guard let base = buffer.baseAddress else { return }
+        seen.withUnsafeMutableBufferPointer { seen in
+            cvigil_fold_pairs(base.assumingMemoryBound(to: UInt8.self), nil, buffer.count, seen.baseAddress!)
+        }
+    }
+
+    /// Also writes the buffer, ASCII-lowercased, to `folded`.
+    init(_ buffer: UnsafeRawBufferPointer, folding folded: inout [UInt8]) {
+        folded = [UInt8](unsafeUninitializedCapacity: buffer.count) { out, count in
+            count = buffer.count
+            guard let base = buffer.baseAddress else { return }
+            seen.withUnsafeMutableBufferPointer { seen in
+                cvigil_fold_pairs(
+                    base.assumingMemoryBound(to: UInt8.self), out.baseAddress!, buffer.count, seen.baseAddress!)
             }
         }
     }
 
-    /// False when some adjacent pair of `literal` does not occur (so neither does the literal).
+    /// False when some adjacent pair of `literal` (lowercased) does not occur, so neither does it.
     func mayContain(_ literal: [UInt8]) -> Bool {
         guard literal.count > 1 else { return true }
         for index in 1..<literal.count {
-            let pair = Int(literal[index - 1]) << 8 | Int(literal[index])
-            if bits[pair >> 6] & (1 << UInt64(pair & 63)) == 0 { return false }
+            let pair =
+                Int(LiteralPrefilter.lower(literal[index - 1])) << 8 | Int(LiteralPrefilter.lower(literal[index]))
+            if seen[pair] == 0 { return false }
         }
         return true
     }

@@ -44,7 +44,12 @@ public struct Pattern: Sendable, Equatable, CustomStringConvertible {
     /// Whether the regex matches somewhere in `line` (UTF-8 bytes, without its line break); the
     /// prefilter is the caller's.
     public func matches(_ line: UnsafeRawBufferPointer) -> Bool {
-        program.firstMatch(in: line.bindMemory(to: UInt8.self)) != nil
+        program.matches(in: line.bindMemory(to: UInt8.self))
+    }
+
+    /// `matches(_:)` with the caller's machine, kept from line to line.
+    func matches(_ line: UnsafeRawBufferPointer, reusing machine: inout RegexProgram.Machine?) -> Bool {
+        program.matches(in: line.bindMemory(to: UInt8.self), reusing: &machine)
     }
 
     public static func == (a: Pattern, b: Pattern) -> Bool { a.source == b.source }

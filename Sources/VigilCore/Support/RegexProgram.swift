@@ -4,11 +4,10 @@
 /// match and ICU's preference among greedy and lazy alternatives. Immutable: share it across
 /// threads.
 public struct RegexProgram: Sendable {
+    /// Every instruction's payload is a plain value, so reading one costs no reference counting: what
+    /// a consuming instruction accepts is a `ScalarClass` in `classes`.
     enum Instruction: Sendable {
-        case scalar(Unicode.Scalar)
-        case foldedScalar(Unicode.Scalar)
-        case set(ScalarSet)
-        case any(dotAll: Bool)
+        case consume(Int)  // one scalar of classes[index]
         case split(Int, Int)  // prefer the first
         case jump(Int)
         case save(Int)
@@ -17,7 +16,60 @@ public struct RegexProgram: Sendable {
         case match
     }
 
+    /// What one consuming instruction accepts: ASCII scalars by a 128-bit table, others by `other`.
+    struct ScalarClass: Sendable {
+        enum Other: Sendable {
+            case none
+            case scalar(Unicode.Scalar)
+            case folded(Unicode.Scalar)
+            case set(ScalarSet)
+            case all
+        }
+
+        var ascii = ASCIITable()
+        var other: Other
+
+        init(accepting accepts: (Unicode.Scalar) -> Bool, other: Other) {
+            for byte in 0..<128 where accepts(Unicode.Scalar(UInt8(byte))) { ascii.insert(UInt8(byte)) }
+            self.other = other
+        }
+
+        func accepts(nonASCII scalar: Unicode.Scalar) -> Bool {
+            switch other {
+            case .none: return false
+            case .scalar(let s): return s == scalar
+            case .folded(let s): return RegexCase.foldedEqual(s, scalar)
+            case .set(let set): return set.contains(scalar)
+            case .all: return true
+            }
+        }
+    }
+
+    /// A set of ASCII bytes.
+    struct ASCIITable: Sendable {
+        var low: UInt64 = 0
+        var high: UInt64 = 0
+
+        mutating func insert(_ byte: UInt8) {
+            if byte < 64 { low |= 1 << UInt64(byte) } else { high |= 1 << UInt64(byte - 64) }
+        }
+
+        @inline(__always)
+        func contains(_ byte: UInt8) -> Bool {
+            byte < 64 ? low & (1 << UInt64(byte)) != 0 : byte < 128 && high & (1 << UInt64(byte &- 64)) != 0
+        }
+
+        mutating func formUnion(_ other: ASCIITable) {
+            low |= other.low
+            high |= other.high
+        }
+    }
+
     let code: [Instruction]
+    /// Each consuming instruction's class; `asciiTables[i]` is `classes[i].ascii`, kept apart so the
+    /// hot loop reads plain values.
+    let classes: [ScalarClass]
+    let asciiTables: [ASCIITable]
     /// Lookaround bodies, each its own program that matches anchored at a position.
     let looks: [RegexProgram]
     /// Capturing groups (group 0 is the whole match).
@@ -31,27 +83,37 @@ public struct RegexProgram: Sendable {
         var compiler = Compiler()
         try compiler.emit(node)
         compiler.code.append(.match)
-        self.init(code: compiler.code, looks: compiler.looks, groupCount: parser.groupCount, names: parser.names)
+        self.init(compiler, groupCount: parser.groupCount, names: parser.names)
     }
 
-    /// The ASCII bytes a match can start with (indexed by byte), when a match must start with one of
-    /// them or a non-ASCII byte; nil when that is not known (a match may be empty, or start with `.`).
-    /// A search skips the ASCII bytes that cannot start a match instead of starting a thread at each.
-    let firstASCII: [Bool]?
+    /// The ASCII bytes a match can start with, when a match must start with one of them or a non-ASCII
+    /// byte; nil when that is not known (a match may be empty, or start with `.`). A search skips the
+    /// ASCII bytes that cannot start a match instead of starting a thread at each.
+    let firstASCII: ASCIITable?
 
-    init(code: [Instruction], looks: [RegexProgram], groupCount: Int, names: [String: Int]) {
-        self.code = code
-        self.looks = looks
+    /// When the whole program is one scalar of a class (a lookaround's body like `[a-z]`): its index.
+    let singleClass: Int?
+
+    init(_ compiler: Compiler, groupCount: Int, names: [String: Int]) {
+        if compiler.code.count == 2, case .consume(let index) = compiler.code[0], case .match = compiler.code[1] {
+            singleClass = index
+        } else {
+            singleClass = nil
+        }
+        self.code = compiler.code
+        self.classes = compiler.classes
+        self.asciiTables = compiler.classes.map(\.ascii)
+        self.looks = compiler.looks
         self.groupCount = groupCount
         self.groupNames = names
-        self.firstASCII = RegexProgram.firstASCII(of: code)
+        self.firstASCII = RegexProgram.firstASCII(of: compiler.code, classes: compiler.classes)
     }
 
     /// Follows every path from the start through what consumes nothing (assertions and lookarounds pass:
     /// they only narrow) to the first instruction that consumes a scalar, and collects the ASCII scalars
     /// those accept.
-    static func firstASCII(of code: [Instruction]) -> [Bool]? {
-        var first = [Bool](repeating: false, count: 128)
+    static func firstASCII(of code: [Instruction], classes: [ScalarClass]) -> ASCIITable? {
+        var first = ASCIITable()
         var seen = Set<Int>()
         var stack = [0]
         while let pc = stack.popLast() {
@@ -60,14 +122,10 @@ public struct RegexProgram: Sendable {
             case .jump(let target): stack.append(target)
             case .split(let a, let b): stack += [a, b]
             case .save, .assert, .look: stack.append(pc + 1)
-            case .match, .any: return nil
-            case .scalar(let scalar): if scalar.isASCII { first[Int(scalar.value)] = true }
-            case .foldedScalar(let scalar):
-                for byte in 0..<128 where RegexCase.foldedEqual(scalar, Unicode.Scalar(UInt8(byte))) {
-                    first[byte] = true
-                }
-            case .set(let set):
-                for byte in 0..<128 where set.contains(Unicode.Scalar(UInt8(byte))) { first[byte] = true }
+            case .match: return nil
+            case .consume(let index):
+                if case .all = classes[index].other { return nil }
+                first.formUnion(classes[index].ascii)
             }
         }
         return first
@@ -76,8 +134,14 @@ public struct RegexProgram: Sendable {
     /// Builds the instruction list (Thompson's construction).
     struct Compiler {
         var code: [Instruction] = []
+        var classes: [ScalarClass] = []
         var looks: [RegexProgram] = []
         static let limit = 100_000
+
+        private mutating func consume(_ scalarClass: ScalarClass) {
+            classes.append(scalarClass)
+            code.append(.consume(classes.count - 1))
+        }
 
         mutating func emit(_ node: RegexNode) throws {
             guard code.count < Compiler.limit else {
@@ -86,9 +150,14 @@ public struct RegexProgram: Sendable {
             switch node {
             case .empty: break
             case .scalar(let s, let fold):
-                code.append(fold && RegexCase.variants(of: s).count > 1 ? .foldedScalar(s) : .scalar(s))
-            case .set(let set): code.append(.set(set))
-            case .any(let dotAll): code.append(.any(dotAll: dotAll))
+                if fold && RegexCase.variants(of: s).count > 1 {
+                    consume(ScalarClass(accepting: { RegexCase.foldedEqual(s, $0) }, other: .folded(s)))
+                } else {
+                    consume(ScalarClass(accepting: { $0 == s }, other: s.isASCII ? .none : .scalar(s)))
+                }
+            case .set(let set): consume(ScalarClass(accepting: set.contains, other: .set(set)))
+            case .any(let dotAll):
+                consume(ScalarClass(accepting: { dotAll || ($0 != "\n" && $0 != "\r") }, other: .all))
             case .sequence(let items): for item in items { try emit(item) }
             case .alternation(let branches): try alternation(branches)
             case .group(let inner, let index):
@@ -100,7 +169,7 @@ public struct RegexProgram: Sendable {
                 var sub = Compiler()
                 try sub.emit(inner)
                 sub.code.append(.match)
-                looks.append(RegexProgram(code: sub.code, looks: sub.looks, groupCount: 0, names: [:]))
+                looks.append(RegexProgram(sub, groupCount: 0, names: [:]))
                 let maxScalars = RegexLength.of(inner).max ?? 0
                 code.append(.look(looks.count - 1, behind: behind, negated: negated, maxScalars: maxScalars))
             case .repeated(let inner, let min, let max, let lazy):
@@ -153,148 +222,228 @@ public struct RegexProgram: Sendable {
     /// The leftmost match in `bytes` (UTF-8) starting the search at `from`: the byte range of each
     /// group (nil for a group that did not take part).
     public func firstMatch(in bytes: UnsafeBufferPointer<UInt8>, from: Int = 0) -> [Range<Int>?]? {
-        var vm = Machine(program: self, bytes: bytes)
-        return vm.run(from: from, anchored: false, endingAt: nil)
+        var vm = Machine(program: self, captures: true)
+        guard vm.run(in: bytes, from: from, anchored: false, endingAt: nil) else { return nil }
+        return (0...groupCount).map { group in
+            let (a, b) = (vm.matched[2 * group], vm.matched[2 * group + 1])
+            return a >= 0 && b >= 0 ? a..<b : nil
+        }
     }
 
-    /// Whether this program matches anchored at `start`, ending exactly at `end` when given.
-    func matches(_ bytes: UnsafeBufferPointer<UInt8>, at start: Int, endingAt end: Int?) -> Bool {
-        var vm = Machine(program: self, bytes: bytes)
-        return vm.run(from: start, anchored: true, endingAt: end) != nil
+    /// Whether there is a match anywhere in `bytes` (UTF-8): no groups are kept, and the search stops at
+    /// the first match the automaton reaches.
+    public func matches(in bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        var vm = Machine(program: self, captures: false)
+        return vm.run(in: bytes, from: 0, anchored: false, endingAt: nil)
     }
 
-    struct Thread {
-        var pc: Int
-        var slots: [Int]
+    /// `matches(in:)` with a machine kept by the caller from one subject to the next (a scanner runs
+    /// one pattern over many lines: its buffers are allocated once).
+    func matches(in bytes: UnsafeBufferPointer<UInt8>, reusing machine: inout Machine?) -> Bool {
+        if machine == nil { machine = Machine(program: self, captures: false) }
+        return machine!.run(in: bytes, from: 0, anchored: false, endingAt: nil)
     }
 
-    /// One run: the lists of threads at the current and the next position.
+    /// The state of a search: the lists of threads at the current and the next position, each thread a
+    /// program counter and (when captures are kept) a row of slots; every buffer is reused from step to
+    /// step and from run to run.
     struct Machine {
         let program: RegexProgram
-        let bytes: UnsafeBufferPointer<UInt8>
+        /// The subject of the current run.
+        var bytes = UnsafeBufferPointer<UInt8>(start: nil, count: 0)
+        /// Slots per thread: 2 per group with captures, none for a yes-or-no answer.
+        let slotCount: Int
+        /// The generation in which each instruction was last put on a list.
         var onList: [Int]
         var generation = 0
+        var current = ThreadList()
+        var next = ThreadList()
+        /// The closure's work: instructions to explore, and slots to restore once a branch is explored.
+        var stack: [Frame] = []
+        /// The slots of the thread being followed through the closure.
+        var work: [Int]
+        /// The slots of the match found (with captures).
+        var matched: [Int] = []
+        /// The lookarounds' machines, each made when first needed.
+        var lookMachines: [Machine?]
 
-        init(program: RegexProgram, bytes: UnsafeBufferPointer<UInt8>) {
-            self.program = program
-            self.bytes = bytes
-            onList = Array(repeating: -1, count: program.code.count)
+        enum Frame {
+            case explore(Int)
+            case restore(slot: Int, value: Int)
         }
 
-        mutating func run(from start: Int, anchored: Bool, endingAt end: Int?) -> [Range<Int>?]? {
-            let slotCount = 2 * (program.groupCount + 1)
-            var matched: [Int]?
+        struct ThreadList {
+            var pcs: [Int] = []
+            var slots: [Int] = []
+            mutating func clear() {
+                pcs.removeAll(keepingCapacity: true)
+                slots.removeAll(keepingCapacity: true)
+            }
+        }
+
+        init(program: RegexProgram, captures: Bool) {
+            self.program = program
+            slotCount = captures ? 2 * (program.groupCount + 1) : 0
+            onList = Array(repeating: -1, count: program.code.count)
+            work = Array(repeating: -1, count: slotCount)
+            lookMachines = Array(repeating: nil, count: program.looks.count)
+        }
+
+        /// Runs from `start`; true on a match (its slots in `matched` with captures). Anchored: only a
+        /// match starting at `start`, and ending exactly at `end` when given.
+        mutating func run(
+            in bytes: UnsafeBufferPointer<UInt8>, from start: Int, anchored: Bool, endingAt end: Int?
+        )
+            -> Bool
+        {
+            self.bytes = bytes
+            var found = false
             var position = start
-            var current: [Thread] = []
-            var next: [Thread] = []
+            current.clear()
+            next.clear()
             generation += 1
-            var fresh = Array(repeating: -1, count: slotCount)
             if !anchored { skipToPossibleStart(&position) }
-            fresh[0] = position
-            add(&current, Thread(pc: 0, slots: fresh), at: position)
+            startThread(at: position)
             while true {
                 let (scalar, width) = UTF8Scalars.decode(bytes, at: position)
+                let byte = scalar.map { $0.value < 0x80 ? UInt8($0.value) : 0xFF } ?? 0xFF
                 generation += 1
-                next.removeAll(keepingCapacity: true)
-                for thread in current {
-                    switch program.code[thread.pc] {
+                next.clear()
+                var index = 0
+                step: while index < current.pcs.count {
+                    let pc = current.pcs[index]
+                    switch program.code[pc] {
                     case .match:
                         if end == nil || position == end {
-                            var slots = thread.slots
-                            slots[1] = position
-                            matched = slots
+                            found = true
+                            guard slotCount > 0 else { return true }  // yes or no: any match will do
+                            matched = Array(current.slots[index * slotCount..<(index + 1) * slotCount])
+                            matched[1] = position
+                            break step  // lower-priority threads are cut
                         }
-                        if end == nil || position == end { break }
-                        continue
-                    case .scalar(let s):
-                        if scalar == s {
-                            add(&next, Thread(pc: thread.pc + 1, slots: thread.slots), at: position + width)
+                    case .consume(let classIndex):
+                        if let scalar {
+                            let accepted =
+                                byte < 0x80
+                                ? program.asciiTables[classIndex].contains(byte)
+                                : program.classes[classIndex].accepts(nonASCII: scalar)
+                            if accepted {
+                                loadWork(from: index)
+                                add(toNext: true, pc + 1, at: position + width)
+                            }
                         }
-                        continue
-                    case .foldedScalar(let s):
-                        if let scalar, RegexCase.foldedEqual(s, scalar) {
-                            add(&next, Thread(pc: thread.pc + 1, slots: thread.slots), at: position + width)
-                        }
-                        continue
-                    case .set(let set):
-                        if let scalar, set.contains(scalar) {
-                            add(&next, Thread(pc: thread.pc + 1, slots: thread.slots), at: position + width)
-                        }
-                        continue
-                    case .any(let dotAll):
-                        if let scalar, dotAll || (scalar != "\n" && scalar != "\r") {
-                            add(&next, Thread(pc: thread.pc + 1, slots: thread.slots), at: position + width)
-                        }
-                        continue
-                    default: continue
+                    default: break
                     }
-                    break  // a match: lower-priority threads are cut
+                    index += 1
                 }
                 if position >= bytes.count || (end != nil && position >= end!) { break }
                 position += width
                 swap(&current, &next)
-                if matched == nil, !anchored {
+                if !found, !anchored {
                     // A new attempt starting here, after every thread already running (with none running,
-                    // at the next byte that can start a match).
-                    if current.isEmpty { skipToPossibleStart(&position) }
-                    fresh[0] = position
-                    add(&current, Thread(pc: 0, slots: fresh), at: position)
-                } else if current.isEmpty {
+                    // at the next byte that can start a match; with some, only where one can start).
+                    if current.pcs.isEmpty {
+                        skipToPossibleStart(&position)
+                        startThread(at: position)
+                    } else if mayStart(at: position) {
+                        startThread(at: position)
+                    }
+                } else if current.pcs.isEmpty {
                     break
                 }
             }
-            guard let matched else { return nil }
-            return (0...program.groupCount).map { group in
-                let (a, b) = (matched[2 * group], matched[2 * group + 1])
-                return a >= 0 && b >= 0 ? a..<b : nil
+            return found
+        }
+
+        private mutating func startThread(at position: Int) {
+            if slotCount > 0 {
+                for slot in 0..<slotCount { work[slot] = -1 }
+                work[0] = position
             }
+            add(toNext: false, 0, at: position)
+        }
+
+        private mutating func loadWork(from index: Int) {
+            guard slotCount > 0 else { return }
+            let base = index * slotCount
+            for slot in 0..<slotCount { work[slot] = current.slots[base + slot] }
+        }
+
+        /// Whether a match may start at `position` (false only for an ASCII byte no match starts with).
+        func mayStart(at position: Int) -> Bool {
+            guard let first = program.firstASCII, position < bytes.count, bytes[position] < 0x80 else { return true }
+            return first.contains(bytes[position])
         }
 
         /// Moves `position` over the ASCII bytes no match can start with (never past a non-ASCII byte, so it
         /// stays on a scalar's start).
         func skipToPossibleStart(_ position: inout Int) {
             guard let first = program.firstASCII else { return }
-            while position < bytes.count, bytes[position] < 0x80, !first[Int(bytes[position])] { position += 1 }
+            while position < bytes.count, bytes[position] < 0x80, !first.contains(bytes[position]) { position += 1 }
         }
 
-        /// Adds `thread` and everything reachable from it without consuming input, in priority order.
-        mutating func add(_ list: inout [Thread], _ thread: Thread, at position: Int) {
-            var stack = [thread]
-            while var t = stack.popLast() {
-                guard onList[t.pc] != generation else { continue }
-                onList[t.pc] = generation
-                switch program.code[t.pc] {
-                case .jump(let target):
-                    t.pc = target
-                    stack.append(t)
-                case .split(let first, let second):
-                    stack.append(Thread(pc: second, slots: t.slots))
-                    t.pc = first
-                    stack.append(t)
-                case .save(let slot):
-                    if slot < t.slots.count { t.slots[slot] = position }
-                    t.pc += 1
-                    stack.append(t)
-                case .assert(let kind):
-                    guard holds(kind, at: position) else { continue }
-                    t.pc += 1
-                    stack.append(t)
-                case .look(let index, let behind, let negated, let maxScalars):
-                    guard look(index, behind: behind, maxScalars: maxScalars, at: position) != negated else { continue }
-                    t.pc += 1
-                    stack.append(t)
-                default:
-                    list.append(t)
+        /// Adds the thread at `pc` with the slots in `work`, and everything reachable from it without
+        /// consuming input, in priority order, to the next list (or the current one).
+        mutating func add(toNext: Bool, _ pc: Int, at position: Int) {
+            stack.append(.explore(pc))
+            while let frame = stack.popLast() {
+                switch frame {
+                case .restore(let slot, let value):
+                    work[slot] = value
+                case .explore(let pc):
+                    guard onList[pc] != generation else { continue }
+                    onList[pc] = generation
+                    switch program.code[pc] {
+                    case .jump(let target):
+                        stack.append(.explore(target))
+                    case .split(let first, let second):
+                        stack.append(.explore(second))
+                        stack.append(.explore(first))
+                    case .save(let slot):
+                        if slot < slotCount {
+                            stack.append(.restore(slot: slot, value: work[slot]))
+                            work[slot] = position
+                        }
+                        stack.append(.explore(pc + 1))
+                    case .assert(let kind):
+                        if holds(kind, at: position) { stack.append(.explore(pc + 1)) }
+                    case .look(let index, let behind, let negated, let maxScalars):
+                        if look(index, behind: behind, maxScalars: maxScalars, at: position) != negated {
+                            stack.append(.explore(pc + 1))
+                        }
+                    case .consume, .match:
+                        if toNext {
+                            next.pcs.append(pc)
+                            if slotCount > 0 { next.slots.append(contentsOf: work) }
+                        } else {
+                            current.pcs.append(pc)
+                            if slotCount > 0 { current.slots.append(contentsOf: work) }
+                        }
+                    }
                 }
             }
         }
 
-        func look(_ index: Int, behind: Bool, maxScalars: Int, at position: Int) -> Bool {
-            let sub = program.looks[index]
-            guard behind else { return sub.matches(bytes, at: position, endingAt: nil) }
+        mutating func look(_ index: Int, behind: Bool, maxScalars: Int, at position: Int) -> Bool {
+            let body = program.looks[index]
+            if let single = body.singleClass {
+                // `(?<![a-z])`, `(?=\s)`: one scalar before or after, tested without running a machine.
+                let scalar =
+                    behind
+                    ? UTF8Scalars.scalar(bytes, before: position) : UTF8Scalars.decode(bytes, at: position).0
+                guard let scalar else { return false }
+                return scalar.value < 0x80
+                    ? body.asciiTables[single].contains(UInt8(scalar.value))
+                    : body.classes[single].accepts(nonASCII: scalar)
+            }
+            var sub: Machine? = nil
+            swap(&sub, &lookMachines[index])  // taken out while it runs: no copy, no reference counting
+            if sub == nil { sub = Machine(program: body, captures: false) }
+            defer { swap(&sub, &lookMachines[index]) }
+            guard behind else { return sub!.run(in: bytes, from: position, anchored: true, endingAt: nil) }
             var start = position
             for _ in 0...maxScalars {
-                if sub.matches(bytes, at: start, endingAt: position) { return true }
+                if sub!.run(in: bytes, from: start, anchored: true, endingAt: position) { return true }
                 guard start > 0 else { break }
                 start = UTF8Scalars.previous(bytes, before: start)
             }
