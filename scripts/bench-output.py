@@ -7,7 +7,9 @@ spread. CPU is the supervising process's own (user + system), never the producer
   - vigil: its rusage from wait4 (itself and the trainer it reaped) minus the producer's own rusage,
     which the producer writes to a file as it exits;
   - supervisord: /proc/PID/stat once its log holds every byte (it keeps running; then it is stopped).
-Also vigil's resident memory while the data passes (sampled every 20 ms) and when idle.
+Also vigil's resident memory while the data passes (sampled every 20 ms while its log holds some
+but not all of the data), its peak over the whole run (start-up and the end's reports included),
+and when idle.
 
   bench-output.py --vigil BIN [--size-mb N] [--rounds R] [--dir DIR]
 """
@@ -70,8 +72,9 @@ def run_vigil(vigil, work, total, producer, round_number):
             [vigil, "run", "--name", "tput", "--log-dir", logs, "--policy", policy, "--quiet", "--",
              sys.executable, producer, str(total), cpu_file],
             stdout=sink, stderr=subprocess.DEVNULL)
-        peak = [0]
+        peak = [0, 0]  # while the data passes (the log has some of it, not all), over the whole run
         done = threading.Event()
+        log = os.path.join(logs, "tput", "attempt-001.log")
 
         def sample():
             while not done.is_set():
@@ -79,7 +82,10 @@ def run_vigil(vigil, work, total, producer, round_number):
                     with open(f"/proc/{child.pid}/status") as status:
                         for line in status:
                             if line.startswith("VmRSS:"):
-                                peak[0] = max(peak[0], int(line.split()[1]))
+                                rss = int(line.split()[1])
+                                peak[1] = max(peak[1], rss)
+                                if 0 < (os.path.getsize(log) if os.path.exists(log) else 0) < total:
+                                    peak[0] = max(peak[0], rss)
                 except OSError:
                     pass
                 done.wait(0.02)
@@ -97,7 +103,7 @@ def run_vigil(vigil, work, total, producer, round_number):
         raise SystemExit(f"bench-output: vigil logged {logged} of {total} bytes")
     with open(cpu_file) as f:
         producer_cpu = float(f.read())
-    return wall, cpu(usage) - producer_cpu, peak[0]
+    return wall, cpu(usage) - producer_cpu, peak
 
 
 def run_supervisord(supervisord, work, total, producer):
@@ -176,6 +182,7 @@ def main():
     wall = {p: [] for p in paths}
     cpu_per_gb = {p: [] for p in paths}
     rss_peaks = []
+    rss_run_peaks = []
     try:
         for round_number in range(options.rounds):
             order = paths[round_number % len(paths):] + paths[:round_number % len(paths)]
@@ -187,7 +194,8 @@ def main():
                     w, c, _ = run_pipe(["tee", out], out, total, producer)
                 elif path == "vigil":
                     w, c, peak = run_vigil(options.vigil, work, total, producer, round_number)
-                    rss_peaks.append(peak / 1024)
+                    rss_peaks.append(peak[0] / 1024)
+                    rss_run_peaks.append(peak[1] / 1024)
                 else:
                     w, c, _ = run_supervisord(supervisord, work, total, producer)
                 wall[path].append(w)
@@ -214,6 +222,7 @@ def main():
         ratios = [v / t for v, t in zip(rate["vigil"], rate["tee"])]
         print(row.format("  throughput vigil / tee (target ≥ 1.0)", summary(ratios, "×")))
         print(row.format("  vigil RSS while the data passes (target ≤ 10 MiB)", summary(rss_peaks, "MiB", 1)))
+        print(row.format("  vigil RSS peak, start-up and end of run too", summary(rss_run_peaks, "MiB", 1)))
         print(row.format("  vigil RSS idle (target ≤ 10 MiB)", f"{idle_rss(options.vigil, work) / 1024:.1f} MiB"))
     finally:
         shutil.rmtree(work, ignore_errors=True)

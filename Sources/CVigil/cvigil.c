@@ -278,3 +278,13 @@ int cvigil_file_system_type(const char *path, long long *type) {
     return ENOSYS;
 #endif
 }
+
+int cvigil_set_pipe_size(int fd, int bytes) {
+#if defined(__linux__)
+    return fcntl(fd, F_SETPIPE_SZ, bytes) < 0 ? errno : 0;
+#else
+    (void)fd;
+    (void)bytes;
+    return ENOSYS;
+#endif
+}

@@ -69,6 +69,10 @@ uint32_t cvigil_crc32(uint32_t crc, const void *data, size_t length);
 /// copy_file_range(2) from the current offsets: bytes copied, 0 at the end, or -errno (-ENOSYS off Linux).
 long cvigil_copy_file_range(int in_fd, int out_fd, size_t length);
 
+/// Sets the capacity of the pipe `fd` is an end of (Linux's F_SETPIPE_SZ). Returns 0 or an errno
+/// (ENOSYS off Linux; EPERM above /proc/sys/fs/pipe-max-size for an unprivileged user).
+int cvigil_set_pipe_size(int fd, int bytes);
+
 /// ASCII-lowercases `length` bytes of `in` into `out` (skipped when `out` is NULL) and sets
 /// `seen[a << 8 | b] = 1` for every adjacent pair of lowercased bytes `a`, `b` (`seen` has 65,536
 /// bytes). The buffers must not overlap.

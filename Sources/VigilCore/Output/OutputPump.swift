@@ -11,8 +11,9 @@ import CVigil
     import Darwin
 #endif
 
-/// Drains a child's stdout and stderr, each on its own thread with blocking `read(2)` into a 64 KiB
-/// buffer, and copies every byte to Vigil's own stdout/stderr and to the attempt's log, keeping a
+/// Drains a child's stdout and stderr, each on its own thread with `read(2)` into a 256 KiB buffer
+/// from a pipe enlarged to 1 MiB (a flood of output costs a few syscalls and wake-ups per megabyte,
+/// not per 64 KiB), and copies every byte to Vigil's own stdout/stderr and to the attempt's log, keeping a
 /// bounded tail of each stream. Never `FileHandle.readabilityHandler`: on Linux it loses the last
 /// bytes and never reports EOF (swift-corelibs-foundation#3275).
 public final class OutputPump: @unchecked Sendable {
@@ -39,6 +40,8 @@ public final class OutputPump: @unchecked Sendable {
         var passthroughBroken: Set<Int32> = []
         /// When output was last read, before the chunk being scanned.
         var lastRead = Date()
+        /// Set by `cancel()`: the drains stop after the chunk in hand.
+        var cancelled = false
         var liveMatched = false
     }
 
@@ -85,6 +88,7 @@ public final class OutputPump: @unchecked Sendable {
 
     /// Stops draining at once, even though a descendant outside the group may still hold the pipes.
     public func cancel() {
+        state.withLock { $0.cancelled = true }  // seen after each chunk, when output never pauses
         var byte: UInt8 = 1
         _ = systemWrite(wake.write, &byte, 1)
     }
@@ -103,7 +107,10 @@ public final class OutputPump: @unchecked Sendable {
 
     private func drain(_ fd: Int32, _ stream: Stream) {
         _ = cvigil_unblock_all_signals()
-        let capacity = 64 * 1024
+        let capacity = 256 * 1024
+        _ = cvigil_set_pipe_size(fd, 1 << 20)  // best effort: a pty, or a limit below 1 MiB, keeps its size
+        // Non-blocking: read while there is output, poll (for the output or a cancel) only when there is none.
+        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
         let buffer = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 16)
         defer {
             buffer.deallocate()
@@ -120,25 +127,23 @@ public final class OutputPump: @unchecked Sendable {
             pollfd(fd: fd, events: Int16(POLLIN), revents: 0), pollfd(fd: wake.read, events: Int16(POLLIN), revents: 0),
         ]
         while true {
-            // poll only so that cancel() can end a read that a stray descendant keeps open.
-            let ready = poll(&fds, 2, -1)
-            if ready < 0 {
-                if errno == EINTR { continue }
-                return
-            }
-            if fds[1].revents != 0 { return }
             let n = read(fd, buffer, capacity)
             if n == 0 { break }
             if n < 0 {
-                if errno == EINTR || errno == EAGAIN { continue }
-                break
+                if errno == EINTR { continue }
+                guard errno == EAGAIN else { break }
+                // Nothing to read: wait for output, or for cancel() (a stray descendant may keep the pipe open).
+                if poll(&fds, 2, -1) < 0, errno != EINTR { return }
+                if fds[1].revents != 0 { return }
+                continue
             }
             let chunk = UnsafeRawBufferPointer(start: buffer, count: n)
-            let previousRead = state.withLock { s -> Date in
+            let (previousRead, cancelled) = state.withLock { s -> (Date, Bool) in
                 let previous = s.lastRead
                 s.lastRead = Date()
-                return previous
+                return (previous, s.cancelled)
             }
+            if cancelled { return }
             deliver(chunk, stream)
             if liveScanner != nil || metrics != nil { scanLines(chunk, &carry, previousRead) }
             if let lineObserver { splitLines(chunk, &partialLine, stream, lineObserver) }

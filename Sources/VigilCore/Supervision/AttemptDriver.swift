@@ -35,9 +35,10 @@ final class AttemptDriver {
     private let metrics: MetricsRecorder?
     private let lastFailure: String?
     private var nextRedraw: Instant
-    /// When to give start-up's memory back (once the attempt has settled into its steady loop): the
-    /// heap it freed and the code pages only starting needed. Nil once done.
-    private var memoryRelease: Instant?
+    /// When to give start-up's memory back: the heap it freed and the code pages only starting needed.
+    /// Twice: once spawning and the first reads are done (0.25 s; the steady loop faults back the
+    /// little it runs), and once the first checkpoint scans and status writes are (2 s). Soonest first.
+    private var memoryReleases: [Instant]
     private var firstStep: Int?
     /// The heartbeat file's modification time when last looked at, and when (monotonic) it changed.
     private var heartbeatSeen: Date?
@@ -65,7 +66,7 @@ final class AttemptDriver {
         self.machine = machine
         self.clock = supervisor.clock
         self.nextRedraw = supervisor.clock.now()
-        self.memoryRelease = supervisor.clock.now() + 2
+        self.memoryReleases = [supervisor.clock.now() + 0.25, supervisor.clock.now() + 2]
         self.lastCheckpointName = resumeFrom.map { ($0.name, $0.modified) }
         self.lastFailure =
             supervisor.journal.attempts.dropLast().last { $0.verdict?.verdict != .success }?.verdict?.reason
@@ -79,12 +80,12 @@ final class AttemptDriver {
         while !machine.isDone {
             var wake = machine.nextWake
             if supervisor.statusLine != nil, machine.phase == .running { wake = min(wake ?? nextRedraw, nextRedraw) }
-            if let memoryRelease { wake = min(wake ?? memoryRelease, memoryRelease) }
+            if let release = memoryReleases.first { wake = min(wake ?? release, release) }
             let event = supervisor.events.next(until: wake).flatMap(translate)
             let now = clock.now()
-            if let release = memoryRelease, now >= release {
+            if let release = memoryReleases.first, now >= release {
                 cvigil_release_free_memory()
-                memoryRelease = nil
+                memoryReleases.removeAll { $0 <= now }
             }
             noteSave(now)
             noteFirstProgress()
