@@ -69,4 +69,10 @@ uint32_t cvigil_crc32(uint32_t crc, const void *data, size_t length);
 /// copy_file_range(2) from the current offsets: bytes copied, 0 at the end, or -errno (-ENOSYS off Linux).
 long cvigil_copy_file_range(int in_fd, int out_fd, size_t length);
 
+/// Starts writeback of `length` bytes of `fd` from `offset` without waiting for it
+/// (sync_file_range(2) with SYNC_FILE_RANGE_WRITE): a hint that makes a later fsync shorter, never a
+/// guarantee of durability. Returns 0 or an errno (ENOSYS off Linux). (Glibc's Swift module does not
+/// export sync_file_range.)
+int cvigil_start_writeback(int fd, long long offset, long long length);
+
 #endif
