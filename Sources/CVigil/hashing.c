@@ -238,3 +238,14 @@ int cvigil_start_writeback(int fd, long long offset, long long length) {
     return ENOSYS;
 #endif
 }
+
+int cvigil_drop_written(int fd, long long offset, long long length) {
+#if defined(__linux__)
+    unsigned flags = SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER;
+    if (sync_file_range(fd, (off_t)offset, (off_t)length, flags) != 0) return errno;
+    return posix_fadvise(fd, (off_t)offset, (off_t)length, POSIX_FADV_DONTNEED);
+#else
+    (void)fd; (void)offset; (void)length;
+    return ENOSYS;
+#endif
+}

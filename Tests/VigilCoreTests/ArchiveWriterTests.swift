@@ -1,3 +1,4 @@
+import CVigil
 import Foundation
 import Testing
 
@@ -162,4 +163,51 @@ struct ArchiveWriterTests {
         #expect(midFile?.description == "pipe: cannot write: \(String(cString: strerror(EAGAIN)))")
         #expect(writer.bytesWritten > 10)
     }
+
+    #if os(Linux)
+        /// Whether the temporary directory's file system drops clean pages (tmpfs keeps them: they are
+        /// the file).
+        static var pagesCanBeDropped: Bool {
+            var type: Int64 = 0
+            return cvigil_file_system_type(NSTemporaryDirectory(), &type) == 0 && type != 0x0102_1994
+        }
+
+        @Test(
+            "writing back as it goes: an archive of six windows keeps about three in the page cache, and reads back whole",
+            .enabled(if: pagesCanBeDropped))
+        func dropsBehind() throws {
+            defer { TestSupport.remove(dir) }
+            let window = ArchiveWriter.writebackEvery
+            let block = Self.random(1 << 20, seed: 3)
+            var data = Data(capacity: 6 * window)
+            for index in 0..<(6 * window >> 20) {
+                data.append(block)
+                data[data.count - 1] = UInt8(truncatingIfNeeded: index)
+            }
+            let source = dir + "/weights.bin"
+            try data.write(to: URL(fileURLWithPath: source))
+            let path = dir + "/dropped.tar.gz"
+            let bytes = try CheckpointExport.atomically(path, permissions: 0o600) { writer in
+                let input = try CheckpointExport.openRegular(source)
+                defer { close(input) }
+                _ = try writer.addFile(
+                    "r/weights.bin", input: input, source: source, size: data.count, mode: 0o644, modified: 0)
+            }
+            // mincore(2): which of the archive's pages are in the page cache.
+            let fd = open(path, O_RDONLY | O_CLOEXEC)
+            try #require(fd >= 0)
+            defer { close(fd) }
+            let mapped = mmap(nil, bytes, PROT_READ, MAP_SHARED, fd, 0)
+            try #require(mapped != MAP_FAILED)
+            defer { munmap(mapped, bytes) }
+            let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+            var resident = [UInt8](repeating: 0, count: (bytes + page - 1) / page)
+            try #require(mincore(mapped, bytes, &resident) == 0)
+            let cached = resident.filter { $0 & 1 != 0 }.count * page
+            // The last window being written, the one before it (writing back) and the tail; not six.
+            #expect(cached <= 4 * window, "\(cached >> 20) MiB of \(bytes >> 20) MiB in the page cache")
+            let gzip = try TestProcess(["/bin/sh", "-c", "gzip -t \"$0\" && echo ok", path])
+            #expect(gzip.exitCode() == 0 && gzip.stdout == "ok", "\(gzip.output)")
+        }
+    #endif
 }

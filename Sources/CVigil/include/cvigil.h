@@ -75,4 +75,11 @@ long cvigil_copy_file_range(int in_fd, int out_fd, size_t length);
 /// export sync_file_range.)
 int cvigil_start_writeback(int fd, long long offset, long long length);
 
+/// Waits for the writeback of `length` bytes of `fd` from `offset` (started before with
+/// `cvigil_start_writeback`), then drops those pages from the page cache (posix_fadvise
+/// POSIX_FADV_DONTNEED): a file written once and not read again stops filling the cache, and a
+/// writer reuses the pages it freed. They are written, not durable: fsync still is. Returns 0 or an
+/// errno (ENOSYS off Linux).
+int cvigil_drop_written(int fd, long long offset, long long length);
+
 #endif
