@@ -40,7 +40,7 @@ final class ArchiveWriter {
     private let frames: UnsafeMutableRawPointer
     private var blocksInBatch = 0
     /// Hashes large files on a thread of its own; started by the first.
-    private var hasher: ParallelHasher?
+    private var parallelHasher: ParallelHasher?
     /// Bytes written to the descriptor so far.
     private(set) var bytesWritten = 0
     /// Where the kernel was last asked to start writing back (everything before it has been).
@@ -88,7 +88,7 @@ final class ArchiveWriter {
     }
 
     deinit {
-        hasher?.stop()
+        parallelHasher?.stop()
         pending.deallocate()
         iovecs.deallocate()
         frames.deallocate()
@@ -146,8 +146,8 @@ final class ArchiveWriter {
     /// Reads chunks into the `ParallelHasher`'s slots; it hashes each while this thread writes it.
     private func addInParallel(input: Int32, source: String, size: Int) throws -> [UInt8] {
         let chunk = ArchiveWriter.blocksPerChunk * ArchiveWriter.storedBlock
-        if hasher == nil { hasher = ParallelHasher(slotCapacity: chunk) }
-        let hasher = hasher!
+        if parallelHasher == nil { parallelHasher = ParallelHasher(slotCapacity: chunk) }
+        let hasher = parallelHasher!
         var left = size
         while left > 0 {
             // To the end of the pending block, then whole blocks: this chunk ends on a block boundary.
@@ -191,8 +191,8 @@ final class ArchiveWriter {
         }
         appendPiece(trailer, 8)
         try flushBatch()
-        hasher?.stop()
-        hasher = nil
+        parallelHasher?.stop()
+        parallelHasher = nil
     }
 
     private func pad(_ size: Int) throws {
