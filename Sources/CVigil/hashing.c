@@ -1,10 +1,11 @@
-// SHA-256 with the x86 SHA extensions, CRC-32 (gzip's), copy_file_range: the speed `vigil checkpoints
+// SHA-256 with the x86 SHA extensions, CRC-32 (gzip's), copy_file_range, early writeback: the speed `vigil checkpoints
 // export` and `verify` need to keep up with the disk (docs/design.md, "Export"). Everything here has a
 // portable fallback: the Swift SHA-256 in VigilCore, a table CRC (slicing-by-8), read/write.
 #define _GNU_SOURCE
 #include "cvigil.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <string.h>
@@ -36,24 +37,42 @@ static void sha256_blocks_ni(uint32_t state[8], const uint8_t *data, size_t bloc
     __m128i state1 = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i *)&state[4]), 0x1B); // EFGH
     __m128i state0 = _mm_alignr_epi8(tmp, state1, 8);                                       // ABEF
     state1 = _mm_blend_epi16(state1, tmp, 0xF0);                                            // CDGH
+    // Written out group by group, not as a loop over g: clang -O2 keeps a loop over the 16 groups (and
+    // the w[g & 3] indexing), which measured 1.2 GB/s here; unrolled it runs at OpenSSL's speed (1.4 GB/s).
     for (size_t block = 0; block < blocks; block++, data += 64) {
         const __m128i abef = state0, cdgh = state1;
-        __m128i w[4];  // W[4g..4g+3] of the last four groups, by g mod 4
-        for (int g = 0; g < 16; g++) {
-            __m128i x;
-            if (g < 4) {
-                x = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(data + 16 * g)), byte_swap);
-            } else {
-                // W[t] = σ1(W[t-2]) + W[t-7] + σ0(W[t-15]) + W[t-16], four at a time.
-                __m128i t = _mm_sha256msg1_epu32(w[g & 3], w[(g - 3) & 3]);
-                t = _mm_add_epi32(t, _mm_alignr_epi8(w[(g - 1) & 3], w[(g - 2) & 3], 4));
-                x = _mm_sha256msg2_epu32(t, w[(g - 1) & 3]);
-            }
-            w[g & 3] = x;
-            __m128i message = _mm_add_epi32(x, _mm_loadu_si128((const __m128i *)&sha256_k[4 * g]));
-            state1 = _mm_sha256rnds2_epu32(state1, state0, message);
-            state0 = _mm_sha256rnds2_epu32(state0, state1, _mm_shuffle_epi32(message, 0x0E));
+        __m128i w0, w1, w2, w3, message;  // W[4g..4g+3] of the last four groups, by g mod 4
+#define CVIGIL_LOAD(w, g) w = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(data + 16 * (g))), byte_swap)
+// W[t] = σ1(W[t-2]) + W[t-7] + σ0(W[t-15]) + W[t-16], four at a time, from the groups g-4 (into
+// which it goes), g-3, g-2 and g-1.
+#define CVIGIL_SCHEDULE(w4, w3, w2, w1) \
+    w4 = _mm_sha256msg2_epu32(_mm_add_epi32(_mm_sha256msg1_epu32(w4, w3), _mm_alignr_epi8(w1, w2, 4)), w1)
+#define CVIGIL_ROUNDS(w, g)                                                                 \
+    message = _mm_add_epi32(w, _mm_loadu_si128((const __m128i *)&sha256_k[4 * (g)]));       \
+    state1 = _mm_sha256rnds2_epu32(state1, state0, message);                                \
+    state0 = _mm_sha256rnds2_epu32(state0, state1, _mm_shuffle_epi32(message, 0x0E))
+        CVIGIL_LOAD(w0, 0);
+        CVIGIL_ROUNDS(w0, 0);
+        CVIGIL_LOAD(w1, 1);
+        CVIGIL_ROUNDS(w1, 1);
+        CVIGIL_LOAD(w2, 2);
+        CVIGIL_ROUNDS(w2, 2);
+        CVIGIL_LOAD(w3, 3);
+        CVIGIL_ROUNDS(w3, 3);
+        for (int g = 4; g < 16; g += 4) {
+            // Kept as a loop of three: the compiler unrolls a constant trip count this short.
+            CVIGIL_SCHEDULE(w0, w1, w2, w3);
+            CVIGIL_ROUNDS(w0, g);
+            CVIGIL_SCHEDULE(w1, w2, w3, w0);
+            CVIGIL_ROUNDS(w1, g + 1);
+            CVIGIL_SCHEDULE(w2, w3, w0, w1);
+            CVIGIL_ROUNDS(w2, g + 2);
+            CVIGIL_SCHEDULE(w3, w0, w1, w2);
+            CVIGIL_ROUNDS(w3, g + 3);
         }
+#undef CVIGIL_LOAD
+#undef CVIGIL_SCHEDULE
+#undef CVIGIL_ROUNDS
         state0 = _mm_add_epi32(state0, abef);
         state1 = _mm_add_epi32(state1, cdgh);
     }
@@ -208,5 +227,25 @@ long cvigil_copy_file_range(int in_fd, int out_fd, size_t length) {
 #else
     (void)in_fd; (void)out_fd; (void)length;
     return -ENOSYS;
+#endif
+}
+
+int cvigil_start_writeback(int fd, long long offset, long long length) {
+#if defined(__linux__)
+    return sync_file_range(fd, (off_t)offset, (off_t)length, SYNC_FILE_RANGE_WRITE) == 0 ? 0 : errno;
+#else
+    (void)fd; (void)offset; (void)length;
+    return ENOSYS;
+#endif
+}
+
+int cvigil_drop_written(int fd, long long offset, long long length) {
+#if defined(__linux__)
+    unsigned flags = SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER;
+    if (sync_file_range(fd, (off_t)offset, (off_t)length, flags) != 0) return errno;
+    return posix_fadvise(fd, (off_t)offset, (off_t)length, POSIX_FADV_DONTNEED);
+#else
+    (void)fd; (void)offset; (void)length;
+    return ENOSYS;
 #endif
 }

@@ -78,4 +78,17 @@ int cvigil_set_pipe_size(int fd, int bytes);
 /// bytes). The buffers must not overlap.
 void cvigil_fold_pairs(const uint8_t *in, uint8_t *out, size_t length, uint8_t *seen);
 
+/// Starts writeback of `length` bytes of `fd` from `offset` without waiting for it
+/// (sync_file_range(2) with SYNC_FILE_RANGE_WRITE): a hint that makes a later fsync shorter, never a
+/// guarantee of durability. Returns 0 or an errno (ENOSYS off Linux). (Glibc's Swift module does not
+/// export sync_file_range.)
+int cvigil_start_writeback(int fd, long long offset, long long length);
+
+/// Waits for the writeback of `length` bytes of `fd` from `offset` (started before with
+/// `cvigil_start_writeback`), then drops those pages from the page cache (posix_fadvise
+/// POSIX_FADV_DONTNEED): a file written once and not read again stops filling the cache, and a
+/// writer reuses the pages it freed. They are written, not durable: fsync still is. Returns 0 or an
+/// errno (ENOSYS off Linux).
+int cvigil_drop_written(int fd, long long offset, long long length);
+
 #endif
