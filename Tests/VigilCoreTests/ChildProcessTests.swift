@@ -1,3 +1,4 @@
+import CVigil
 import Dispatch
 import Foundation
 import Testing
@@ -126,6 +127,43 @@ struct ChildProcessTests {
         #expect(log.droppedBytes == 2_000_003)
         #expect(started.pump.tail.stdout.last == "END")
     }
+
+    #if os(Linux)
+        @Test(
+            "a flood of output leaves the page cache behind it: six windows written, at most four cached, every byte in the file",
+            .enabled(if: ArchiveWriterTests.pagesCanBeDropped))
+        func logDropsBehind() throws {
+            let dir = try TestSupport.temporaryDirectory()
+            defer { TestSupport.remove(dir) }
+            let path = dir + "/attempt-001.log"
+            let log = RotatingLog(path: path, maxBytes: 0, backups: 0)
+            let window = RotatingLog.writebackEvery
+            var chunk = [UInt8](repeating: 0x2E, count: 256 << 10)
+            for index in 0..<(6 * window / chunk.count) {
+                chunk[0] = UInt8(truncatingIfNeeded: index)
+                #expect(chunk.withUnsafeBytes { log.write($0.baseAddress!, count: $0.count) })
+            }
+            let bytes = 6 * window
+            let fd = open(path, O_RDONLY | O_CLOEXEC)
+            try #require(fd >= 0)
+            defer { close(fd) }
+            let mapped = mmap(nil, bytes, PROT_READ, MAP_SHARED, fd, 0)
+            try #require(mapped != MAP_FAILED)
+            defer { munmap(mapped, bytes) }
+            let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+            var resident = [UInt8](repeating: 0, count: (bytes + page - 1) / page)
+            try #require(mincore(mapped, bytes, &resident) == 0)
+            let cached = resident.filter { $0 & 1 != 0 }.count * page
+            #expect(cached <= 4 * window, "\(cached >> 20) MiB of \(bytes >> 20) MiB in the page cache")
+            log.close()
+            let data = try Data(contentsOf: URL(fileURLWithPath: path))
+            #expect(data.count == bytes)
+            #expect(
+                stride(from: 0, to: bytes, by: chunk.count).allSatisfy {
+                    data[$0] == UInt8(truncatingIfNeeded: $0 / chunk.count)
+                })
+        }
+    #endif
 
     @Test("the log rotates at its cap, keeps its backups, and loses nothing in between")
     func rotation() throws {

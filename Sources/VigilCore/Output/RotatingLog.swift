@@ -1,3 +1,5 @@
+import CVigil
+
 #if canImport(FoundationEssentials)
     import FoundationEssentials
 #else
@@ -25,6 +27,15 @@ public final class RotatingLog: @unchecked Sendable {
     private var bytesDropped = 0
     private var totalBytes = 0
     private let space: FreeSpaceGuard?
+    /// Where in the current file writeback was last started, and up to where its pages were dropped.
+    private var writebackFrom = 0
+    private var droppedUpTo = 0
+
+    /// Every 8 MiB written, the kernel is asked to start writing them out, and what is two such windows
+    /// behind (written by then) leaves the page cache: a flood of output neither piles up dirty pages
+    /// for the close's fsync nor pushes the trainer's data out of the cache, and the writer reuses the
+    /// pages it freed. Only hints: the fsync at `close` is what makes the log durable.
+    static let writebackEvery = 8 << 20
 
     /// Opens (appending to) `path`. `maxBytes <= 0` means no cap. With `space`, bytes are dropped
     /// (and counted) while the volume is short of its reserve.
@@ -80,7 +91,18 @@ public final class RotatingLog: @unchecked Sendable {
             offset += n
             size += n
         }
+        if size - writebackFrom >= RotatingLog.writebackEvery { startWriteback() }
         return true
+    }
+
+    private func startWriteback() {
+        _ = cvigil_start_writeback(fd, Int64(writebackFrom), Int64(size - writebackFrom))
+        writebackFrom = size
+        let behind = writebackFrom - 2 * RotatingLog.writebackEvery
+        if behind > droppedUpTo {
+            _ = cvigil_drop_written(fd, Int64(droppedUpTo), Int64(behind - droppedUpTo))
+            droppedUpTo = behind
+        }
     }
 
     /// Closes the file (fsyncing it first so the attempt's output survives a crash of the machine).
@@ -106,6 +128,8 @@ public final class RotatingLog: @unchecked Sendable {
         }
         var info = stat()
         size = fstat(fd, &info) == 0 ? Int(info.st_size) : 0
+        writebackFrom = size
+        droppedUpTo = size
     }
 
     private func rotate() {

@@ -36,8 +36,9 @@ final class AttemptDriver {
     private let lastFailure: String?
     private var nextRedraw: Instant
     /// When to give start-up's memory back: the heap it freed and the code pages only starting needed.
-    /// Twice: once spawning and the first reads are done (0.25 s; the steady loop faults back the
-    /// little it runs), and once the first checkpoint scans and status writes are (2 s). Soonest first.
+    /// As soon as the trainer is spawned and its output is being drained (the steady loop faults back
+    /// the little it runs), then at 0.5 s and 2 s, after what an attempt's first seconds do once (its
+    /// first output, checkpoint scans, status writes). Soonest first.
     private var memoryReleases: [Instant]
     private var firstStep: Int?
     /// The heartbeat file's modification time when last looked at, and when (monotonic) it changed.
@@ -66,7 +67,7 @@ final class AttemptDriver {
         self.machine = machine
         self.clock = supervisor.clock
         self.nextRedraw = supervisor.clock.now()
-        self.memoryReleases = [supervisor.clock.now() + 0.25, supervisor.clock.now() + 2]
+        self.memoryReleases = [0, 0.5, 2].map { supervisor.clock.now() + $0 }
         self.lastCheckpointName = resumeFrom.map { ($0.name, $0.modified) }
         self.lastFailure =
             supervisor.journal.attempts.dropLast().last { $0.verdict?.verdict != .success }?.verdict?.reason
