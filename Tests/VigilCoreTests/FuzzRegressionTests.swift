@@ -137,11 +137,9 @@ extension FuzzRegressionTests {
     /// Foundation's JSON5 decoder reads past the end of its buffer when the text ends in a bare integer too large
     /// for `Int` (decoded as a Double), and traps when the bytes after it are digits or a `.`, so a policy file
     /// consisting of `99999999999999999999` (no newline) crashes `vigil` now and then. The buffer here is followed by
-    /// digits to make it certain. The fix (in Sources/VigilCore/Policy/JSONValue.swift, which another branch owns):
-    /// `parseJSON5` hands the decoder the data with a `\n` appended.
+    /// digits to make it certain. The fix: `parseJSON5` hands the decoder the data with a `\n` appended.
     @Test(
         "policy: a text ending in a huge integer does not make the JSON5 decoder read past its end",
-        .disabled("fixed on policy-ranges"),
         arguments: ["99999999999999999999", "-99999999999999999999", "0x99999999999999999999"])
     func policyHugeIntegerAtEnd(text: String) {
         let bytes = Array(text.utf8) + Array("1111.1111".utf8)

@@ -92,8 +92,13 @@ public enum JSONValue: Sendable, Equatable, Decodable {
         }
         let decoder = JSONDecoder()
         decoder.allowsJSON5 = true
+        // Foundation's JSON5 reader looks past the end of its buffer after a bare integer too large for
+        // `Int` that ends the text (and traps when what follows in memory is digits: found by fuzzing);
+        // a newline after the text keeps it inside.
+        var terminated = data
+        terminated.append(0x0A)
         do {
-            return try decoder.decode(JSONValue.self, from: data)
+            return try decoder.decode(JSONValue.self, from: terminated)
         } catch let error as UnreadableNumber {
             throw VigilError(
                 .invalidPolicy, file: file, key: error.keyPath.isEmpty ? nil : error.keyPath,
