@@ -196,17 +196,7 @@ struct ArchiveWriterTests {
                 _ = try writer.addFile(
                     "r/weights.bin", input: input, source: source, size: data.count, mode: 0o644, modified: 0)
             }
-            // mincore(2): which of the archive's pages are in the page cache.
-            let fd = open(path, O_RDONLY | O_CLOEXEC)
-            try #require(fd >= 0)
-            defer { close(fd) }
-            let mapped = mmap(nil, bytes, PROT_READ, MAP_SHARED, fd, 0)
-            try #require(mapped != MAP_FAILED)
-            defer { munmap(mapped, bytes) }
-            let page = Int(sysconf(Int32(_SC_PAGESIZE)))
-            var resident = [UInt8](repeating: 0, count: (bytes + page - 1) / page)
-            try #require(mincore(mapped, bytes, &resident) == 0)
-            let cached = resident.filter { $0 & 1 != 0 }.count * page
+            let cached = try TestSupport.cachedBytes(of: path, length: bytes)
             // The last window being written, the one before it (writing back) and the tail; not six.
             #expect(cached <= 4 * window, "\(cached >> 20) MiB of \(bytes >> 20) MiB in the page cache")
             let gzip = try TestProcess(["/bin/sh", "-c", "gzip -t \"$0\" && echo ok", path])

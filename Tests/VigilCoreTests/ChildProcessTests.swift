@@ -144,16 +144,7 @@ struct ChildProcessTests {
                 #expect(chunk.withUnsafeBytes { log.write($0.baseAddress!, count: $0.count) })
             }
             let bytes = 6 * window
-            let fd = open(path, O_RDONLY | O_CLOEXEC)
-            try #require(fd >= 0)
-            defer { close(fd) }
-            let mapped = mmap(nil, bytes, PROT_READ, MAP_SHARED, fd, 0)
-            try #require(mapped != MAP_FAILED)
-            defer { munmap(mapped, bytes) }
-            let page = Int(sysconf(Int32(_SC_PAGESIZE)))
-            var resident = [UInt8](repeating: 0, count: (bytes + page - 1) / page)
-            try #require(mincore(mapped, bytes, &resident) == 0)
-            let cached = resident.filter { $0 & 1 != 0 }.count * page
+            let cached = try TestSupport.cachedBytes(of: path, length: bytes)
             #expect(cached <= 4 * window, "\(cached >> 20) MiB of \(bytes >> 20) MiB in the page cache")
             log.close()
             let data = try Data(contentsOf: URL(fileURLWithPath: path))

@@ -45,6 +45,22 @@ enum TestSupport {
         }
     }
 
+    #if os(Linux)
+        /// How many of the first `length` bytes of the file at `path` are in the page cache (mincore(2)).
+        static func cachedBytes(of path: String, length: Int) throws -> Int {
+            let fd = open(path, O_RDONLY | O_CLOEXEC)
+            try #require(fd >= 0)
+            defer { close(fd) }
+            let mapped = mmap(nil, length, PROT_READ, MAP_SHARED, fd, 0)
+            try #require(mapped != MAP_FAILED)
+            defer { munmap(mapped, length) }
+            let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+            var resident = [UInt8](repeating: 0, count: (length + page - 1) / page)
+            try #require(mincore(mapped, length, &resident) == 0)
+            return resident.filter { $0 & 1 != 0 }.count * page
+        }
+    #endif
+
     /// A fresh temporary directory, removed by the caller with `remove`.
     static func temporaryDirectory(_ label: String = "vigil-test") throws -> String {
         let path = NSTemporaryDirectory() + "\(label)-\(UUID().uuidString.prefix(8))"
