@@ -156,6 +156,59 @@ struct ChildProcessTests {
         }
     #endif
 
+    #if os(Linux)  // the pipe enlarged to 1 MiB, which only Linux does
+        @Test(
+            "cancel() ends a drain whose pipe never runs dry: the pump stops after the chunk in hand, not at the end of the data"
+        )
+        func cancelBusyDrain() throws {
+            let dir = try TestSupport.temporaryDirectory()
+            defer { TestSupport.remove(dir) }
+            var out: [Int32] = [-1, -1]
+            var err: [Int32] = [-1, -1]
+            try #require(cvigil_pipe_cloexec(&out) == 0 && cvigil_pipe_cloexec(&err) == 0)
+            close(err[1])  // stderr: at its end at once
+            let log = RotatingLog(path: dir + "/a.log", maxBytes: 0, backups: 0)
+            // The first line holds the drain in the observer until the pipe is full and cancel() was called,
+            // as output that never pauses would (a descendant outside the group still printing).
+            let held = DispatchSemaphore(value: 0)
+            let release = DispatchSemaphore(value: 0)
+            let first = Locked(true)
+            let closed = DispatchSemaphore(value: 0)
+            let pump = OutputPump(
+                log: log, passthrough: false, tailBytes: 4096,
+                lineObserver: { _, _ in
+                    if first.withLock({
+                        let was = $0; $0 = false; return was
+                    }) {
+                        held.signal()
+                        release.wait()
+                    }
+                }
+            ) { closed.signal() }
+            #expect(write(out[1], "first\n", 6) == 6)
+            pump.start(stdoutFD: out[0], stderrFD: err[0])
+            #expect(held.wait(timeout: .now() + 30) == .success)
+            _ = fcntl(out[1], F_SETFL, fcntl(out[1], F_GETFL) | O_NONBLOCK)
+            var filled = 0
+            let chunk = [UInt8](repeating: 0x2E, count: 16 << 10)
+            while true {
+                let n = chunk.withUnsafeBytes { write(out[1], $0.baseAddress!, $0.count) }
+                if n <= 0 { break }  // EAGAIN: the pipe is full
+                filled += n
+            }
+            // Enlarged by the pump (F_SETPIPE_SZ) from the default 64 KiB.
+            #expect(filled >= 256 << 10, "the pipe took only \(filled) bytes")
+            pump.cancel()
+            release.signal()
+            #expect(closed.wait(timeout: .now() + 30) == .success, "the drain went on reading")
+            close(out[1])
+            // One more chunk at most (256 KiB) was read after the cancel, not everything the pipe held.
+            #expect(
+                log.receivedBytes <= 6 + (256 << 10), "\(log.receivedBytes) of \(6 + filled) bytes read after cancel()")
+            #expect(log.receivedBytes < 6 + filled)
+        }
+    #endif
+
     @Test("the log rotates at its cap, keeps its backups, and loses nothing in between")
     func rotation() throws {
         let dir = try TestSupport.temporaryDirectory()
