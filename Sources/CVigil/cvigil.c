@@ -19,6 +19,7 @@
 #include <sys/syscall.h>
 #include <sys/resource.h>
 #include <sys/vfs.h>
+#include <sys/sysinfo.h>
 #endif
 #include <sys/wait.h>
 
@@ -232,20 +233,25 @@ const void *cvigil_memmem(const void *haystack, size_t haystack_len, const void 
 }
 
 #if defined(__linux__)
-/// For the program itself (the first object dl_iterate_phdr reports): drops its resident code pages.
-static int drop_code_pages(struct dl_phdr_info *info, size_t size, void *data) {
+/// For every object loaded (the program first, then the C and C++ libraries and the dynamic loader):
+/// drops its resident pages that are never written. Start-up touched most of them (the kernel maps
+/// 64 KiB around every fault); what the long run needs comes back from the page cache.
+static int drop_read_only_pages(struct dl_phdr_info *info, size_t size, void *data) {
     (void)size;
     (void)data;
+    // The vDSO is the kernel's, not a file: nothing to drop, nothing to re-read.
+    if (info->dlpi_name != NULL && strstr(info->dlpi_name, "linux-vdso") != NULL) return 0;
     long page = sysconf(_SC_PAGESIZE);
     for (int i = 0; i < info->dlpi_phnum; i++) {
         const ElfW(Phdr) *segment = &info->dlpi_phdr[i];
-        // Code only: never written, so nothing is lost (a writable or RELRO segment holds relocated data).
-        if (segment->p_type != PT_LOAD || !(segment->p_flags & PF_X) || (segment->p_flags & PF_W)) continue;
+        // Code and read-only data only: a writable segment (RELRO included, made read-only after
+        // relocation) holds what was written at start-up, which dropping would lose.
+        if (segment->p_type != PT_LOAD || (segment->p_flags & PF_W)) continue;
         uintptr_t start = (info->dlpi_addr + segment->p_vaddr) & ~(uintptr_t)(page - 1);
         uintptr_t end = (info->dlpi_addr + segment->p_vaddr + segment->p_memsz + page - 1) & ~(uintptr_t)(page - 1);
         madvise((void *)start, end - start, MADV_DONTNEED);
     }
-    return 1;  // the program is the first object; the shared libraries are not ours to drop
+    return 0;
 }
 #endif
 
@@ -254,7 +260,21 @@ void cvigil_release_free_memory(void) {
     malloc_trim(0);
 #endif
 #if defined(__linux__)
-    dl_iterate_phdr(drop_code_pages, NULL);
+    dl_iterate_phdr(drop_read_only_pages, NULL);
+#endif
+}
+
+int cvigil_memory_is_short(void) {
+#if defined(__linux__)
+    struct sysinfo info;
+    if (sysinfo(&info) != 0) return 0;
+    unsigned long long unit = info.mem_unit ? info.mem_unit : 1;
+    unsigned long long free_bytes = (unsigned long long)info.freeram * unit;
+    unsigned long long total = (unsigned long long)info.totalram * unit;
+    unsigned long long floor = total / 16 > (256ULL << 20) ? total / 16 : (256ULL << 20);
+    return free_bytes < floor;
+#else
+    return 0;
 #endif
 }
 

@@ -47,9 +47,14 @@ int cvigil_pipe_cloexec(int fds[2]);
 const void *cvigil_memmem(const void *haystack, size_t haystack_len, const void *needle, size_t needle_len);
 
 /// Returns free heap memory to the system where the C library can (glibc's malloc_trim), and (Linux)
-/// drops the program's resident code pages: start-up touched most of them (the kernel maps 64 KiB around
-/// each fault), the long run needs few, and those come back from the page cache when run.
+/// drops the resident pages of every loaded object's never-written segments (code, read-only data:
+/// the program's, the C and C++ libraries', the loader's): start-up touched most of them (the kernel
+/// maps 64 KiB around each fault), the long run needs few, and those come back from the page cache.
 void cvigil_release_free_memory(void);
+
+/// Whether the machine is short of free memory: less than a sixteenth of its RAM (at least 256 MiB)
+/// is free (sysinfo(2)'s freeram), so new page cache pages would push others out. 0 off Linux.
+int cvigil_memory_is_short(void);
 
 /// Names the calling thread (the first 15 bytes: what `ps -L` and /proc show).
 void cvigil_name_thread(const char *name);

@@ -27,24 +27,36 @@ public final class RotatingLog: @unchecked Sendable {
     private var bytesDropped = 0
     private var totalBytes = 0
     private let space: FreeSpaceGuard?
+    private let window: Int
+    private let memoryIsShort: @Sendable () -> Bool
     /// Where in the current file writeback was last started, and up to where its pages were dropped.
     private var writebackFrom = 0
     private var droppedUpTo = 0
 
-    /// Every 8 MiB written, the kernel is asked to start writing them out, and what is two such windows
-    /// behind (written by then) leaves the page cache: a flood of output neither piles up dirty pages
-    /// for the close's fsync nor pushes the trainer's data out of the cache, and the writer reuses the
-    /// pages it freed. Only hints: the fsync at `close` is what makes the log durable.
-    static let writebackEvery = 8 << 20
+    /// Every window written (32 MiB), the kernel is asked to start writing it out, so a flood of output
+    /// piles up neither dirty pages for the close's fsync nor the wait of being throttled for them (which
+    /// would stall the trainer on its full pipe). When the machine is short of free memory
+    /// (`cvigil_memory_is_short`), what is two windows behind (written by then) also leaves the page
+    /// cache, so the log does not push the trainer's data out; with memory to spare it stays, as any
+    /// file's pages do: dropping them would cost CPU (a tenth of the output path's, measured) and save
+    /// nothing. Only hints: the fsync at `close` is what makes the log durable.
+    public static let defaultWindow = 32 << 20
 
     /// Opens (appending to) `path`. `maxBytes <= 0` means no cap. With `space`, bytes are dropped
-    /// (and counted) while the volume is short of its reserve.
-    public init(path: String, maxBytes: Int, backups: Int, permissions: mode_t = 0o600, space: FreeSpaceGuard? = nil) {
+    /// (and counted) while the volume is short of its reserve. `window` and `memoryIsShort` are the
+    /// writeback's (above); tests change them.
+    public init(
+        path: String, maxBytes: Int, backups: Int, permissions: mode_t = 0o600, space: FreeSpaceGuard? = nil,
+        window: Int = RotatingLog.defaultWindow,
+        memoryIsShort: @escaping @Sendable () -> Bool = { cvigil_memory_is_short() != 0 }
+    ) {
         self.path = path
         self.maxBytes = maxBytes
         self.backups = max(0, backups)
         self.permissions = permissions
         self.space = space
+        self.window = max(1, window)
+        self.memoryIsShort = memoryIsShort
         openFile()
     }
 
@@ -91,15 +103,15 @@ public final class RotatingLog: @unchecked Sendable {
             offset += n
             size += n
         }
-        if size - writebackFrom >= RotatingLog.writebackEvery { startWriteback() }
+        if size - writebackFrom >= window { startWriteback() }
         return true
     }
 
     private func startWriteback() {
         _ = cvigil_start_writeback(fd, Int64(writebackFrom), Int64(size - writebackFrom))
         writebackFrom = size
-        let behind = writebackFrom - 2 * RotatingLog.writebackEvery
-        if behind > droppedUpTo {
+        let behind = writebackFrom - 2 * window
+        if behind > droppedUpTo, memoryIsShort() {  // all that is behind, when memory has just run short
             _ = cvigil_drop_written(fd, Int64(droppedUpTo), Int64(behind - droppedUpTo))
             droppedUpTo = behind
         }

@@ -84,16 +84,18 @@ final class AttemptDriver {
             if let release = memoryReleases.first { wake = min(wake ?? release, release) }
             let event = supervisor.events.next(until: wake).flatMap(translate)
             let now = clock.now()
-            if let release = memoryReleases.first, now >= release {
-                cvigil_release_free_memory()
-                memoryReleases.removeAll { $0 <= now }
-            }
             noteSave(now)
             noteFirstProgress()
             if supervisor.statusLine != nil, machine.phase == .running, now >= nextRedraw { redraw(now) }
             let effects = machine.handle(event ?? .tick(lastOutput: lastActivity(now)), at: now)
             for effect in effects { perform(effect) }
             if machine.phase != .running { supervisor.statusLine?.clear() }
+            // Last, just before waiting again: what this turn ran is dropped with the rest, so only
+            // what runs from now on (the output threads' loop, the next turn) comes back.
+            if let release = memoryReleases.first, now >= release {
+                cvigil_release_free_memory()
+                memoryReleases.removeAll { $0 <= now }
+            }
         }
         supervisor.stopSignals += machine.stopSignals
     }
