@@ -9,7 +9,10 @@ spread. CPU is the supervising process's own (user + system), never the producer
   - supervisord: /proc/PID/stat once its log holds every byte (it keeps running; then it is stopped).
 Also vigil's resident memory while the data passes (sampled every 20 ms while its log holds some
 but not all of the data), its peak over the whole run (start-up and the end's reports included),
-and when idle.
+and when idle. The compared vigil runs the default policy (no live rules, no metrics); a
+thirty-second of the data also goes through vigil with the pytorch policy, whose live rules and
+metrics then work on every line (each holds "loss", the nan-loss rule's literal, and is a metrics
+line): its throughput, CPU and memory, reported with no target.
 
   bench-output.py --vigil BIN [--size-mb N] [--rounds R] [--dir DIR]
 """
@@ -59,12 +62,13 @@ def run_pipe(consumer, out_path, total, producer):
     return wall, cpu(usage), None
 
 
-def run_vigil(vigil, work, total, producer, round_number):
+def run_vigil(vigil, work, total, producer, round_number, extends=None):
+    """The default policy (no live rules) or, with `extends`, that shipped policy's, the log unrotated."""
     logs = os.path.join(work, "logs")
     shutil.rmtree(logs, ignore_errors=True)
     policy = os.path.join(work, "bench.json5")
     with open(policy, "w") as f:
-        f.write("{ output: { logMaxBytes: 0 } }\n")
+        f.write("{ " + (f'extends: "{extends}", ' if extends else "") + "output: { logMaxBytes: 0 } }\n")
     cpu_file = os.path.join(work, "producer.cpu")
     start = time.perf_counter()
     with open(os.devnull, "wb") as sink:
@@ -178,7 +182,12 @@ def main():
     with open(producer, "w") as f:
         f.write(PRODUCER)
     supervisord = shutil.which("supervisord")
-    paths = ["cat", "tee", "vigil"] + (["supervisord"] if supervisord else [])
+    paths = ["cat", "tee", "vigil"] + (["supervisord"] if supervisord else []) + ["vigil-pytorch"]
+    # The pytorch policy on every line: each holds "loss", the nan-loss live rule's literal, so its
+    # regex runs on each (the scan's worst case), and each is a metrics line (a JSON line in
+    # metrics.jsonl per output line). A thirty-second of the data, reported, no target.
+    live_total = max(1, total // 32)
+    live_rss = []
     wall = {p: [] for p in paths}
     cpu_per_gb = {p: [] for p in paths}
     rss_peaks = []
@@ -192,6 +201,12 @@ def main():
                     w, c, _ = run_pipe(["cat"], out, total, producer)
                 elif path == "tee":
                     w, c, _ = run_pipe(["tee", out], out, total, producer)
+                elif path == "vigil-pytorch":
+                    w, c, peak = run_vigil(options.vigil, work, live_total, producer, round_number, "pytorch")
+                    live_rss.append(peak[0] / 1024)
+                    wall[path].append(w)
+                    cpu_per_gb[path].append(c / (live_total / 2**30))
+                    continue
                 elif path == "vigil":
                     w, c, peak = run_vigil(options.vigil, work, total, producer, round_number)
                     rss_peaks.append(peak[0] / 1024)
@@ -205,12 +220,14 @@ def main():
                         shutil.rmtree(leftover, ignore_errors=True)
                     elif os.path.exists(leftover):
                         os.remove(leftover)
-        rate = {p: [total / 2**20 / w for w in wall[p]] for p in paths}
+        size_of = {p: live_total if p == "vigil-pytorch" else total for p in paths}
+        rate = {p: [size_of[p] / 2**20 / w for w in wall[p]] for p in paths}
         row = "{:<52} {}"
         print(f"output path: {options.size_mb} MiB per path, {options.rounds} interleaved rounds, medians")
-        for p in paths:
+        compared = [p for p in paths if p != "vigil-pytorch"]
+        for p in compared:
             print(row.format(f"  throughput: {p}", summary(rate[p], "MB/s", 0)))
-        for p in paths:
+        for p in compared:
             print(row.format(f"  CPU of the supervising process: {p}", summary(cpu_per_gb[p], "CPU-s/GB")))
         ratios = [v / t for v, t in zip(cpu_per_gb["vigil"], cpu_per_gb["tee"])]
         print(row.format("  vigil CPU / tee CPU (target ≤ 0.6)", summary(ratios, "×")))
@@ -224,6 +241,10 @@ def main():
         print(row.format("  vigil RSS while the data passes (target ≤ 10 MiB)", summary(rss_peaks, "MiB", 1)))
         print(row.format("  vigil RSS peak, start-up and end of run too", summary(rss_run_peaks, "MiB", 1)))
         print(row.format("  vigil RSS idle (target ≤ 10 MiB)", f"{idle_rss(options.vigil, work) / 1024:.1f} MiB"))
+        print(f"  with the pytorch policy ({live_total >> 20} MiB, its live rules on every line, no target):")
+        print(row.format("    throughput", summary(rate["vigil-pytorch"], "MB/s", 0)))
+        print(row.format("    CPU of vigil", summary(cpu_per_gb["vigil-pytorch"], "CPU-s/GB")))
+        print(row.format("    vigil RSS while the data passes", summary(live_rss, "MiB", 1)))
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -12,9 +12,9 @@ import CVigil
 #endif
 
 /// Drains a child's stdout and stderr, each on its own thread with `read(2)` into a 1 MiB buffer
-/// from a pipe enlarged to 1 MiB (a flood of output costs two syscalls and a wake-up per megabyte, not
-/// per 64 KiB; the page cache takes each write in larger folios), and copies every byte to Vigil's own stdout/stderr and to the attempt's log, keeping a
-/// bounded tail of each stream. Never `FileHandle.readabilityHandler`: on Linux it loses the last
+/// from a pipe enlarged to 1 MiB (a flood of output costs a few syscalls and wake-ups per megabyte,
+/// not per 64 KiB), and copies every byte to Vigil's own stdout/stderr and to the attempt's log,
+/// keeping a bounded tail of each stream. Never `FileHandle.readabilityHandler`: on Linux it loses the last
 /// bytes and never reports EOF (swift-corelibs-foundation#3275).
 public final class OutputPump: @unchecked Sendable {
     // @unchecked: the mutable state is in `state` (a Locked); everything else is set once in init.
