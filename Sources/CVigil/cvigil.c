@@ -264,17 +264,18 @@ void cvigil_release_free_memory(void) {
 #endif
 }
 
-int cvigil_memory_is_short(void) {
+int cvigil_memory(unsigned long long *free_bytes, unsigned long long *total_bytes) {
 #if defined(__linux__)
     struct sysinfo info;
-    if (sysinfo(&info) != 0) return 0;
+    if (sysinfo(&info) != 0) return errno;
     unsigned long long unit = info.mem_unit ? info.mem_unit : 1;
-    unsigned long long free_bytes = (unsigned long long)info.freeram * unit;
-    unsigned long long total = (unsigned long long)info.totalram * unit;
-    unsigned long long floor = total / 16 > (256ULL << 20) ? total / 16 : (256ULL << 20);
-    return free_bytes < floor;
-#else
+    *free_bytes = (unsigned long long)info.freeram * unit;
+    *total_bytes = (unsigned long long)info.totalram * unit;
     return 0;
+#else
+    (void)free_bytes;
+    (void)total_bytes;
+    return ENOSYS;
 #endif
 }
 

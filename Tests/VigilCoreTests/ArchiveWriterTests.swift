@@ -118,14 +118,7 @@ struct ArchiveWriterTests {
         try data.write(to: URL(fileURLWithPath: source))
         let path = dir + "/shrunk.tar.gz"
         func export(claiming size: Int) throws -> String {
-            var digest = ""
-            _ = try CheckpointExport.atomically(path, permissions: 0o600) { writer in
-                let input = try CheckpointExport.openRegular(source)
-                defer { close(input) }
-                digest = try writer.addFile(
-                    "r/weights.bin", input: input, source: source, size: size, mode: 0o644, modified: 0)
-            }
-            return digest
+            try TestSupport.exportFile(source, to: path, size: size).digest
         }
         let error = #expect(throws: VigilError.self) { _ = try export(claiming: data.count + 2 * Self.chunk) }
         #expect(error?.description == "\(source): changed while it was being exported (\(2 * Self.chunk) bytes short)")
@@ -190,12 +183,7 @@ struct ArchiveWriterTests {
             let source = dir + "/weights.bin"
             try data.write(to: URL(fileURLWithPath: source))
             let path = dir + "/dropped.tar.gz"
-            let bytes = try CheckpointExport.atomically(path, permissions: 0o600) { writer in
-                let input = try CheckpointExport.openRegular(source)
-                defer { close(input) }
-                _ = try writer.addFile(
-                    "r/weights.bin", input: input, source: source, size: data.count, mode: 0o644, modified: 0)
-            }
+            let bytes = try TestSupport.exportFile(source, to: path, size: data.count).bytes
             let cached = try TestSupport.cachedBytes(of: path, length: bytes)
             // The last window being written, the one before it (writing back) and the tail; not six.
             #expect(cached <= 4 * window, "\(cached >> 20) MiB of \(bytes >> 20) MiB in the page cache")

@@ -331,13 +331,7 @@ struct ExportTests {
         let source = dir + "/weights.bin"
         try data.write(to: URL(fileURLWithPath: source))
         let path = dir + "/large.tar.gz"
-        var digest = ""
-        _ = try CheckpointExport.atomically(path, permissions: 0o600) { writer in
-            let input = try CheckpointExport.openRegular(source)
-            defer { close(input) }
-            digest = try writer.addFile(
-                "r/weights.bin", input: input, source: source, size: size, mode: 0o644, modified: 0)
-        }
+        let digest = try TestSupport.exportFile(source, to: path, size: size).digest
         #expect(digest == SHA256.hex(of: data))
         let script = """
             import hashlib, sys, tarfile

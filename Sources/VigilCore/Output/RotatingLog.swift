@@ -36,11 +36,25 @@ public final class RotatingLog: @unchecked Sendable {
     /// Every window written (32 MiB), the kernel is asked to start writing it out, so a flood of output
     /// piles up neither dirty pages for the close's fsync nor the wait of being throttled for them (which
     /// would stall the trainer on its full pipe). When the machine is short of free memory
-    /// (`cvigil_memory_is_short`), what is two windows behind (written by then) also leaves the page
+    /// (`memoryIsShort(free:total:)`), what is two windows behind (written by then) also leaves the page
     /// cache, so the log does not push the trainer's data out; with memory to spare it stays, as any
     /// file's pages do: dropping them would cost CPU (a tenth of the output path's, measured) and save
     /// nothing. Only hints: the fsync at `close` is what makes the log durable.
     public static let defaultWindow = 32 << 20
+
+    /// Short of free memory: less than a sixteenth of the RAM (at least 256 MiB) is free, so new page
+    /// cache pages would push others out rather than take free memory.
+    static func memoryIsShort(free: UInt64, total: UInt64) -> Bool {
+        free < max(total / 16, 256 << 20)
+    }
+
+    /// `memoryIsShort` of this machine now; false where it cannot be known (off Linux).
+    @Sendable public static func systemMemoryIsShort() -> Bool {
+        var free: UInt64 = 0
+        var total: UInt64 = 0
+        guard cvigil_memory(&free, &total) == 0 else { return false }
+        return memoryIsShort(free: free, total: total)
+    }
 
     /// Opens (appending to) `path`. `maxBytes <= 0` means no cap. With `space`, bytes are dropped
     /// (and counted) while the volume is short of its reserve. `window` and `memoryIsShort` are the
@@ -48,7 +62,7 @@ public final class RotatingLog: @unchecked Sendable {
     public init(
         path: String, maxBytes: Int, backups: Int, permissions: mode_t = 0o600, space: FreeSpaceGuard? = nil,
         window: Int = RotatingLog.defaultWindow,
-        memoryIsShort: @escaping @Sendable () -> Bool = { cvigil_memory_is_short() != 0 }
+        memoryIsShort: @escaping @Sendable () -> Bool = RotatingLog.systemMemoryIsShort
     ) {
         self.path = path
         self.maxBytes = maxBytes

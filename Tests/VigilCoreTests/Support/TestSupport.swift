@@ -45,6 +45,20 @@ enum TestSupport {
         }
     }
 
+    /// Exports the file at `source` as `r/weights.bin`, the archive's only member, to `path`, telling the
+    /// writer it has `size` bytes; returns the member's digest and the archive's size.
+    @discardableResult
+    static func exportFile(_ source: String, to path: String, size: Int) throws -> (digest: String, bytes: Int) {
+        var digest = ""
+        let bytes = try CheckpointExport.atomically(path, permissions: 0o600) { writer in
+            let input = try CheckpointExport.openRegular(source)
+            defer { close(input) }
+            digest = try writer.addFile(
+                "r/weights.bin", input: input, source: source, size: size, mode: 0o644, modified: 0)
+        }
+        return (digest, bytes)
+    }
+
     #if os(Linux)
         /// How many of the first `length` bytes of the file at `path` are in the page cache (mincore(2)).
         static func cachedBytes(of path: String, length: Int) throws -> Int {

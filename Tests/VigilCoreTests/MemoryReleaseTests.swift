@@ -1,0 +1,103 @@
+import CVigil
+import Foundation
+import Testing
+
+@testable import VigilCore
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// What vigil gives back once an attempt is under way, and when its log leaves the page cache.
+@Suite("Memory given back")
+struct MemoryReleaseTests {
+    static let cases: [(free: Int, total: Int, short: Bool)] = [
+        (1 << 30, 8 << 30, false),  // 1 GiB free of 8: the floor is 512 MiB
+        (400 << 20, 8 << 30, true),
+        (300 << 20, 2 << 30, false),  // a sixteenth is 128 MiB: 256 MiB counts
+        (200 << 20, 2 << 30, true),
+        (3 << 30, 64 << 30, true),  // a sixteenth is 4 GiB
+        (5 << 30, 64 << 30, false),
+    ]
+
+    @Test(
+        "memory is short with less than a sixteenth of the RAM free, and always with less than 256 MiB",
+        arguments: MemoryReleaseTests.cases.indices)
+    func memoryIsShort(index: Int) {
+        let (free, total, short) = Self.cases[index]
+        #expect(
+            RotatingLog.memoryIsShort(free: UInt64(free), total: UInt64(total)) == short,
+            "\(free >> 20) MiB free of \(total >> 20)")
+    }
+
+    #if os(Linux)
+        @Test("the machine's free memory and RAM are sysinfo's: RAM is /proc/meminfo's MemTotal")
+        func systemMemory() throws {
+            var free: UInt64 = 0
+            var total: UInt64 = 0
+            try #require(cvigil_memory(&free, &total) == 0)
+            let meminfo = try Self.readAll("/proc/meminfo")
+            let line = try #require(meminfo.split(separator: "\n").first { $0.hasPrefix("MemTotal:") })
+            let kib = try #require(UInt64(line.split(separator: " ")[1]))
+            #expect(total == kib * 1024)
+            #expect(free > 0 && free <= total)
+        }
+
+        @Test("a release drops the resident read-only pages of the C library too, not only the program's")
+        func releaseDropsLibraryPages() throws {
+            // Pages spread over libc's never-written segments (its symbol tables, read-only data), each
+            // touched now so that it is resident.
+            let maps = try Self.readAll("/proc/self/maps")
+            var pages: [UInt] = []
+            for line in maps.split(separator: "\n") {
+                let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+                guard fields.count >= 6, fields[5].contains("/libc.so"), fields[1] == "r--p" else { continue }
+                let bounds = fields[0].split(separator: "-").compactMap { UInt($0, radix: 16) }
+                guard bounds.count == 2 else { continue }
+                pages += stride(from: bounds[0], to: bounds[1], by: Int(16 * Self.pageSize)).map { $0 }
+            }
+            try #require(pages.count >= 4, "libc's read-only mappings: \(pages.count) pages to look at")
+            var sum = 0
+            for page in pages { sum &+= Int(UnsafePointer<UInt8>(bitPattern: page)!.pointee) }
+            let before = try Self.resident(pages)
+            try #require(
+                before == pages.count, "\(before) of \(pages.count) pages resident after touching them (\(sum))")
+            cvigil_release_free_memory()
+            // Other tests' threads may touch libc meanwhile and fault a few back: most must be gone.
+            let after = try Self.resident(pages)
+            #expect(after <= pages.count / 2, "\(after) of \(pages.count) libc pages still resident after the release")
+        }
+
+        static let pageSize = UInt(sysconf(Int32(_SC_PAGESIZE)))
+
+        /// A /proc file whole (Foundation reads only its first 4 KiB: the file says its size is 0).
+        static func readAll(_ path: String) throws -> String {
+            let fd = open(path, O_RDONLY)
+            try #require(fd >= 0)
+            defer { close(fd) }
+            var bytes: [UInt8] = []
+            var buffer = [UInt8](repeating: 0, count: 65536)
+            while true {
+                let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress!, $0.count) }
+                if n <= 0 { break }
+                bytes += buffer[0..<n]
+            }
+            return String(decoding: bytes, as: UTF8.self)
+        }
+
+        /// How many of `pages` are mapped in (the present bit of /proc/self/pagemap).
+        static func resident(_ pages: [UInt]) throws -> Int {
+            let fd = open("/proc/self/pagemap", O_RDONLY)
+            try #require(fd >= 0)
+            defer { close(fd) }
+            var count = 0
+            for page in pages {
+                var entry: UInt64 = 0
+                let offset = off_t(page / Self.pageSize * 8)
+                try #require(pread(fd, &entry, 8, offset) == 8)
+                if entry >> 63 == 1 { count += 1 }
+            }
+            return count
+        }
+    #endif
+}
