@@ -19,7 +19,6 @@
 #include <sys/syscall.h>
 #include <sys/resource.h>
 #include <sys/vfs.h>
-#include <sys/sysinfo.h>
 #endif
 #include <sys/wait.h>
 
@@ -261,21 +260,6 @@ void cvigil_release_free_memory(void) {
 #endif
 #if defined(__linux__)
     dl_iterate_phdr(drop_read_only_pages, NULL);
-#endif
-}
-
-int cvigil_memory(unsigned long long *free_bytes, unsigned long long *total_bytes) {
-#if defined(__linux__)
-    struct sysinfo info;
-    if (sysinfo(&info) != 0) return errno;
-    unsigned long long unit = info.mem_unit ? info.mem_unit : 1;
-    *free_bytes = (unsigned long long)info.freeram * unit;
-    *total_bytes = (unsigned long long)info.totalram * unit;
-    return 0;
-#else
-    (void)free_bytes;
-    (void)total_bytes;
-    return ENOSYS;
 #endif
 }
 

@@ -8,41 +8,10 @@ import Testing
     import Glibc
 #endif
 
-/// What vigil gives back once an attempt is under way, and when its log leaves the page cache.
+/// What vigil gives back once an attempt is under way.
 @Suite("Memory given back")
 struct MemoryReleaseTests {
-    static let cases: [(free: Int, total: Int, short: Bool)] = [
-        (1 << 30, 8 << 30, false),  // 1 GiB free of 8: the floor is 512 MiB
-        (400 << 20, 8 << 30, true),
-        (300 << 20, 2 << 30, false),  // a sixteenth is 128 MiB: 256 MiB counts
-        (200 << 20, 2 << 30, true),
-        (3 << 30, 64 << 30, true),  // a sixteenth is 4 GiB
-        (5 << 30, 64 << 30, false),
-    ]
-
-    @Test(
-        "memory is short with less than a sixteenth of the RAM free, and always with less than 256 MiB",
-        arguments: MemoryReleaseTests.cases.indices)
-    func memoryIsShort(index: Int) {
-        let (free, total, short) = Self.cases[index]
-        #expect(
-            RotatingLog.memoryIsShort(free: UInt64(free), total: UInt64(total)) == short,
-            "\(free >> 20) MiB free of \(total >> 20)")
-    }
-
     #if os(Linux)
-        @Test("the machine's free memory and RAM are sysinfo's: RAM is /proc/meminfo's MemTotal")
-        func systemMemory() throws {
-            var free: UInt64 = 0
-            var total: UInt64 = 0
-            try #require(cvigil_memory(&free, &total) == 0)
-            let meminfo = try Self.readAll("/proc/meminfo")
-            let line = try #require(meminfo.split(separator: "\n").first { $0.hasPrefix("MemTotal:") })
-            let kib = try #require(UInt64(line.split(separator: " ")[1]))
-            #expect(total == kib * 1024)
-            #expect(free > 0 && free <= total)
-        }
-
         @Test("a release drops the resident read-only pages of the C library too, not only the program's")
         func releaseDropsLibraryPages() throws {
             // Pages spread over libc's never-written segments (its symbol tables, read-only data), each

@@ -52,10 +52,6 @@ const void *cvigil_memmem(const void *haystack, size_t haystack_len, const void 
 /// maps 64 KiB around each fault), the long run needs few, and those come back from the page cache.
 void cvigil_release_free_memory(void);
 
-/// The machine's free memory and its RAM, in bytes (sysinfo(2)'s freeram and totalram, what
-/// /proc/meminfo calls MemFree and MemTotal). Returns 0 or an errno (ENOSYS off Linux).
-int cvigil_memory(unsigned long long *free_bytes, unsigned long long *total_bytes);
-
 /// Names the calling thread (the first 15 bytes: what `ps -L` and /proc show).
 void cvigil_name_thread(const char *name);
 

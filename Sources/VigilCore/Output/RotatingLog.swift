@@ -28,41 +28,26 @@ public final class RotatingLog: @unchecked Sendable {
     private var totalBytes = 0
     private let space: FreeSpaceGuard?
     private let window: Int
-    private let memoryIsShort: @Sendable () -> Bool
     /// Where in the current file writeback was last started, and up to where its pages were dropped.
     private var writebackFrom = 0
     private var droppedUpTo = 0
 
-    /// Every window written (32 MiB), the kernel is asked to start writing it out, so a flood of output
-    /// piles up neither dirty pages for the close's fsync nor the wait of being throttled for them (which
-    /// would stall the trainer on its full pipe). When the machine is short of free memory
-    /// (`memoryIsShort(free:total:)`), what is two windows behind (written by then) also leaves the page
-    /// cache, so the log does not push the trainer's data out; with memory to spare it stays, as any
-    /// file's pages do: dropping them would cost CPU (a tenth of the output path's, measured) and save
-    /// nothing. Only hints: the fsync at `close` is what makes the log durable.
+    /// Every window written (32 MiB), the kernel is asked to start writing it out, and what is two
+    /// windows behind (written by then) leaves the page cache. A flood of output then piles up neither
+    /// dirty pages for the close's fsync nor the wait of being throttled for them (which would stall
+    /// the trainer on its full pipe); the log, written once and read back rarely, keeps at most three
+    /// windows of the page cache rather than pushing the trainer's data out; and its writes reuse the
+    /// pages it has just freed, which on a VM whose balloon hands free memory back to the host is much
+    /// of the output path's CPU (docs/design.md, Footprint). Only hints: the fsync at `close` is what
+    /// makes the log durable.
     public static let defaultWindow = 32 << 20
 
-    /// Short of free memory: less than a sixteenth of the RAM (at least 256 MiB) is free, so new page
-    /// cache pages would push others out rather than take free memory.
-    static func memoryIsShort(free: UInt64, total: UInt64) -> Bool {
-        free < max(total / 16, 256 << 20)
-    }
-
-    /// `memoryIsShort` of this machine now; false where it cannot be known (off Linux).
-    @Sendable public static func systemMemoryIsShort() -> Bool {
-        var free: UInt64 = 0
-        var total: UInt64 = 0
-        guard cvigil_memory(&free, &total) == 0 else { return false }
-        return memoryIsShort(free: free, total: total)
-    }
-
     /// Opens (appending to) `path`. `maxBytes <= 0` means no cap. With `space`, bytes are dropped
-    /// (and counted) while the volume is short of its reserve. `window` and `memoryIsShort` are the
-    /// writeback's (above); tests change them.
+    /// (and counted) while the volume is short of its reserve. `window` is the writeback's (above);
+    /// tests change it.
     public init(
         path: String, maxBytes: Int, backups: Int, permissions: mode_t = 0o600, space: FreeSpaceGuard? = nil,
-        window: Int = RotatingLog.defaultWindow,
-        memoryIsShort: @escaping @Sendable () -> Bool = RotatingLog.systemMemoryIsShort
+        window: Int = RotatingLog.defaultWindow
     ) {
         self.path = path
         self.maxBytes = maxBytes
@@ -70,7 +55,6 @@ public final class RotatingLog: @unchecked Sendable {
         self.permissions = permissions
         self.space = space
         self.window = max(1, window)
-        self.memoryIsShort = memoryIsShort
         openFile()
     }
 
@@ -125,7 +109,7 @@ public final class RotatingLog: @unchecked Sendable {
         _ = cvigil_start_writeback(fd, Int64(writebackFrom), Int64(size - writebackFrom))
         writebackFrom = size
         let behind = writebackFrom - 2 * window
-        if behind > droppedUpTo, memoryIsShort() {  // all that is behind, when memory has just run short
+        if behind > droppedUpTo {
             _ = cvigil_drop_written(fd, Int64(droppedUpTo), Int64(behind - droppedUpTo))
             droppedUpTo = behind
         }
