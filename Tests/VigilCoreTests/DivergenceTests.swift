@@ -217,3 +217,58 @@ struct DivergenceVerdictTests {
         #expect(Classifier(rules: try rules()).classify(outcome).rule == "stopped-by-vigil")
     }
 }
+
+@Suite("metrics.jsonl")
+struct MetricsLineTests {
+    /// Numbers as trainers print them, each of a shape a JSON writer may get wrong: integral, tiny,
+    /// huge, exponent forms, negative zero, the smallest subnormal.
+    static let numbers = [
+        "0.123456", "1e-05", "1.0", "2", "1e20", "-0.0", "1234567890123456", "1e16", "5e-324", "-2.5", "3.0e22",
+        "0.001", "1234.5", "1.7976931348623157e308",
+    ]
+
+    @Test("each line is what JSONEncoder with sorted keys writes for the same values, byte for byte")
+    func linesAsTheEncoderWritesThem() throws {
+        let dir = try TestSupport.temporaryDirectory("metrics-lines")
+        defer { TestSupport.remove(dir) }
+        let recorder = try #require(
+            try MetricsRecorder(
+                path: dir + "/metrics.jsonl", progress: "step (?<step>\\d+)(?:/(?<total>\\d+))?",
+                metrics: ["loss=(?<loss>\\S+)", "Acc=(?<Acc>\\S+)", "odd=(?<Zeta9>\\S+)"], attempt: 3))
+        var text = Self.numbers.enumerated().map { "step \($0.offset)/20 loss=\($0.element) Acc=0.5" }
+        text += ["no step here loss=0.25", "step 40 nothing to record", "step 41/50 odd=7 loss=1 Acc=2"]
+        Array((text.joined(separator: "\n") + "\n").utf8).withUnsafeBytes { recorder.record($0) }
+
+        let lines = TestSupport.read(dir + "/metrics.jsonl").split(separator: "\n").map(String.init)
+        try #require(lines.count == Self.numbers.count + 3)
+        func expected(_ line: String, step: Int?, total: Int?, values: [String: Double]) throws -> String {
+            let written = try #require(JSONValue.parse(Data(line.utf8)), "not JSON: \(line)")
+            guard case .object(let members) = written, case .string(let time)? = members["time"] else {
+                Issue.record("no time in \(line)")
+                return ""
+            }
+            var object: [String: JSONValue] = [
+                "attempt": .int(3), "time": .string(time), "values": .object(values.mapValues { .double($0) }),
+            ]
+            if let step { object["step"] = .int(step) }
+            if let total { object["total"] = .int(total) }
+            return try #require(JSONValue.object(object).jsonText())
+        }
+        for (index, number) in Self.numbers.enumerated() {
+            let value = try #require(Double(number))
+            #expect(
+                lines[index]
+                    == (try expected(lines[index], step: index, total: 20, values: ["loss": value, "Acc": 0.5])))
+        }
+        #expect(
+            lines[Self.numbers.count]
+                == (try expected(lines[Self.numbers.count], step: nil, total: nil, values: ["loss": 0.25])))
+        #expect(
+            lines[Self.numbers.count + 1]
+                == (try expected(lines[Self.numbers.count + 1], step: 40, total: nil, values: [:])))
+        #expect(
+            lines[Self.numbers.count + 2]
+                == (try expected(
+                    lines[Self.numbers.count + 2], step: 41, total: 50, values: ["Zeta9": 7, "loss": 1, "Acc": 2])))
+    }
+}

@@ -63,8 +63,18 @@ public final class DivergenceWatch: Sendable {
         var healthyAt: Date?
     }
 
+    /// What the globs say of one metric's name, worked out once per name (a line's values come by
+    /// name, every line; the names are the patterns' groups, a handful).
+    struct Watched: Sendable {
+        /// A `divergence.metrics` name.
+        var band: Bool
+        /// A `divergence.spikeMetrics` name.
+        var spike: Bool
+    }
+
     struct State: Sendable {
         var tracks: [String: Track] = [:]
+        var names: [String: Watched] = [:]
         var reported = false
         /// The newest step seen, to notice a resume going back.
         var lastStep: Int?
@@ -108,9 +118,11 @@ public final class DivergenceWatch: Sendable {
             }
             if let step { state.lastStep = step }
             var found: (String, Double)?
-            for (name, value) in values.sorted(by: { $0.key < $1.key }) where watches(name) {
+            for (name, value) in values.sorted(by: { $0.key < $1.key }) {
+                let watched = self.watched(name, &state)
+                guard watched.band else { continue }
                 var track = state.tracks[name] ?? Track()
-                if found == nil, diverged(name, value, track) { found = (name, value) }
+                if found == nil, diverged(value, track, spikeWatched: watched.spike) { found = (name, value) }
                 update(&track, value, step, at)
                 state.tracks[name] = track
             }
@@ -130,10 +142,17 @@ public final class DivergenceWatch: Sendable {
         }
     }
 
-    private func diverged(_ name: String, _ value: Double, _ track: Track) -> Bool {
+    private func watched(_ name: String, _ state: inout State) -> Watched {
+        if let known = state.names[name] { return known }
+        let watched = Watched(
+            band: watches(name), spike: settings.spikeMetrics.contains { DivergenceWatch.glob($0, matches: name) })
+        state.names[name] = watched
+        return watched
+    }
+
+    private func diverged(_ value: Double, _ track: Track, spikeWatched: Bool) -> Bool {
         if !value.isFinite { return true }
-        guard settings.spike > 1, let best = track.best, track.count >= DivergenceWatch.spikeWarmUp,
-            settings.spikeMetrics.contains(where: { DivergenceWatch.glob($0, matches: name) })
+        guard settings.spike > 1, let best = track.best, track.count >= DivergenceWatch.spikeWarmUp, spikeWatched
         else {
             return false
         }

@@ -38,7 +38,7 @@ public struct QueueFile: Sendable, Equatable {
     // MARK: - Writing
 
     public func encoded() -> Data {
-        var writer = QueueJSON.Writer(capacity: 200 + jobs.count * 400)
+        var writer = JSONTextWriter(capacity: 200 + jobs.count * 400)
         writer.raw("{\n  \"version\": \(version),\n  \"nextSequence\": \(nextSequence),\n  \"jobs\": [")
         for (index, job) in jobs.enumerated() {
             writer.raw(index == 0 ? "\n    " : ",\n    ")
@@ -48,7 +48,7 @@ public struct QueueFile: Sendable, Equatable {
         return Data(writer.bytes)
     }
 
-    static func write(_ job: QueueJob, to w: inout QueueJSON.Writer) {
+    static func write(_ job: QueueJob, to w: inout JSONTextWriter) {
         w.beginObject()
         w.string("name", job.name)
         w.integer("sequence", job.sequence)
@@ -88,7 +88,7 @@ public struct QueueFile: Sendable, Equatable {
         w.endObject()
     }
 
-    static func write(_ verdict: QueueJob.LastVerdict, to w: inout QueueJSON.Writer) {
+    static func write(_ verdict: QueueJob.LastVerdict, to w: inout JSONTextWriter) {
         w.beginObject()
         w.string("verdict", verdict.verdict)
         w.string("rule", verdict.rule)
@@ -96,7 +96,7 @@ public struct QueueFile: Sendable, Equatable {
         w.endObject()
     }
 
-    static func write(_ claim: QueueJob.Claim, to w: inout QueueJSON.Writer) {
+    static func write(_ claim: QueueJob.Claim, to w: inout JSONTextWriter) {
         w.beginObject()
         w.integer("runnerPID", Int(claim.runner.pid))
         w.number("runnerStartTime", claim.runner.startTime.map { Double($0) })

@@ -405,139 +405,18 @@ enum QueueJSON {
             return nil
         }
     }
+}
 
-    /// Appends JSON text to a byte buffer: the writer the queue file and `queue list --json` share.
-    /// Objects are written on one line: `beginObject()`, then a call per member, then `endObject()`.
-    struct Writer {
-        var bytes: [UInt8] = []
-        /// Per open object: whether no member has been written yet.
-        private var firstMember: [Bool] = []
+extension JSONTextWriter {
+    /// Unix seconds with milliseconds, the queue file's times.
+    mutating func time(_ date: Date) {
+        number((date.timeIntervalSince1970 * 1000).rounded() / 1000)
+    }
 
-        init(capacity: Int = 256) { bytes.reserveCapacity(capacity) }
-
-        var text: String { String(decoding: bytes, as: UTF8.self) }
-
-        mutating func raw(_ text: String) { bytes.append(contentsOf: text.utf8) }
-
-        mutating func beginObject() {
-            bytes.append(UInt8(ascii: "{"))
-            firstMember.append(true)
-        }
-
-        mutating func endObject() {
-            bytes.append(UInt8(ascii: "}"))
-            firstMember.removeLast()
-        }
-
-        /// `"name": ` (after a `, ` unless it is the object's first member).
-        mutating func key(_ name: String) {
-            if firstMember[firstMember.count - 1] {
-                firstMember[firstMember.count - 1] = false
-            } else {
-                bytes.append(UInt8(ascii: ","))
-                bytes.append(UInt8(ascii: " "))
-            }
-            string(name)
-            bytes.append(UInt8(ascii: ":"))
-            bytes.append(UInt8(ascii: " "))
-        }
-
-        mutating func string(_ value: String) {
-            var value = value
-            value.withUTF8 { utf8 in  // contiguous bytes: no generic walk over the UTF-8 view
-                bytes.append(UInt8(ascii: "\""))
-                var plain = true
-                for byte in utf8 where byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") {
-                    plain = false
-                    break
-                }
-                if plain {
-                    bytes.append(contentsOf: utf8)
-                } else {
-                    for byte in utf8 { escape(byte) }
-                }
-                bytes.append(UInt8(ascii: "\""))
-            }
-        }
-
-        private mutating func escape(_ byte: UInt8) {
-            switch byte {
-            case UInt8(ascii: "\""): raw("\\\"")
-            case UInt8(ascii: "\\"): raw("\\\\")
-            case 0x0A: raw("\\n")
-            case 0x0D: raw("\\r")
-            case 0x09: raw("\\t")
-            case 0..<0x20:
-                let hex = String(byte, radix: 16)
-                raw("\\u" + String(repeating: "0", count: 4 - hex.count) + hex)
-            default: bytes.append(byte)
-            }
-        }
-
-        mutating func number(_ value: Double) {
-            if value == value.rounded(), abs(value) < 1e15 {
-                raw(String(Int(value)))
-            } else {
-                raw(String(value))
-            }
-        }
-
-        /// Unix seconds with milliseconds, the queue file's times.
-        mutating func time(_ date: Date) {
-            number((date.timeIntervalSince1970 * 1000).rounded() / 1000)
-        }
-
-        mutating func strings(_ values: [String]) {
-            bytes.append(UInt8(ascii: "["))
-            for (index, value) in values.enumerated() {
-                if index > 0 { raw(", ") }
-                string(value)
-            }
-            bytes.append(UInt8(ascii: "]"))
-        }
-
-        // Members: each writes `"name": value`, and nothing for a nil value.
-
-        mutating func string(_ name: String, _ value: String?) {
-            guard let value else { return }
-            key(name)
-            string(value)
-        }
-
-        mutating func number(_ name: String, _ value: Double?) {
-            guard let value else { return }
-            key(name)
-            number(value)
-        }
-
-        mutating func integer(_ name: String, _ value: Int?) {
-            guard let value else { return }
-            key(name)
-            raw(String(value))
-        }
-
-        mutating func bool(_ name: String, _ value: Bool?) {
-            guard let value else { return }
-            key(name)
-            raw(value ? "true" : "false")
-        }
-
-        mutating func time(_ name: String, _ value: Date?) {
-            guard let value else { return }
-            key(name)
-            time(value)
-        }
-
-        mutating func strings(_ name: String, _ value: [String]?) {
-            guard let value else { return }
-            key(name)
-            strings(value)
-        }
-
-        mutating func null(_ name: String) {
-            key(name)
-            raw("null")
-        }
+    mutating func time(_ name: String, _ value: Date?) {
+        guard let value else { return }
+        key(name)
+        time(value)
     }
 }
 

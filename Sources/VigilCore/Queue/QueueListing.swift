@@ -88,7 +88,7 @@ public enum QueueListing {
 
     /// `[{"name": …, "state": …}, …]`: what the table shows, for machines.
     public static func json(_ view: QueueView, rows: [QueueView.Row]) -> String {
-        var writer = QueueJSON.Writer(capacity: rows.count * 400 + 8)
+        var writer = JSONTextWriter(capacity: rows.count * 400 + 8)
         writer.raw("[")
         for (position, row) in rows.enumerated() {
             writer.raw(position == 0 ? "\n  " : ",\n  ")
@@ -101,7 +101,7 @@ public enum QueueListing {
     /// One job as JSON; `full` adds what it runs (the command redacted by `redact`).
     static func write(
         _ view: QueueView, _ row: QueueView.Row, full: Bool, redact: ([String]) -> [String] = { $0 },
-        to w: inout QueueJSON.Writer
+        to w: inout JSONTextWriter
     ) {
         let job = view.queue.jobs[row.index]
         w.beginObject()
@@ -148,7 +148,7 @@ public enum QueueListing {
 
     /// `queue show`'s job part, as JSON.
     public static func jobJSON(_ view: QueueView, _ row: QueueView.Row, redact: ([String]) -> [String]) -> String {
-        var writer = QueueJSON.Writer()
+        var writer = JSONTextWriter()
         write(view, row, full: true, redact: redact, to: &writer)
         return writer.text
     }

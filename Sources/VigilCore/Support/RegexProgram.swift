@@ -222,10 +222,22 @@ public struct RegexProgram: Sendable {
     /// The leftmost match in `bytes` (UTF-8) starting the search at `from`: the byte range of each
     /// group (nil for a group that did not take part).
     public func firstMatch(in bytes: UnsafeBufferPointer<UInt8>, from: Int = 0) -> [Range<Int>?]? {
-        var vm = Machine(program: self, captures: true)
-        guard vm.run(in: bytes, from: from, anchored: false, endingAt: nil) else { return nil }
+        var machine: Machine? = nil
+        return firstMatch(in: bytes, from: from, reusing: &machine)
+    }
+
+    /// `firstMatch(in:from:)` with a machine kept by the caller from one subject to the next (the
+    /// metrics recorder runs each pattern over many lines: its buffers are allocated once).
+    func firstMatch(
+        in bytes: UnsafeBufferPointer<UInt8>, from: Int = 0, reusing machine: inout Machine?
+    )
+        -> [Range<Int>?]?
+    {
+        if machine == nil { machine = Machine(program: self, captures: true) }
+        guard machine!.run(in: bytes, from: from, anchored: false, endingAt: nil) else { return nil }
+        let matched = machine!.matched
         return (0...groupCount).map { group in
-            let (a, b) = (vm.matched[2 * group], vm.matched[2 * group + 1])
+            let (a, b) = (matched[2 * group], matched[2 * group + 1])
             return a >= 0 && b >= 0 ? a..<b : nil
         }
     }
@@ -412,12 +424,14 @@ public struct RegexProgram: Sendable {
                             stack.append(.explore(pc + 1))
                         }
                     case .consume, .match:
+                        // The slots are appended from a buffer: a plain copy, where appending the array
+                        // itself went through the generic path (a tenth of a metrics line's CPU).
                         if toNext {
                             next.pcs.append(pc)
-                            if slotCount > 0 { next.slots.append(contentsOf: work) }
+                            if slotCount > 0 { work.withUnsafeBufferPointer { next.slots.append(contentsOf: $0) } }
                         } else {
                             current.pcs.append(pc)
-                            if slotCount > 0 { current.slots.append(contentsOf: work) }
+                            if slotCount > 0 { work.withUnsafeBufferPointer { current.slots.append(contentsOf: $0) } }
                         }
                     }
                 }
