@@ -255,13 +255,13 @@ struct QueueTests {
     @Test("--after: an unknown job is refused with the nearest name; a cycle is refused, named, and nothing changes")
     func dependencies() throws {
         var queue = QueueFile()
-        try QueueEdit.add([QueueTests.job("train-BTCEUR")], replace: false, to: &queue)
+        _ = try QueueEdit.add([QueueTests.job("train-BTCEUR")], replace: false, to: &queue)
         let unknown = #expect(throws: VigilError.self) {
             try QueueEdit.add([QueueTests.job("eval", after: ["train-BTCEUT"])], replace: false, to: &queue)
         }
         #expect(unknown?.exitCode == .noInput)
         #expect(unknown?.message.contains("did you mean 'train-BTCEUR'?") == true)
-        try QueueEdit.add([QueueTests.job("eval", after: ["train-BTCEUR"])], replace: false, to: &queue)
+        _ = try QueueEdit.add([QueueTests.job("eval", after: ["train-BTCEUR"])], replace: false, to: &queue)
         let before = queue
         let cycle = #expect(throws: VigilError.self) {
             try QueueEdit.add([QueueTests.job("train-BTCEUR", after: ["eval"])], replace: true, to: &queue)

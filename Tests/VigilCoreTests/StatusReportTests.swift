@@ -53,7 +53,7 @@ struct StatusReportTests {
     }
 
     static func touch(_ path: String, modified: Date) throws {
-        FileManager.default.createFile(atPath: path, contents: Data("line\n".utf8))
+        #expect(FileManager.default.createFile(atPath: path, contents: Data("line\n".utf8)))
         try FileManager.default.setAttributes([.modificationDate: modified], ofItemAtPath: path)
     }
 
@@ -199,7 +199,7 @@ struct StatusReportTests {
         _ = try Self.write(older, in: logs, name: "train-1")
         _ = try Self.write(newer, in: logs, name: "train-2")
         try FileManager.default.createDirectory(atPath: logs + "/not-a-run", withIntermediateDirectories: true)
-        FileManager.default.createFile(atPath: logs + "/stray.txt", contents: Data())
+        #expect(FileManager.default.createFile(atPath: logs + "/stray.txt", contents: Data()))
 
         let runs = RunStatus.list(logDirectory: logs, now: Date())
         #expect(runs.map(\.run) == ["train-2", "train-1"])
@@ -275,7 +275,8 @@ struct StatusReportTests {
         defer { TestSupport.remove(logs) }
         let (journal, metrics) = Self.reportFixture()
         let directory = try Self.write(journal, in: logs)
-        FileManager.default.createFile(atPath: directory + "/attempt-001.report.md", contents: Data("# r\n".utf8))
+        #expect(
+            FileManager.default.createFile(atPath: directory + "/attempt-001.report.md", contents: Data("# r\n".utf8)))
 
         let html = HTMLReport.render(journal: journal, metrics: metrics, runDirectory: directory)
         let document = try XMLDocumentScan(html)

@@ -21,7 +21,7 @@ struct TerminationLogTests {
     func path() throws {
         defer { TestSupport.remove(dir) }
         let writable = dir + "/termination-log"
-        FileManager.default.createFile(atPath: writable, contents: Data())
+        #expect(FileManager.default.createFile(atPath: writable, contents: Data()))
         let pod = ["KUBERNETES_SERVICE_HOST": "10.96.0.1"]
         #expect(TerminationLog.path(flag: "/x/y", environment: [:], defaultPath: writable) == "/x/y")
         #expect(TerminationLog.path(flag: nil, environment: [:], defaultPath: writable) == nil)
