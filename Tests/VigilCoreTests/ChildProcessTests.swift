@@ -281,4 +281,19 @@ struct ChildProcessTests {
         Array("abcdefghij\nxyz\n".utf8).withUnsafeBytes { big.append($0) }
         #expect(big.lines == ["xyz"])
     }
+
+    @Test("the tail's lines: CRLF ends a line, blank lines stay, invalid UTF-8 is repaired, a cut line goes")
+    func tailLines() {
+        var ring = ByteRing(capacity: 64)
+        let bytes: [UInt8] =
+            Array("Epoch 1\r\n\r\nloss: nan\r\n".utf8) + [0x62, 0xFF, 0x0A] + Array("last, unended".utf8)
+        bytes.withUnsafeBytes { ring.append($0) }
+        #expect(ring.lines == ["Epoch 1", "", "loss: nan", "b\u{FFFD}", "last, unended"])
+        var cut = ByteRing(capacity: 20)
+        Array("Traceback (most recent call last):\r\nValueError: bad\r\n".utf8).withUnsafeBytes { cut.append($0) }
+        #expect(cut.lines == ["ValueError: bad"])  // the header's end was cut: not a line
+        var whole = ByteRing(capacity: 16)
+        Array("dropped line\nValueError: bad\n".utf8).withUnsafeBytes { whole.append($0) }
+        #expect(whole.lines == ["ValueError: bad"])  // what was dropped ended with its newline
+    }
 }

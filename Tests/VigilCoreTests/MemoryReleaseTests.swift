@@ -26,15 +26,23 @@ struct MemoryReleaseTests {
                 pages += stride(from: bounds[0], to: bounds[1], by: Int(16 * Self.pageSize)).map { $0 }
             }
             try #require(pages.count >= 4, "libc's read-only mappings: \(pages.count) pages to look at")
-            var sum = 0
-            for page in pages { sum &+= Int(UnsafePointer<UInt8>(bitPattern: page)!.pointee) }
-            let before = try Self.resident(pages)
-            try #require(
-                before == pages.count, "\(before) of \(pages.count) pages resident after touching them (\(sum))")
-            cvigil_release_free_memory()
-            // Other tests' threads may touch libc meanwhile and fault a few back: most must be gone.
-            let after = try Self.resident(pages)
-            #expect(after <= pages.count / 2, "\(after) of \(pages.count) libc pages still resident after the release")
+            // Other tests' threads may touch libc between the release and the count (a touch faults 64
+            // KiB back): one release in a few must be seen to leave at most half resident. Without the
+            // release of libc's pages, every one leaves them all.
+            var seen: [Int] = []
+            for _ in 0..<5 {
+                var sum = 0
+                for page in pages { sum &+= Int(UnsafePointer<UInt8>(bitPattern: page)!.pointee) }
+                let before = try Self.resident(pages)
+                try #require(
+                    before == pages.count, "\(before) of \(pages.count) pages resident after touching them (\(sum))")
+                cvigil_release_free_memory()
+                seen.append(try Self.resident(pages))
+                if seen.last! <= pages.count / 2 { break }
+            }
+            #expect(
+                seen.last! <= pages.count / 2,
+                "of \(pages.count) libc pages, \(seen) still resident after each release")
         }
 
         static let pageSize = UInt(sysconf(Int32(_SC_PAGESIZE)))

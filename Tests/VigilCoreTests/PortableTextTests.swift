@@ -55,6 +55,26 @@ struct PortableTextTests {
         }
     }
 
+    static let searches: [(text: String, needle: String, offset: Int?)] = [
+        ("Traceback (most recent call last):", "Traceback (most recent call last):", 0),
+        ("[rank0]: Traceback (most recent call last):", "Traceback (most recent call last):", 9),
+        ("Traceback (most recent call", "Traceback (most recent call last):", nil),
+        ("héllo: wörld", ": ", 6),  // an offset in bytes: é is two
+        ("RuntimeError: CUDA out of memory: tried", ": ", 12),
+        ("no separator", ": ", nil),
+        ("", ": ", nil),
+        ("anything", "", 0),
+        ("ab:ab: ", ": ", 5),
+    ]
+
+    @Test("a needle is found byte for byte, at its first place, as a UTF-8 offset", arguments: searches.indices)
+    func utf8Search(index: Int) {
+        let (text, needle, offset) = Self.searches[index]
+        #expect(text.utf8Offset(of: needle) == offset, "\(text) / \(needle)")
+        #expect(text.containsBytes(needle) == (offset != nil))
+        #expect(text.containsBytes(needle) == text.contains(needle) || needle.isEmpty)
+    }
+
     @Test("C formats as String(format:) writes them for numbers")
     func cFormats() {
         #expect(String(cFormat: "attempt-%03ld.log", 7) == String(format: "attempt-%03ld.log", 7))

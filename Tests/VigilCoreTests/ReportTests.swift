@@ -51,10 +51,16 @@ struct ReportTests {
 
     @Test("secret-looking names")
     func secretNames() {
-        for name in ["WANDB_API_KEY", "hf_token", "AWS_SECRET_ACCESS_KEY", "db-passwd", "Credentials", "private_key"] {
+        for name in [
+            "WANDB_API_KEY", "hf_token", "AWS_SECRET_ACCESS_KEY", "db-passwd", "Credentials", "private_key",
+            "Authorization", "author_token",
+        ] {
             #expect(Redactor.isSecretName(name), "\(name)")
         }
-        for name in ["batch_size", "lr", "TOKENIZERS_PARALLELISM", "num_tokens", "KeyError", "author", "HOME"] {
+        for name in [
+            "batch_size", "lr", "TOKENIZERS_PARALLELISM", "num_tokens", "KeyError", "author", "HOME", "VIGIL_JOB_KEY",
+            "VIGIL_MATRIX_TOKEN", "monkey", "UserWarning", "max_new_tokens",
+        ] {
             #expect(!Redactor.isSecretName(name), "\(name)")
         }
     }

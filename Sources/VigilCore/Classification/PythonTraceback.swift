@@ -67,9 +67,9 @@ public struct PythonException: Sendable, Equatable, Codable {
     /// common prefix such as torchrun's `[rank0]: `. Without a traceback header (it may have scrolled
     /// out of the tail), the last line that looks like `SomeError: message` is taken.
     public static func last(in lines: [String]) -> PythonException? {
-        if let headerIndex = lines.lastIndex(where: { $0.contains(header) }) {
+        if let headerIndex = lines.lastIndex(where: { $0.containsBytes(header) }) {
             let headerLine = lines[headerIndex]
-            let prefix = String(headerLine[..<headerLine.firstRange(of: header)!.lowerBound])
+            let prefix = String(decoding: headerLine.utf8.prefix(headerLine.utf8Offset(of: header)!), as: UTF8.self)
             var block = [header]
             var index = headerIndex + 1
             while index < lines.count {
@@ -86,7 +86,7 @@ public struct PythonException: Sendable, Equatable, Codable {
                     while next < lines.count {
                         var more = lines[next]
                         if !prefix.isEmpty, more.hasPrefix(prefix) { more.removeFirst(prefix.count) }
-                        if more.trimmingSpaces().isEmpty || more.contains(header)
+                        if more.trimmingSpaces().isEmpty || more.containsBytes(header)
                             || message.count > 2000 || exceptionLine(more) != nil && more.first != " "
                         {
                             break
@@ -125,16 +125,17 @@ public struct PythonException: Sendable, Equatable, Codable {
     static func exceptionLine(_ line: String) -> (type: String, message: String)? {
         let namePart: Substring
         let message: String
-        if let colon = line.firstRange(of: ": ") {
-            namePart = line[..<colon.lowerBound]
-            message = String(line[colon.upperBound...])
+        if let colon = line.utf8Offset(of: ": ") {
+            let utf8 = line.utf8
+            namePart = Substring(utf8.prefix(colon))
+            message = String(Substring(utf8.dropFirst(colon + 2)))
         } else if line.hasSuffix(":") {
             return nil
         } else {
             namePart = Substring(line)
             message = ""
         }
-        guard !namePart.isEmpty, namePart.count < 200 else { return nil }
+        guard !namePart.isEmpty else { return nil }
         var expectStart = true
         for ch in namePart {
             if expectStart {
@@ -146,7 +147,9 @@ public struct PythonException: Sendable, Equatable, Codable {
                 return nil
             }
         }
-        if expectStart { return nil }
+        // Counted only now: most lines fail at their first space, and counting Characters costs as much
+        // as the tail's own classification.
+        if expectStart || namePart.count >= 200 { return nil }
         // A bare word is an exception only if it is named like one (KeyboardInterrupt, MemoryError).
         let last = namePart.split(separator: ".").last ?? namePart
         guard last.first?.isUppercase == true || last.first == "_" else { return nil }

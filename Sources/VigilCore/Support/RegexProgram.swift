@@ -138,9 +138,22 @@ public struct RegexProgram: Sendable {
         var looks: [RegexProgram] = []
         static let limit = 100_000
 
+        /// The class made for each set so far: a repetition's copies (`[A-Za-z0-9]{20,}`) share one,
+        /// whose ASCII table is worked out once (128 lookups in the set).
+        private var setClasses: [(set: ScalarSet, index: Int)] = []
+
         private mutating func consume(_ scalarClass: ScalarClass) {
             classes.append(scalarClass)
             code.append(.consume(classes.count - 1))
+        }
+
+        private mutating func consume(_ set: ScalarSet) {
+            if let known = setClasses.first(where: { $0.set == set }) {
+                code.append(.consume(known.index))
+                return
+            }
+            consume(ScalarClass(accepting: set.contains, other: .set(set)))
+            setClasses.append((set, classes.count - 1))
         }
 
         mutating func emit(_ node: RegexNode) throws {
@@ -155,7 +168,7 @@ public struct RegexProgram: Sendable {
                 } else {
                     consume(ScalarClass(accepting: { $0 == s }, other: s.isASCII ? .none : .scalar(s)))
                 }
-            case .set(let set): consume(ScalarClass(accepting: set.contains, other: .set(set)))
+            case .set(let set): consume(set)
             case .any(let dotAll):
                 consume(ScalarClass(accepting: { dotAll || ($0 != "\n" && $0 != "\r") }, other: .all))
             case .sequence(let items): for item in items { try emit(item) }

@@ -1,3 +1,5 @@
+import CVigil
+
 #if canImport(FoundationEssentials)
     import FoundationEssentials
 #else
@@ -11,6 +13,28 @@
 
 // What Vigil used of NSString, for a build on FoundationEssentials (which has none of it): trimming,
 // C formats, and path names taken apart as text.
+
+extension String {
+    /// Where `needle` first occurs, as a UTF-8 offset, compared byte for byte (memmem); nil when it does
+    /// not. `contains(_:)` and `firstRange(of:)` compare Characters: on the lines of an attempt's tail,
+    /// searched for a traceback at every attempt's end, a few times slower; the answers differ only
+    /// where a combining mark follows the needle's last character.
+    public func utf8Offset(of needle: String) -> Int? {
+        var haystack = self
+        var needle = needle
+        return haystack.withUTF8 { h in
+            needle.withUTF8 { n -> Int? in
+                guard !n.isEmpty else { return 0 }
+                guard h.count >= n.count, let found = cvigil_memmem(h.baseAddress!, h.count, n.baseAddress!, n.count)
+                else { return nil }
+                return UnsafeRawPointer(found) - UnsafeRawPointer(h.baseAddress!)
+            }
+        }
+    }
+
+    /// Whether `needle` occurs, compared byte for byte (`utf8Offset(of:)`).
+    public func containsBytes(_ needle: String) -> Bool { utf8Offset(of: needle) != nil }
+}
 
 extension StringProtocol {
     /// Without the spaces and tabs at either end (Foundation's `.whitespaces`: also the other Unicode
