@@ -736,6 +736,32 @@ struct ClassifierTests {
 
 @Suite("Classifier: Python exceptions")
 struct PythonExceptionTests {
+    static let exceptionLines: [(line: String, type: String?, message: String?)] = [
+        ("ValueError: bad value", "ValueError", "bad value"),
+        (
+            "torch.cuda.OutOfMemoryError: CUDA out of memory. Tried", "torch.cuda.OutOfMemoryError",
+            "CUDA out of memory. Tried"
+        ),
+        ("KeyboardInterrupt", "KeyboardInterrupt", ""),
+        ("_PrivateError: x", "_PrivateError", "x"),
+        ("Ünïcode_Error: x", "Ünïcode_Error", "x"),  // non-ASCII: the walk over Characters decides
+        ("INFO: step 3", "INFO", "step 3"),  // log levels are told apart later
+        ("step 12345 loss=0.5 lr=0.001", nil, nil),  // refused at the first space
+        ("a b: c", nil, nil),
+        ("loss=nan: diverged", nil, nil),
+        ("épreuve: x", nil, nil),  // not named like a type
+        (".Error: x", nil, nil),
+        ("Done", nil, nil),
+        ("Error:", nil, nil),
+    ]
+
+    @Test("an exception line: `pkg.Type: message` or a bare exception name", arguments: exceptionLines.indices)
+    func exceptionLine(index: Int) {
+        let (line, type, message) = Self.exceptionLines[index]
+        let parsed = PythonException.exceptionLine(line)
+        #expect(parsed?.type == type && parsed?.message == message, "\(line)")
+    }
+
     struct LastCase: Sendable, CustomTestStringConvertible {
         var summary: String
         var text: String

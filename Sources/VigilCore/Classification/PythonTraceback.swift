@@ -136,6 +136,14 @@ public struct PythonException: Sendable, Equatable, Codable {
             message = ""
         }
         guard !namePart.isEmpty else { return nil }
+        // Refused at once when an ASCII byte no name holds (a space, `=`, `/`…) comes before any
+        // non-ASCII one, as the walk over Characters below would (an ASCII byte starts its own
+        // Character, whose first scalar is that byte), without the Characters: most lines end here.
+        for byte in namePart.utf8 {
+            if byte >= 0x80 { break }
+            let letterOrDigit = (byte | 0x20) >= 0x61 && (byte | 0x20) <= 0x7A || byte >= 0x30 && byte <= 0x39
+            if !(letterOrDigit || byte == UInt8(ascii: "_") || byte == UInt8(ascii: ".")) { return nil }
+        }
         var expectStart = true
         for ch in namePart {
             if expectStart {
