@@ -109,13 +109,11 @@ public struct Redactor: Sendable {
         var upper = Array(name.uppercased().utf8)
         // The queue's own variables name a job, not a secret: VIGIL_JOB_KEY is `BTCEUR-lstm`.
         if upper.starts(with: "VIGIL_JOB_".utf8) || upper.starts(with: "VIGIL_MATRIX_".utf8) { return false }
-        if ["ERROR", "EXCEPTION", "WARNING"].contains(where: { upper.reversed().starts(with: $0.utf8.reversed()) }) {
+        if ["ERROR", "EXCEPTION", "WARNING"].contains(where: { upper.suffix($0.utf8.count).elementsEqual($0.utf8) }) {
             return false
         }
         // `Authorization` contains the harmless `author` but is the header that carries credentials.
-        if let _ = index(of: authoriz, in: upper) {
-            upper = replacingAll(authoriz, with: Array("AUTH".utf8), in: upper)
-        }
+        if index(of: authoriz, in: upper) != nil { upper = replacingAll(authoriz, with: Array("AUTH".utf8), in: upper) }
         for word in benignWordBytes where index(of: word, in: upper) != nil {
             upper = replacingAll(word, with: [], in: upper)
         }
@@ -137,7 +135,8 @@ public struct Redactor: Sendable {
         return nil
     }
 
-    /// `bytes` with each occurrence of `needle`, left to right, replaced (as `String.replacing` does).
+    /// `bytes` with each occurrence of `needle` (not empty), left to right, replaced (as `String.replacing`
+    /// does).
     private static func replacingAll(_ needle: [UInt8], with replacement: [UInt8], in bytes: [UInt8]) -> [UInt8] {
         var out: [UInt8] = []
         var last = 0
