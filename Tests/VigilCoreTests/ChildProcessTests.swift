@@ -129,6 +129,36 @@ struct ChildProcessTests {
     }
 
     #if os(Linux)
+        /// /dev/shm when it is a tmpfs (a log dir users pick for speed): nil elsewhere.
+        static var tmpfs: String? {
+            var type: Int64 = 0
+            return cvigil_file_system_type("/dev/shm", &type) == 0 && type == 0x0102_1994 ? "/dev/shm" : nil
+        }
+
+        @Test(
+            "on a tmpfs, dropping the log's pages behind loses nothing: they have no disk to come back from",
+            .enabled(if: ChildProcessTests.tmpfs != nil))
+        func logOnTmpfsKeepsEveryByte() throws {
+            let dir = try #require(ChildProcessTests.tmpfs) + "/vigil-log-\(getpid())"
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            defer { TestSupport.remove(dir) }
+            let path = dir + "/attempt-001.log"
+            let window = 1 << 20
+            let log = RotatingLog(path: path, maxBytes: 0, backups: 0, window: window)
+            var chunk = [UInt8](repeating: 0x2E, count: 256 << 10)
+            for index in 0..<(6 * window / chunk.count) {
+                chunk[0] = UInt8(truncatingIfNeeded: index)
+                #expect(chunk.withUnsafeBytes { log.write($0.baseAddress!, count: $0.count) })
+            }
+            log.close()
+            let data = try Data(contentsOf: URL(fileURLWithPath: path))
+            #expect(data.count == 6 * window)
+            #expect(
+                stride(from: 0, to: 6 * window, by: chunk.count).allSatisfy {
+                    data[$0] == UInt8(truncatingIfNeeded: $0 / chunk.count) && data[$0 + 1] == 0x2E
+                })
+        }
+
         @Test(
             "a flood of output leaves the page cache behind it: six windows written, at most three cached, every byte in the file",
             .enabled(if: ArchiveWriterTests.pagesCanBeDropped))
